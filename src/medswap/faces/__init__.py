@@ -1,0 +1,1 @@
+"""Finding, following and recognising faces."""

@@ -1,0 +1,94 @@
+"""The records that flow between medswap's stages.
+
+One convention everywhere: images are upright RGB ``uint8`` arrays (H, W, 3); coordinates are
+pixels in that image, x right and y down; a missing value is NaN, never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class FaceStatus(str, Enum):
+    """What happened to one face region in one frame."""
+
+    SWAPPED = "swapped"  # replaced by the donor face
+    OBSCURED = "obscured"  # a face may be there but could not be swapped: hidden instead
+    BASELINE = "baseline"  # blurred / pixelated / masked on purpose (--method)
+
+
+@dataclass
+class FaceTrackState:
+    """One face in one frame, as the tracker sees it.
+
+    ``landmarks`` are the 478 face-mesh points (x, y in pixels; z in the same scale) when the
+    mesh found this face in this frame; ``None`` when the track is only bridged over a gap or
+    seen by the safety-net detector, which is why such a face can only be obscured.
+    """
+
+    track_id: int
+    box: np.ndarray  # (4,) x0, y0, x1, y1
+    score: float
+    landmarks: np.ndarray | None = None  # (478, 3)
+    source: str = "mesh"  # mesh | detector | bridged
+
+    def __post_init__(self) -> None:
+        self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
+        if self.landmarks is not None:
+            lm = np.asarray(self.landmarks, dtype=np.float64)
+            if lm.ndim != 2 or lm.shape[1] not in (2, 3):
+                raise ValueError(f"landmarks must be (K, 2|3), got {lm.shape}")
+            self.landmarks = lm
+
+
+@dataclass
+class FaceOutcome:
+    """What medswap did to one face in one frame, for the report and the audit."""
+
+    track_id: int
+    box: list[float]
+    score: float
+    status: FaceStatus
+    reason: str = ""
+    donor: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "track_id": self.track_id,
+            "box": [round(v, 1) for v in self.box],
+            "score": round(self.score, 3),
+            "status": self.status.value,
+            "reason": self.reason,
+            **({"donor": self.donor} if self.donor else {}),
+        }
+
+
+@dataclass
+class FrameOutcome:
+    """Every face decision in one frame. An empty ``faces`` list means no face was seen."""
+
+    frame_index: int
+    pts: int | None
+    time_s: float
+    faces: list[FaceOutcome] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """The frame's overall state: obscured beats swapped beats baseline beats no_face."""
+        states = {f.status for f in self.faces}
+        for s in (FaceStatus.OBSCURED, FaceStatus.SWAPPED, FaceStatus.BASELINE):
+            if s in states:
+                return s.value
+        return "no_face"
+
+    def to_json(self) -> dict:
+        return {
+            "frame_index": self.frame_index,
+            "pts": self.pts,
+            "time_s": round(self.time_s, 6),
+            "status": self.status,
+            "faces": [f.to_json() for f in self.faces],
+        }
