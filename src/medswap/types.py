@@ -92,3 +92,44 @@ class FrameOutcome:
             "status": self.status,
             "faces": [f.to_json() for f in self.faces],
         }
+
+
+#: Keypoint groups and their sizes. Layouts follow MediaPipe (body 33, hands 21, face mesh 478)
+#: and dlib/iBUG 300-W (68). "left"/"right" are the person's own sides, as MediaPipe reports
+#: them on an un-mirrored video.
+KEYPOINT_GROUPS: dict[str, int] = {
+    "body": 33,
+    "left_hand": 21,
+    "right_hand": 21,
+    "face_mesh": 478,
+    "face_dlib68": 68,
+}
+
+
+@dataclass
+class KeypointSeries:
+    """Whole-body keypoints of one video, frame by frame.
+
+    ``groups[name]`` is an array (N, K, 3) of x, y in pixels of the upright frame and a
+    confidence in 0..1. A point that was not detected, or that the model only guessed (low
+    visibility), is NaN in x and y; it is never zero.
+    """
+
+    frame_index: np.ndarray  # (N,) int
+    time_s: np.ndarray  # (N,) float
+    groups: dict[str, np.ndarray]
+    width: int
+    height: int
+    fps: float
+    meta: dict = field(default_factory=dict)  # video sha256, model versions, ...
+
+    def __post_init__(self) -> None:
+        n = len(self.frame_index)
+        for name, arr in self.groups.items():
+            k = KEYPOINT_GROUPS.get(name)
+            if arr.ndim != 3 or arr.shape[0] != n or arr.shape[2] != 3 or (
+                    k is not None and arr.shape[1] != k):
+                raise ValueError(f"group '{name}' must be ({n}, {k or 'K'}, 3), got {arr.shape}")
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
