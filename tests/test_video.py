@@ -139,7 +139,7 @@ def test_truncated_faststart_video_is_reported(tmp_path):
 def test_output_path_checks(tmp_path):
     with pytest.raises(OutputError, match="output folder does not exist"):
         video.check_output_path(tmp_path / "nope" / "out.mp4")
-    with pytest.raises(OutputError, match="unsupported output type '.txt'"):
+    with pytest.raises(OutputError, match=r"unsupported output type '\.txt'"):
         video.check_output_path(tmp_path / "out.txt")
     (tmp_path / "out.mp4").write_bytes(b"x")
     with pytest.raises(OutputError, match="output exists"):
