@@ -9,136 +9,49 @@ cannot be computed is ``{"error": "..."}`` in the dict; the per-measure function
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import numpy as np
-
-from medswap.errors import MeasureError, UsageError
-from medswap.measures.agreement import (
-    agreement,
-    agreement_across,
-    bland_altman,
-    flatten,
-    icc_3_1,
-)
-from medswap.measures.face import blinks, ear_signal, eye_aspect_ratio, motion, mouth
-from medswap.measures.motor import (
-    HANDS,
-    MeasureResult,
-    finger_tapping,
-    hand_movements,
-    spread_signal,
-    tapping_signal,
-    tremor,
-)
-from medswap.measures.output import plot_signal, signal_table, write_json, write_signals
-from medswap.measures.signals import Signal, resample_uniform, sampling_rate
-from medswap.types import KeypointSeries
-
-log = logging.getLogger(__name__)
+import importlib
 
 #: Task names accepted by ``measures`` and ``--task``; "auto" computes every family.
 TASKS = ("auto", "finger-tapping", "hand-movements", "face", "tremor")
 
-__all__ = [
-    "TASKS",
-    "MeasureError",
-    "MeasureResult",
-    "MeasureSet",
-    "Signal",
-    "agreement",
-    "agreement_across",
-    "bland_altman",
-    "blinks",
-    "ear_signal",
-    "eye_aspect_ratio",
-    "finger_tapping",
-    "flatten",
-    "hand_movements",
-    "icc_3_1",
-    "measure_set",
-    "measures",
-    "motion",
-    "mouth",
-    "plot_signal",
-    "resample_uniform",
-    "sampling_rate",
-    "signal_table",
-    "spread_signal",
-    "tapping_signal",
-    "tremor",
-    "write_json",
-    "write_signals",
-]
+# Public names and the submodule that defines each. They load on first use, so that
+# ``medswap --help`` does not pay for scipy and pandas.
+_LAZY = {
+    "MeasureSet": "compute",
+    "measure_set": "compute",
+    "measures": "compute",
+    "MeasureResult": "motor",
+    "finger_tapping": "motor",
+    "hand_movements": "motor",
+    "tremor": "motor",
+    "tapping_signal": "motor",
+    "spread_signal": "motor",
+    "blinks": "face",
+    "mouth": "face",
+    "motion": "face",
+    "ear_signal": "face",
+    "eye_ears": "face",
+    "eye_aspect_ratio": "face",
+    "agreement": "agreement",
+    "agreement_across": "agreement",
+    "bland_altman": "agreement",
+    "icc_3_1": "agreement",
+    "flatten": "agreement",
+    "plot_signal": "output",
+    "signal_table": "output",
+    "write_json": "output",
+    "write_signals": "output",
+    "Signal": "signals",
+    "resample_uniform": "signals",
+    "sampling_rate": "signals",
+}
+
+__all__ = ["TASKS", *sorted(_LAZY)]
 
 
-@dataclass
-class MeasureSet:
-    """The measures of one series (``values``, JSON-ready) and every signal behind them."""
-
-    values: dict
-    signals: list[Signal] = field(default_factory=list)
-
-    def signal(self, name: str) -> Signal:
-        for s in self.signals:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-
-def _run(fn: Callable[[], MeasureResult], signals: list[Signal], what: str) -> dict:
-    """One measure, with a failure turned into ``{"error": ...}`` and logged."""
-    try:
-        res = fn()
-    except MeasureError as exc:
-        log.info("%s: %s", what, exc.message)
-        return {"error": exc.message}
-    signals.extend(res.signals)
-    return res.values
-
-
-def measure_set(series: KeypointSeries, task: str = "auto") -> MeasureSet:
-    """Every measure of ``task`` on ``series``, each one computed or an explained error."""
-    task = task.replace("_", "-")
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    t = np.asarray(series.time_s, dtype=float)
-    values: dict = {
-        "task": task,
-        "n_frames": len(series),
-        "duration_s": float(t[-1] - t[0]) if len(t) > 1 else 0.0,
-    }
-    try:
-        values["frame_rate_hz"] = sampling_rate(t)
-    except MeasureError:
-        values["frame_rate_hz"] = None
-    signals: list[Signal] = []
-    want = set(TASKS[1:]) if task == "auto" else {task}
-    motor = (
-        ("finger-tapping", "finger_tapping", finger_tapping),
-        ("hand-movements", "hand_movements", hand_movements),
-        ("tremor", "tremor", tremor),
-    )
-    for name, key, fn in motor:
-        if name in want:
-            values[key] = {
-                hand: _run(lambda f=fn, h=hand: f(series, h), signals, f"{key} {hand}")
-                for hand in HANDS
-            }
-    if "face" in want:
-        values["face"] = {
-            "blinks": _run(lambda: blinks(series, "face_mesh"), signals, "blinks"),
-            "blinks_dlib68": _run(
-                lambda: blinks(series, "face_dlib68"), signals, "blinks (dlib68)"
-            ),
-            "mouth": _run(lambda: mouth(series), signals, "mouth"),
-            "motion": _run(lambda: motion(series), signals, "facial motion"),
-        }
-    return MeasureSet(values=values, signals=signals)
-
-
-def measures(series: KeypointSeries, task: str = "auto") -> dict:
-    """The measures of ``task`` as a plain dict with units in the keys (MEASURES.json)."""
-    return measure_set(series, task).values
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

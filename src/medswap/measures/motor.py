@@ -34,7 +34,7 @@ HANDS = ("left_hand", "right_hand")
 
 #: A movement cycle must rise above its neighbouring troughs by this share of the signal's
 #: 5-95 % range to count; smaller wiggles are keypoint jitter, not taps.
-MIN_PROMINENCE = 0.3
+MIN_PROMINENCE = 0.15
 #: No voluntary repetitive hand movement is faster than this (Hz); it sets the minimum spacing.
 MAX_MOVEMENT_HZ = 8.0
 #: Intervals longer than these multiples of the median interval are hesitations / halts.
@@ -64,8 +64,11 @@ def hand_points(series: KeypointSeries, hand: str) -> np.ndarray:
     if arr is None:
         raise MeasureError(f"no {side} hand keypoints in this series")
     xy = np.asarray(arr[:, :, :2], dtype=float)
-    if not np.isfinite(xy[:, [WRIST, MIDDLE_MCP]]).all(axis=(1, 2)).any():
+    n_seen = int(np.isfinite(xy[:, [WRIST, MIDDLE_MCP]]).all(axis=(1, 2)).sum())
+    if n_seen == 0:
         raise MeasureError(f"no {side} hand visible in any frame")
+    if n_seen < 3:
+        raise MeasureError(f"the {side} hand is visible in only {n_seen} frame(s)")
     return xy
 
 
