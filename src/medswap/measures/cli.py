@@ -53,8 +53,6 @@ def load_series(path: Path, max_frames: int | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from medswap.measures import measure_set, write_json, write_signals
-
     src = Path(args.input)
     out = Path(args.output)
     if not out.parent.is_dir():  # fail before the slow extraction, not after it
@@ -63,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError("the output folder does not exist", out.parent)
     log.info("keypoints of %s ...", src)
     series = load_series(src, args.max_frames)
+    from medswap.measures import measure_set, write_json, write_signals  # scipy: after checks
+
     ms = measure_set(series, args.task)
     write_json(ms.values, out)
     log.info("wrote %s", out)

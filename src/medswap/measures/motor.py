@@ -35,8 +35,13 @@ HANDS = ("left_hand", "right_hand")
 #: A movement cycle must rise above its neighbouring troughs by this share of the signal's
 #: 5-95 % range to count; smaller wiggles are keypoint jitter, not taps.
 MIN_PROMINENCE = 0.15
+#: ...and by at least this many hand sizes, so that a still hand's jitter never makes taps.
+MIN_AMPLITUDE_NORM = 0.05
 #: No voluntary repetitive hand movement is faster than this (Hz); it sets the minimum spacing.
 MAX_MOVEMENT_HZ = 8.0
+#: Keypoint jitter above this is smoothed away (4th-order, zero phase): high enough to keep a
+#: fast 6 Hz tap's full amplitude (99 %), low enough to remove frame-to-frame jitter.
+SMOOTH_HZ = 10.0
 #: Intervals longer than these multiples of the median interval are hesitations / halts.
 HESITATION_FACTOR, HALT_FACTOR = 2.0, 4.0
 #: Two opening peaks (one full interval) give a rate; rhythm values need more intervals.
@@ -116,10 +121,11 @@ def find_cycles(grid: np.ndarray, y: np.ndarray, fs: float) -> Cycles:
     peak from counting twice. Stretches separated by an unbridged gap are analysed apart and
     no interval is measured across a gap.
     """
-    smooth = lowpass(y, fs, MAX_MOVEMENT_HZ)
-    prom = MIN_PROMINENCE * robust_range(smooth)
-    if not np.isfinite(prom) or prom <= 0:
-        raise MeasureError("the signal does not move")
+    smooth = lowpass(y, fs, SMOOTH_HZ, order=4)
+    spread = robust_range(smooth)
+    if not np.isfinite(spread):
+        raise MeasureError("the signal is never measurable")
+    prom = max(MIN_PROMINENCE * spread, MIN_AMPLITUDE_NORM)
     dist = max(1, int(np.floor(fs / MAX_MOVEMENT_HZ)))
     peak_t, trough_t, amps, intervals = [], [], [], []
     for a, b in segments(np.isfinite(smooth)):

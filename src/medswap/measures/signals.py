@@ -117,7 +117,7 @@ def lowpass(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 2) -> np.nd
     sos = sps.butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
     for a, b in segments(np.isfinite(y)):
         if b - a > 15:
-            y[a:b] = sps.sosfiltfilt(sos, y[a:b], padlen=min(3 * 6, b - a - 1))
+            y[a:b] = sps.sosfiltfilt(sos, y[a:b], padlen=min(3 * (2 * order + 1), b - a - 1))
     return y
 
 
