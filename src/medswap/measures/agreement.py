@@ -24,6 +24,7 @@ SKIP_KEYS = (
     "visible_fraction",
     "band_hz",
     "closure_threshold",
+    "ear_open_median",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import signal as sps
 
 from medswap.errors import MeasureError
 from medswap.measures.motor import MeasureResult
@@ -38,8 +39,13 @@ NOISE_SDS = 6.0
 #: The open-eye level is a running 80th percentile over this window: long enough to span a
 #: blink or a held closure, short enough to follow a head turn that changes the eye's shape.
 OPEN_LEVEL_S = 4.0
-#: A closure that lasts longer than this is not a blink (eyes held shut, looking down).
-MAX_BLINK_S = 1.0
+#: A closure wider than this at half its depth is not a blink (eyes held shut, looking down).
+#: Spontaneous blinks last 100-400 ms; a slow one reopens over up to half a second more.
+MAX_BLINK_S = 0.7
+#: Facial motion is low-passed at this frequency (zero phase) before speeds are taken.
+MOTION_SMOOTH_HZ = 6.0
+#: An episode ends when the closure falls below this share of the threshold (hysteresis).
+EXIT_FRACTION = 0.35
 
 
 def _group(series: KeypointSeries, name: str, what: str) -> np.ndarray:
@@ -109,9 +115,10 @@ def closure_signal(ears: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]
 def detect_blinks(grid: np.ndarray, closure: np.ndarray, fs: float) -> dict:
     """Blinks and long closures in a uniform closure trace, by hysteresis.
 
-    An episode starts when the closure reaches the threshold and ends when it falls below half
-    of it, so jitter at the bottom of one blink never splits it in two. Episodes up to
-    ``MAX_BLINK_S`` are blinks, longer ones are counted apart as long closures. The threshold
+    An episode starts when the closure reaches the threshold and ends when it falls below
+    ``EXIT_FRACTION`` of it, so jitter at the bottom of a closure never splits it in two.
+    Episodes up to ``MAX_BLINK_S`` wide at half depth are blinks, wider ones are counted apart
+    as long closures. The threshold
     adapts to the clip: ``MIN_CLOSURE``, raised to ``NOISE_SDS`` robust SDs of the tracker's
     frame-to-frame jitter when that is larger, so a noisy tracker raises the bar instead of
     inventing blinks. A blink's time is its deepest point, its duration the full width at half
@@ -120,7 +127,7 @@ def detect_blinks(grid: np.ndarray, closure: np.ndarray, fs: float) -> dict:
     # Robust SD of the differences / sqrt 2: the jitter, not the slow expressions.
     noise = mad_sigma(np.diff(closure)) / np.sqrt(2.0)
     thr = float(max(MIN_CLOSURE, NOISE_SDS * noise))
-    times, durs, depths, long_s = [], [], [], []
+    times, durs, depths, long_s, long_t = [], [], [], [], []
     for a, b in segments(np.isfinite(closure)):
         c = closure[a:b]
         i = 0
@@ -129,20 +136,20 @@ def detect_blinks(grid: np.ndarray, closure: np.ndarray, fs: float) -> dict:
                 i += 1
                 continue
             s0 = i
-            while s0 > 0 and c[s0 - 1] >= thr / 2:
+            while s0 > 0 and c[s0 - 1] >= thr * EXIT_FRACTION:
                 s0 -= 1
             e = i
-            while e < c.size and c[e] >= thr / 2:
+            while e < c.size and c[e] >= thr * EXIT_FRACTION:
                 e += 1
-            length = (e - s0) / fs
-            if length > MAX_BLINK_S:
-                long_s.append(length)
+            k = s0 + int(np.argmax(c[s0:e]))
+            pos, depth = refine_peak(c, k)
+            width = _width_at(c, k, depth / 2.0) / fs
+            if width > MAX_BLINK_S:
+                long_s.append(width)
+                long_t.append(grid[a] + (s0 + e - 1) / 2.0 / fs)
             else:
-                k = s0 + int(np.argmax(c[s0:e]))
-                pos, depth = refine_peak(c, k)
-                half = depth / 2.0
                 times.append(grid[a] + pos / fs)
-                durs.append(_width_at(c, k, half) / fs)
+                durs.append(width)
                 depths.append(depth)
             i = e
     return {
@@ -150,6 +157,7 @@ def detect_blinks(grid: np.ndarray, closure: np.ndarray, fs: float) -> dict:
         "durations_s": np.array(durs),
         "depths": np.array(depths),
         "long_closures_s": np.array(long_s),
+        "long_closure_times_s": np.array(long_t),
         "threshold": thr,
     }
 
@@ -186,6 +194,7 @@ def blinks(series: KeypointSeries, source: str = "face_mesh") -> MeasureResult:
         "blink_durations_ms": [round(float(v), 1) for v in dur_ms],
         "blink_times_s": [round(float(v), 3) for v in bl["times_s"]],
         "long_closure_count": int(bl["long_closures_s"].size),
+        "long_closure_durations_s": [round(float(v), 3) for v in bl["long_closures_s"]],
         "ear_open_median": float(np.nanmedian(level)),
         "closure_threshold": bl["threshold"],
         "duration_s": seen,
@@ -194,7 +203,7 @@ def blinks(series: KeypointSeries, source: str = "face_mesh") -> MeasureResult:
         name=f"blinks_{source}",
         time_s=grid,
         columns={"ear": ear, "ear_open_level": level, "closure": closure},
-        events={"blink": bl["times_s"]},
+        events={"blink": bl["times_s"], "long_closure": bl["long_closure_times_s"]},
         thresholds={"blink threshold (on closure)": bl["threshold"]},
         ylabel="eye aspect ratio",
     )
@@ -217,10 +226,9 @@ def mouth(series: KeypointSeries) -> MeasureResult:
     f = y[np.isfinite(y)]
     if f.size < 3:
         raise MeasureError("the mouth is visible in fewer than 3 frames")
-    p5, p50, p95 = np.percentile(f, [5, 50, 95])
+    p5, p95 = np.percentile(f, [5, 95])
     values = {
         "mouth_open_mean_norm": float(f.mean()),
-        "mouth_open_median_norm": float(p50),
         "mouth_open_range_norm": float(p95 - p5),
         "mouth_open_max_norm": float(f.max()),
         "inter_ocular_px": float(iod),
@@ -252,9 +260,10 @@ def motion(series: KeypointSeries) -> MeasureResult:
 
     Each frame's mesh is aligned to the first frame's by a similarity transform, which removes
     head translation, rotation in the image plane and scale; what remains is expression (and
-    out-of-plane turns). ``motion_energy_iod2_per_s2`` is the mean squared speed of those
-    residual points, ``expression_speed_iod_per_s`` their mean speed, both in inter-ocular
-    distances; ``head_speed_iod_per_s`` is the speed of the face's centre.
+    out-of-plane turns). The positions are low-passed at ``MOTION_SMOOTH_HZ`` first, so that
+    tracker jitter is not counted as movement. ``motion_energy_iod2_per_s2`` is the mean
+    squared speed of those residual points, ``expression_speed_iod_per_s`` their mean speed,
+    both in inter-ocular distances; ``head_speed_iod_per_s`` is the speed of the face's centre.
     """
     xy = _group(series, "face_mesh", "face mesh")[:, :468]  # irises move with gaze, not face
     ok = np.isfinite(xy).all(axis=(1, 2))
@@ -269,6 +278,15 @@ def motion(series: KeypointSeries) -> MeasureResult:
     centre = xy[idx].mean(axis=1) / iod
     # Speeds only between frames that follow each other (no bridging of missing frames).
     consec = np.diff(idx) == 1
+    # Expressions are slower than MOTION_SMOOTH_HZ; frame-to-frame landmark jitter is not, and
+    # would otherwise dominate a squared speed.
+    fs = sampling_rate(t)
+    if 0.45 * fs > MOTION_SMOOTH_HZ:
+        sos = sps.butter(2, MOTION_SMOOTH_HZ, btype="low", fs=fs, output="sos")
+        for a, b in segments(np.concatenate([consec, [False]]) | np.concatenate([[False], consec])):
+            if b - a > 15:
+                aligned[a:b] = sps.sosfiltfilt(sos, aligned[a:b], axis=0)
+                centre[a:b] = sps.sosfiltfilt(sos, centre[a:b], axis=0)
     dt = np.diff(t[idx])
     use = consec & (dt > 0)
     if use.sum() < 2:

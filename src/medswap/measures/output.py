@@ -19,6 +19,7 @@ _EVENT_STYLE = {
     "opening": ("^", "tab:green"),
     "closing": ("v", "tab:red"),
     "blink": ("v", "tab:red"),
+    "long_closure": ("s", "tab:purple"),
 }
 
 
