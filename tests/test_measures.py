@@ -31,6 +31,7 @@ from medswap.measures import (
     signal_table,
     tremor,
     write_json,
+    write_overlays,
     write_signals,
 )
 from medswap.measures.face import DLIB_LEFT_EYE, DLIB_RIGHT_EYE, MESH_LEFT_EYE, MESH_RIGHT_EYE
@@ -474,6 +475,15 @@ def test_signals_written_as_csv_and_png(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     blink_csv = signal_table(ms.signal("blinks_face_mesh"))
     assert blink_csv.count("blink") == 3  # the three blinks within the first 6 s
+    # The report's overlay of an original and a de-identified copy that lost its face.
+    deid = measure_set(series_of(t, right_hand=make_hand(t, pinch=pinch, noise_px=1.0)))
+    overlays = write_overlays(ms.signals, deid.signals, tmp_path / "overlay")
+    assert {p.name for p in overlays} == {
+        "finger_tapping_right_hand_overlay.png",
+        "hand_movements_right_hand_overlay.png",
+        "tremor_right_hand_wrist_overlay.png",
+        "tremor_right_hand_index_tip_overlay.png",
+    }
     out = write_json(ms.values, tmp_path / "m.json")
     assert json.loads(out.read_text())["finger_tapping"]["right_hand"]["tap_count"] == n
 

@@ -41,6 +41,7 @@ _LAZY = {
     "signal_table": "output",
     "write_json": "output",
     "write_signals": "output",
+    "write_overlays": "output",
     "Signal": "signals",
     "resample_uniform": "signals",
     "sampling_rate": "signals",

@@ -123,6 +123,27 @@ def write_signals(signals: list[Signal], out_dir: str | Path) -> list[Path]:
     return written
 
 
+def write_overlays(
+    original: list[Signal], deidentified: list[Signal], out_dir: str | Path
+) -> list[Path]:
+    """``<name>_overlay.png`` for every signal both sides have: the report's side-by-side view.
+
+    A signal only one side has (blur removed the face, so no blink trace) gets no overlay;
+    the agreement table already says that measure was lost.
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the signals folder ({exc.strerror})", out) from None
+    other = {s.name: s for s in deidentified}
+    return [
+        plot_signal(s, out / f"{s.name}_overlay.png", overlay=other[s.name])
+        for s in original
+        if s.name in other
+    ]
+
+
 def write_json(data: dict, path: str | Path) -> Path:
     """Write a measures dict as JSON (NaN becomes null, so the file is strict JSON)."""
     path = Path(path)
