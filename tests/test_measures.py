@@ -480,7 +480,6 @@ def test_signals_written_as_csv_and_png(tmp_path):
     overlays = write_overlays(ms.signals, deid.signals, tmp_path / "overlay")
     assert {p.name for p in overlays} == {
         "finger_tapping_right_hand_overlay.png",
-        "hand_movements_right_hand_overlay.png",
         "tremor_right_hand_wrist_overlay.png",
         "tremor_right_hand_index_tip_overlay.png",
     }
