@@ -150,3 +150,11 @@ COMMANDS: dict = {
         (_add_demo, _run_demo),
     ),
 }
+
+from medswap.measures import cli as _measures_cli  # noqa: E402
+
+COMMANDS["measures"] = (
+    "Clinical measures (finger tapping, hand movements, tremor, blinks, mouth, facial motion) "
+    "from a video or its keypoints.",
+    (_measures_cli.add_arguments, _measures_cli.run),
+)
