@@ -125,7 +125,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def read_record(path: Path) -> dict | None:
-    """A record's contents, or None when it is missing or unreadable (a torn write counts as none)."""
+    """A record's contents, or None if it is missing or unreadable (a torn write is none)."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -135,12 +135,15 @@ def read_record(path: Path) -> dict | None:
 
 
 def finished_outcome(job: VideoJob) -> VideoOutcome | None:
-    """The earlier outcome of ``job`` if its record, its settings and its output checksum all hold."""
+    """The earlier outcome of ``job`` if its record, settings and output checksum all hold."""
     data = read_record(record_path(job.output_dir, job.job_id))
     if data is None:
         return None
     if (data.get("source_id"), data.get("fingerprint"), data.get("output")) != (
-        job.source_id, job.fingerprint, job.output_rel):
+        job.source_id,
+        job.fingerprint,
+        job.output_rel,
+    ):
         return None
     output = job.output
     if not output.is_file() or sha256_file(output) != data.get("sha256"):
@@ -151,6 +154,7 @@ def finished_outcome(job: VideoJob) -> VideoOutcome | None:
 
 
 # -- what a worker runs --------------------------------------------------------------------
+
 
 def _scalars(data: object, drop: tuple[str, ...] = ()) -> dict:
     """JSON-safe numbers and short labels from a mapping; anything holding a path is dropped."""
@@ -231,14 +235,27 @@ def run_video(job: VideoJob) -> VideoOutcome:
     work = state_dir(job.output_dir) / "work"
     work.mkdir(parents=True, exist_ok=True)
     tmp = work / f"{job.job_id}.{uuid.uuid4().hex[:12]}.mp4"
-    base = dict(job_id=job.job_id, pseudonym=job.pseudonym, task=job.task,
-                output=job.output_rel, worker=worker, source_id=job.source_id,
-                fingerprint=job.fingerprint)
+    base = dict(
+        job_id=job.job_id,
+        pseudonym=job.pseudonym,
+        task=job.task,
+        output=job.output_rel,
+        worker=worker,
+        source_id=job.source_id,
+        fingerprint=job.fingerprint,
+    )
     try:
         from medswap.pipeline import deidentify
 
-        result = deidentify(job.source, tmp, method=job.method, donors=list(job.donors) or None,
-                            donor_seed=job.donor_seed, audio=job.audio, report=None)
+        result = deidentify(
+            job.source,
+            tmp,
+            method=job.method,
+            donors=list(job.donors) or None,
+            donor_seed=job.donor_seed,
+            audio=job.audio,
+            report=None,
+        )
         input_frames = count_frames(job.source)
         frames = count_frames(tmp)
         if frames != input_frames:
@@ -248,23 +265,36 @@ def run_video(job: VideoJob) -> VideoOutcome:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, job.output)
         outcome = VideoOutcome(
-            **base, status=DONE, frames=frames, input_frames=input_frames, sha256=digest,
+            **base,
+            status=DONE,
+            frames=frames,
+            input_frames=input_frames,
+            sha256=digest,
             audit=_audit_verdict(result),
             metrics=_scalars(getattr(result, "totals", {}), drop=(job.source,)),
-            evaluation=evaluation, seconds=round(time.perf_counter() - start, 3))
+            evaluation=evaluation,
+            seconds=round(time.perf_counter() - start, 3),
+        )
         write_json_atomic(record_path(job.output_dir, job.job_id), outcome.to_json())
         with contextlib.suppress(FileNotFoundError):
             record_path(job.output_dir, job.job_id, FAILED).unlink()
         log.debug("%s: %d frames in %.1f s", job.job_id, frames, outcome.seconds)
         return outcome
     except MedswapError as exc:
-        outcome = VideoOutcome(**base, status=FAILED, error=_clean_message(exc.message, job, tmp),
-                               error_type=type(exc).__name__)
+        outcome = VideoOutcome(
+            **base,
+            status=FAILED,
+            error=_clean_message(exc.message, job, tmp),
+            error_type=type(exc).__name__,
+        )
     except Exception as exc:  # a bug must not stop the other videos; it is recorded as one
         log.exception("%s: internal error", job.job_id)
         outcome = VideoOutcome(
-            **base, status=FAILED, error_type="InternalError",
-            error=_clean_message(f"internal error: {type(exc).__name__}: {exc}", job, tmp))
+            **base,
+            status=FAILED,
+            error_type="InternalError",
+            error=_clean_message(f"internal error: {type(exc).__name__}: {exc}", job, tmp),
+        )
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

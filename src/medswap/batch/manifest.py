@@ -81,7 +81,7 @@ class ManifestReport:
 
 
 def clean_task(task: str) -> str:
-    """A task label safe in a file name: letters and digits only (``finger-tap 1`` -> ``fingertap1``)."""
+    """A task label safe in a file name: letters and digits only (``tap-1`` -> ``tap1``)."""
     cleaned = _TASK_CLEAN.sub("", task.strip())
     return cleaned or DEFAULT_TASK
 
@@ -156,9 +156,15 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
     task_col = _find_column(header, (TASK_COLUMN,))
     report = ManifestReport(root=root)
     if subject_col is None:
-        report.problems.append(RowProblem(
-            0, "", f"no subject column (expected one of {', '.join(SUBJECT_COLUMNS)}); "
-            "subjects are taken from each path's first folder (or the file stem)", skipped=False))
+        report.problems.append(
+            RowProblem(
+                0,
+                "",
+                f"no subject column (expected one of {', '.join(SUBJECT_COLUMNS)}); "
+                "subjects are taken from each path's first folder (or the file stem)",
+                skipped=False,
+            )
+        )
     seen: dict[Path, int] = {}
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -169,8 +175,11 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
             report.problems.append(RowProblem(number, shown, "unreadable row (not UTF-8 text)"))
             continue
         if len(row) != len(header):
-            report.problems.append(RowProblem(
-                number, shown, f"unreadable row ({len(row)} fields, header has {len(header)})"))
+            report.problems.append(
+                RowProblem(
+                    number, shown, f"unreadable row ({len(row)} fields, header has {len(header)})"
+                )
+            )
             continue
         if not raw_path:
             report.problems.append(RowProblem(number, "", "unreadable row (empty path)"))
@@ -179,11 +188,14 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
         path = (given if given.is_absolute() else root / given).resolve()
         rel = _inside(path, root)
         if rel is None or not rel.parts:
-            report.problems.append(RowProblem(number, shown, f"path is outside the input root {root}"))
+            report.problems.append(
+                RowProblem(number, shown, f"path is outside the input root {root}")
+            )
             continue
         if path in seen:
             report.problems.append(
-                RowProblem(number, shown, f"duplicate path (first listed on row {seen[path]})"))
+                RowProblem(number, shown, f"duplicate path (first listed on row {seen[path]})")
+            )
             continue
         seen[path] = number
         if not path.is_file():
@@ -207,9 +219,7 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
     return report
 
 
-def load_input(
-    input_path: str | Path, input_root: str | Path | None = None
-) -> ManifestReport:
+def load_input(input_path: str | Path, input_root: str | Path | None = None) -> ManifestReport:
     """A folder or a ``.csv`` manifest, validated; see the module docstring for the rules."""
     input_path = Path(input_path)
     if input_path.is_dir():

@@ -36,7 +36,9 @@ def default_key_file(output_dir: Path) -> Path:
 
 def map_file(key_file: Path, output_dir: Path) -> Path:
     """The mapping table for one output folder, beside the key (one key may serve many releases)."""
-    return Path(key_file).resolve().parent / (Path(output_dir).resolve().name + ".pseudonym-map.csv")
+    return Path(key_file).resolve().parent / (
+        Path(output_dir).resolve().name + ".pseudonym-map.csv"
+    )
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -63,7 +65,9 @@ def load_or_create_key(key_file: str | Path, output_dir: str | Path) -> bytes:
         except FileExistsError:
             pass  # created concurrently; read it below
         except OSError as exc:
-            raise OutputError(f"cannot create the pseudonym key ({exc.strerror})", key_file) from None
+            raise OutputError(
+                f"cannot create the pseudonym key ({exc.strerror})", key_file
+            ) from None
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(KEY_BYTES) + "\n")
@@ -77,7 +81,9 @@ def load_or_create_key(key_file: str | Path, output_dir: str | Path) -> bytes:
 
 
 def _mac(key: bytes, kind: str, value: str) -> bytes:
-    return hmac.new(key, f"{kind}\0{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+    return hmac.new(
+        key, f"{kind}\0{value}".encode("utf-8", "surrogateescape"), hashlib.sha256
+    ).digest()
 
 
 def pseudonym(key: bytes, subject: str) -> str:
@@ -109,7 +115,16 @@ class MapRow:
     error: str = ""
 
 
-MAP_FIELDS = ("subject_id", "source_path", "pseudonym", "task", "output", "donor", "status", "error")
+MAP_FIELDS = (
+    "subject_id",
+    "source_path",
+    "pseudonym",
+    "task",
+    "output",
+    "donor",
+    "status",
+    "error",
+)
 
 
 def write_map(path: Path, rows: list[MapRow]) -> None:

@@ -49,8 +49,19 @@ log = logging.getLogger(__name__)
 
 METHODS = ("swap", "blur", "pixelate", "mask")
 AUDIO = ("drop", "keep")
-MANIFEST_FIELDS = ("pseudonym", "task", "file", "status", "frames", "sha256", "seconds",
-                   "audit", "error", "metrics", "evaluation")
+MANIFEST_FIELDS = (
+    "pseudonym",
+    "task",
+    "file",
+    "status",
+    "frames",
+    "sha256",
+    "seconds",
+    "audit",
+    "error",
+    "metrics",
+    "evaluation",
+)
 
 
 @dataclass(frozen=True)
@@ -93,10 +104,13 @@ class BatchResult:
         """One line: what was done, skipped, failed and rejected."""
         frames = sum(o.frames for o in self.outcomes if o.status == DONE)
         fps = frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return (f"{len(self.outcomes)} videos: {self.count(DONE)} done, {self.count(SKIPPED)} "
-                f"already done, {self.count(FAILED)} failed; "
-                f"{sum(p.skipped for p in self.problems)} manifest rows skipped; {frames} frames in {self.elapsed_s:.1f} s "
-                f"({fps:.1f} fps) on {self.engine}")
+        return (
+            f"{len(self.outcomes)} videos: {self.count(DONE)} done, {self.count(SKIPPED)} "
+            f"already done, {self.count(FAILED)} failed; "
+            f"{sum(p.skipped for p in self.problems)} manifest rows skipped; "
+            f"{frames} frames in {self.elapsed_s:.1f} s "
+            f"({fps:.1f} fps) on {self.engine}"
+        )
 
 
 def default_workers() -> int:
@@ -109,13 +123,35 @@ def default_workers() -> int:
     return max(1, min(cores, memory // (2 << 30)))
 
 
+def _donor_spec(donor: str | Path) -> str:
+    """A built-in donor name as it is, an image as its absolute path (workers resolve it)."""
+    from medswap.swap.donors import BUILTIN_DONORS
+
+    if str(donor) in BUILTIN_DONORS:
+        return str(donor)
+    path = Path(donor)
+    if not path.is_file():
+        raise InputNotFoundError(
+            f"no such donor image (built-in donors: {', '.join(BUILTIN_DONORS)})", donor
+        )
+    return str(path.resolve())
+
+
 def _fingerprint(method: str, donors: tuple[str, ...], audio: str) -> str:
-    parts = [method, audio] + [sha256_file(d) for d in donors]
+    parts = [method, audio] + [sha256_file(d) if Path(d).is_file() else d for d in donors]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def plan_jobs(report: ManifestReport, key: bytes, output_dir: Path, *, method: str,
-              donors: tuple[str, ...], audio: str, evaluate: bool) -> list[tuple[str, str, VideoJob]]:
+def plan_jobs(
+    report: ManifestReport,
+    key: bytes,
+    output_dir: Path,
+    *,
+    method: str,
+    donors: tuple[str, ...],
+    audio: str,
+    evaluate: bool,
+) -> list[tuple[str, str, VideoJob]]:
     """One job per video: (subject, source path, job), numbered per subject and task.
 
     Videos of one subject and task are numbered 1, 2, ... in the order of their paths, so the
@@ -136,11 +172,27 @@ def plan_jobs(report: ManifestReport, key: bytes, output_dir: Path, *, method: s
         chosen = (donors[seed % len(donors)],) if donors else ()
         for n, item in enumerate(sorted(items, key=lambda i: i.rel_path), start=1):
             job_id = f"{pseudo}_{task}_{n}"
-            planned.append((subject, item.rel_path, VideoJob(
-                job_id=job_id, source=str(item.source), source_id=ps.source_id(key, item.rel_path),
-                output_dir=str(output_dir), output_rel=f"sub-{pseudo}/{job_id}.mp4",
-                pseudonym=pseudo, task=task, method=method, donors=chosen, donor_seed=seed,
-                audio=audio, evaluate=evaluate, fingerprint=fingerprint)))
+            planned.append(
+                (
+                    subject,
+                    item.rel_path,
+                    VideoJob(
+                        job_id=job_id,
+                        source=str(item.source),
+                        source_id=ps.source_id(key, item.rel_path),
+                        output_dir=str(output_dir),
+                        output_rel=f"sub-{pseudo}/{job_id}.mp4",
+                        pseudonym=pseudo,
+                        task=task,
+                        method=method,
+                        donors=chosen,
+                        donor_seed=seed,
+                        audio=audio,
+                        evaluate=evaluate,
+                        fingerprint=fingerprint,
+                    ),
+                )
+            )
     return planned
 
 
@@ -150,11 +202,15 @@ def _prepare_output(output_dir: Path, resume: bool, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError("output path exists and is not a folder", output_dir)
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (resume or overwrite):
-        raise OutputError("output folder exists and is not empty (pass --resume to finish an "
-                          "earlier run, or --overwrite to redo every video)", output_dir)
+        raise OutputError(
+            "output folder exists and is not empty (pass --resume to finish an "
+            "earlier run, or --overwrite to redo every video)",
+            output_dir,
+        )
     if not output_dir.parent.is_dir():
-        raise OutputError("the folder that should hold the output folder does not exist",
-                          output_dir)
+        raise OutputError(
+            "the folder that should hold the output folder does not exist", output_dir
+        )
     output_dir.mkdir(exist_ok=True)
     # Temporary files of a killed run are never complete outputs; drop them.
     shutil.rmtree(state_dir(output_dir) / "work", ignore_errors=True)
@@ -165,8 +221,11 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[tuple[object, 
     from distributed import Client, LocalCluster
 
     if scheduler:
-        kwargs = ({"scheduler_file": scheduler} if scheduler.endswith(".json")
-                  and Path(scheduler).is_file() else {"address": scheduler})
+        kwargs = (
+            {"scheduler_file": scheduler}
+            if scheduler.endswith(".json") and Path(scheduler).is_file()
+            else {"address": scheduler}
+        )
         try:
             client = Client(timeout="20s", **kwargs)
         except (OSError, TimeoutError) as exc:
@@ -175,9 +234,16 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[tuple[object, 
             n = len(client.scheduler_info().get("workers", {}))
             yield client, f"Dask cluster {client.scheduler.address} ({n} workers)"
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client, f"Dask LocalCluster ({workers} worker processes)"
 
 
@@ -185,18 +251,27 @@ def _run_dask(jobs: list[VideoJob], client) -> Iterator[VideoOutcome]:
     from distributed import as_completed
 
     token = hashlib.sha256(f"{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:8]
-    futures = {client.submit(run_video, job, key=f"medswap-{job.job_id}-{token}", pure=False):
-               job for job in jobs}
+    futures = {
+        client.submit(run_video, job, key=f"medswap-{job.job_id}-{token}", pure=False): job
+        for job in jobs
+    }
     for future in as_completed(futures):
         job = futures[future]
         try:
             yield future.result()
         except Exception as exc:  # KilledWorker, a lost scheduler...: this video is not done
-            yield VideoOutcome(job.job_id, job.pseudonym, job.task, job.output_rel, FAILED,
-                               error=f"the task did not finish on the cluster "
-                               f"({type(exc).__name__}: {exc})".replace(job.source, "<input>"),
-                               error_type=type(exc).__name__, source_id=job.source_id,
-                               fingerprint=job.fingerprint)
+            yield VideoOutcome(
+                job.job_id,
+                job.pseudonym,
+                job.task,
+                job.output_rel,
+                FAILED,
+                error=f"the task did not finish on the cluster "
+                f"({type(exc).__name__}: {exc})".replace(job.source, "<input>"),
+                error_type=type(exc).__name__,
+                source_id=job.source_id,
+                fingerprint=job.fingerprint,
+            )
         finally:
             future.release()
 
@@ -217,27 +292,51 @@ def _aggregate(outcomes: list[VideoOutcome]) -> dict:
     for outcome in outcomes:
         if outcome.status in (DONE, SKIPPED):
             walk("", outcome.evaluation)
-    return {k: {"n": len(v), "mean": float(np.mean(v)), "median": float(np.median(v)),
-                "min": float(np.min(v)), "max": float(np.max(v))} for k, v in sorted(values.items())}
+    return {
+        k: {
+            "n": len(v),
+            "mean": float(np.mean(v)),
+            "median": float(np.median(v)),
+            "min": float(np.min(v)),
+            "max": float(np.max(v)),
+        }
+        for k, v in sorted(values.items())
+    }
 
 
-def _write_manifests(output_dir: Path, outcomes: list[VideoOutcome], meta: dict
-                     ) -> tuple[Path, Path]:
+def _write_manifests(
+    output_dir: Path, outcomes: list[VideoOutcome], meta: dict
+) -> tuple[Path, Path]:
     rows = []
     for o in outcomes:
-        rows.append({"pseudonym": o.pseudonym, "task": o.task, "file": o.output,
-                     "status": DONE if o.status == SKIPPED else o.status,
-                     "frames": o.frames, "sha256": o.sha256, "seconds": o.seconds,
-                     "audit": o.audit, "error": o.error, "metrics": o.metrics,
-                     "evaluation": o.evaluation})
+        rows.append(
+            {
+                "pseudonym": o.pseudonym,
+                "task": o.task,
+                "file": o.output,
+                "status": DONE if o.status == SKIPPED else o.status,
+                "frames": o.frames,
+                "sha256": o.sha256,
+                "seconds": o.seconds,
+                "audit": o.audit,
+                "error": o.error,
+                "metrics": o.metrics,
+                "evaluation": o.evaluation,
+            }
+        )
     csv_path, json_path = output_dir / "manifest.csv", output_dir / "manifest.json"
     tmp = csv_path.with_name(".manifest.csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "metrics": json.dumps(row["metrics"], sort_keys=True),
-                             "evaluation": json.dumps(row["evaluation"], sort_keys=True)})
+            writer.writerow(
+                {
+                    **row,
+                    "metrics": json.dumps(row["metrics"], sort_keys=True),
+                    "evaluation": json.dumps(row["evaluation"], sort_keys=True),
+                }
+            )
     os.replace(tmp, csv_path)
     tmp = json_path.with_name(".manifest.json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -277,28 +376,28 @@ def run_batch(
         raise UsageError(f"--workers must be 0 or more, got {workers}")
     if workers and scheduler:
         raise UsageError("--workers and --scheduler exclude each other")
-    donors = tuple(str(Path(d).resolve()) for d in donors)
-    for donor in donors:
-        if not Path(donor).is_file():
-            raise InputNotFoundError("no such donor image", donor)
+    donors = tuple(_donor_spec(d) for d in donors)
     if evaluate and evaluation_function() is None:
-        raise UsageError("--evaluate needs medswap.evaluate (evaluate_pair), which this "
-                         "build does not have")
+        raise UsageError(
+            "--evaluate needs medswap.evaluate (evaluate_pair), which this build does not have"
+        )
     output_dir = Path(output_dir).resolve()
     report = load_input(input_path, input_root)
     if Path(input_path).is_dir():  # a rescan would pick up the outputs as inputs
         with contextlib.suppress(ValueError):
             output_dir.relative_to(report.root)
-            raise UsageError(f"the output folder {output_dir} must not be inside the input "
-                             f"folder {report.root}")
+            raise UsageError(
+                f"the output folder {output_dir} must not be inside the input folder {report.root}"
+            )
     for problem in report.problems:
         log.warning("%s: %s", input_path, problem)
     _prepare_output(output_dir, resume, overwrite)
     key_path = Path(key_file).resolve() if key_file else ps.default_key_file(output_dir)
     key = ps.load_or_create_key(key_path, output_dir)
     map_path = ps.map_file(key_path, output_dir)
-    planned = plan_jobs(report, key, output_dir, method=method, donors=donors, audio=audio,
-                        evaluate=evaluate)
+    planned = plan_jobs(
+        report, key, output_dir, method=method, donors=donors, audio=audio, evaluate=evaluate
+    )
     jobs = [job for _, _, job in planned]
 
     outcomes: dict[str, VideoOutcome] = {}
@@ -320,9 +419,18 @@ def run_batch(
         for subject, rel, job in planned:
             o = outcomes.get(job.job_id)
             donor = Path(job.donors[0]).name if job.donors else f"seed:{job.donor_seed}"
-            rows.append(ps.MapRow(subject, rel, job.pseudonym, job.task, job.output_rel, donor,
-                                  (DONE if o.status == SKIPPED else o.status) if o else "pending",
-                                  o.error if o else ""))
+            rows.append(
+                ps.MapRow(
+                    subject,
+                    rel,
+                    job.pseudonym,
+                    job.task,
+                    job.output_rel,
+                    donor,
+                    (DONE if o.status == SKIPPED else o.status) if o else "pending",
+                    o.error if o else "",
+                )
+            )
         ps.write_map(map_path, rows)
 
     write_map()
@@ -340,9 +448,18 @@ def run_batch(
             elapsed = time.perf_counter() - run_start
             processed = len(outcomes) - (total - len(todo))
             remaining = total - len(outcomes)
-            progress(Progress(len(outcomes), total, failed, frames_done, elapsed,
-                              frames_done / elapsed if elapsed > 0 else 0.0,
-                              elapsed / processed * remaining if processed else None, outcome))
+            progress(
+                Progress(
+                    len(outcomes),
+                    total,
+                    failed,
+                    frames_done,
+                    elapsed,
+                    frames_done / elapsed if elapsed > 0 else 0.0,
+                    elapsed / processed * remaining if processed else None,
+                    outcome,
+                )
+            )
 
     engine = "this process"
     if todo:
@@ -360,11 +477,27 @@ def run_batch(
     ordered = [outcomes[job.job_id] for job in jobs]
     evaluation = _aggregate(ordered) if evaluate else {}
     elapsed = time.perf_counter() - start
-    meta = {"medswap_version": __version__, "method": method, "audio": audio,
-            "donors": [Path(d).name for d in donors], "engine": engine,
-            "videos": len(ordered), "evaluation": evaluation,
-            "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)}}
+    meta = {
+        "medswap_version": __version__,
+        "method": method,
+        "audio": audio,
+        "donors": [Path(d).name for d in donors],
+        "engine": engine,
+        "videos": len(ordered),
+        "evaluation": evaluation,
+        "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)},
+    }
     csv_path, json_path = _write_manifests(output_dir, ordered, meta)
     write_map()
-    return BatchResult(output_dir, ordered, report.problems, csv_path, json_path, map_path,
-                       key_path, elapsed, engine, evaluation)
+    return BatchResult(
+        output_dir,
+        ordered,
+        report.problems,
+        csv_path,
+        json_path,
+        map_path,
+        key_path,
+        elapsed,
+        engine,
+        evaluation,
+    )
