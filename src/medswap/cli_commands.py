@@ -158,3 +158,10 @@ COMMANDS["measures"] = (
     "from a video or its keypoints.",
     (_measures_cli.add_arguments, _measures_cli.run),
 )
+
+from medswap.batch import cli as _batch_cli  # noqa: E402
+
+COMMANDS["batch"] = (
+    "De-identify a whole dataset (folder or CSV manifest): pseudonyms, resume, Dask.",
+    (_batch_cli.add_arguments, _batch_cli.run),
+)

@@ -103,3 +103,9 @@ class ModelFileError(MedswapError):
     """A trained medswap model file is corrupt, foreign, or for another subject."""
 
     exit_code = 15
+
+
+class BatchFailedError(MedswapError):
+    """Some videos of a batch failed; the others are done and listed in the output manifest."""
+
+    exit_code = 16
