@@ -42,8 +42,9 @@ def make_720p(out: Path, seconds: float) -> Path:
         frames.append(np.concatenate([side, face, side[:, ::-1]], axis=1))
     n = int(seconds * 30)
     loop = frames + frames[::-1]  # ping-pong, so the loop has no jump
-    return video.write_video(out, (loop[i % len(loop)] for i in range(n)), Fraction(30),
-                             (1280, 720))
+    return video.write_video(
+        out, (loop[i % len(loop)] for i in range(n)), Fraction(30), (1280, 720)
+    )
 
 
 def run(cmd: list[str]) -> tuple[float, float]:
@@ -60,8 +61,12 @@ def run(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the 720p clip")
-    ap.add_argument("--long-minutes", type=float, default=0.0,
-                    help="also run swap on a looped clip this long (memory check)")
+    ap.add_argument(
+        "--long-minutes",
+        type=float,
+        default=0.0,
+        help="also run swap on a looped clip this long (memory check)",
+    )
     ap.add_argument("--methods", default="swap,blur,pixelate,mask")
     args = ap.parse_args()
     if not SOURCE.is_file():
@@ -73,25 +78,57 @@ def main() -> None:
         print(f"clip: 1280x720, {n} frames, {os.cpu_count()} cores", flush=True)
         if DEFACE.is_file():
             wall, rss = run([str(DEFACE), str(clip), "-o", str(tmp / "deface.mp4")])
-            print(f"anchor deface 1.5.0: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
-                  flush=True)
+            print(
+                f"anchor deface 1.5.0: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
+                flush=True,
+            )
         else:
             print("anchor deface 1.5.0: not installed (run benchmarks/setup_deface.sh)")
         py = sys.executable
         for method in args.methods.split(","):
             out = tmp / f"{method}.mp4"
-            wall, rss = run([py, "-m", "medswap.cli", "-q", "deidentify", str(clip), "-o",
-                             str(out), "--method", method, "--no-audit"])
-            print(f"medswap {method:9s}: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
-                  flush=True)
+            wall, rss = run(
+                [
+                    py,
+                    "-m",
+                    "medswap.cli",
+                    "-q",
+                    "deidentify",
+                    str(clip),
+                    "-o",
+                    str(out),
+                    "--method",
+                    method,
+                    "--no-audit",
+                ]
+            )
+            print(
+                f"medswap {method:9s}: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
+                flush=True,
+            )
         if args.long_minutes:
             for minutes in (args.long_minutes / 10, args.long_minutes):
                 long_clip = make_720p(tmp / "long.mp4", minutes * 60)
                 m = video.count_frames(long_clip)
-                wall, rss = run([py, "-m", "medswap.cli", "-q", "deidentify", str(long_clip),
-                                 "-o", str(tmp / "long_out.mp4"), "--overwrite", "--no-audit"])
-                print(f"medswap swap, {minutes:4.1f} min ({m} frames): {m / wall:6.1f} fps  "
-                      f"peak {rss:6.0f} MiB", flush=True)
+                wall, rss = run(
+                    [
+                        py,
+                        "-m",
+                        "medswap.cli",
+                        "-q",
+                        "deidentify",
+                        str(long_clip),
+                        "-o",
+                        str(tmp / "long_out.mp4"),
+                        "--overwrite",
+                        "--no-audit",
+                    ]
+                )
+                print(
+                    f"medswap swap, {minutes:4.1f} min ({m} frames): {m / wall:6.1f} fps  "
+                    f"peak {rss:6.0f} MiB",
+                    flush=True,
+                )
                 long_clip.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,11 +49,17 @@ def measure(original, output, stride: int = 3, identity: bool = True) -> Quality
             la, lb = a[0].landmarks, b[0].landmarks
             nme.append(np.mean(np.linalg.norm(la - lb, axis=1)) / inter_ocular(la))
             if identity:
-                dd.append(dlib_distance(_DLIB.descriptor(fa.image, a[0]),
-                                        _DLIB.descriptor(fb.image, b[0])))
+                dd.append(
+                    dlib_distance(
+                        _DLIB.descriptor(fa.image, a[0]), _DLIB.descriptor(fb.image, b[0])
+                    )
+                )
         if identity:
             sa, sb = _SFACE.detect(fa.image), _SFACE.detect(fb.image)
             if sa and sb:
-                sc.append(sface_cosine(_SFACE.descriptor(fa.image, sa[0]),
-                                       _SFACE.descriptor(fb.image, sb[0])))
+                sc.append(
+                    sface_cosine(
+                        _SFACE.descriptor(fa.image, sa[0]), _SFACE.descriptor(fb.image, sb[0])
+                    )
+                )
     return Quality(n, found_o, found_b, np.array(nme), np.array(dd), np.array(sc))

@@ -14,8 +14,13 @@ from medswap import video
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "medswap.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "medswap.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +41,30 @@ def test_bad_inputs_get_one_line_and_distinct_exit_codes(tmp_path, clip):
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     zero_frame_video(tmp_path / "zero.mp4")
     (tmp_path / "blank.png").write_bytes(
-        __import__("cv2").imencode(".png", __import__("numpy").zeros((64, 64, 3), "uint8"))[1])
+        __import__("cv2").imencode(".png", __import__("numpy").zeros((64, 64, 3), "uint8"))[1]
+    )
     out = str(tmp_path / "out.mp4")
     cases = [
         (["deidentify", str(tmp_path / "missing.mp4"), "-o", out], 3, "missing.mp4: no such file"),
         (["deidentify", str(tmp_path / "notes.mp4"), "-o", out], 4, "is not a video file"),
         (["deidentify", str(cut), "-o", out], 5, "damaged or truncated"),
         (["deidentify", str(tmp_path / "zero.mp4"), "-o", out], 6, "contains no video frames"),
-        (["deidentify", str(clip), "-o", str(tmp_path / "no" / "out.mp4")], 8,
-         "output folder does not exist"),
-        (["deidentify", str(clip), "-o", out, "--donor", str(tmp_path / "blank.png")], 9,
-         "blank.png: no face found in donor image"),
+        (
+            ["deidentify", str(clip), "-o", str(tmp_path / "no" / "out.mp4")],
+            8,
+            "output folder does not exist",
+        ),
+        (
+            ["deidentify", str(clip), "-o", out, "--donor", str(tmp_path / "blank.png")],
+            9,
+            "blank.png: no face found in donor image",
+        ),
         (["deidentify", str(clip), "-o", out, "--method", "smudge"], 2, "invalid choice"),
-        (["deidentify", str(clip), "-o", out, "--shape", "1.5"], 2,
-         "--shape must be between 0 and 1"),
+        (
+            ["deidentify", str(clip), "-o", out, "--shape", "1.5"],
+            2,
+            "--shape must be between 0 and 1",
+        ),
     ]
     codes = set()
     for args, code, text in cases:

@@ -107,8 +107,7 @@ def test_two_people_get_two_tracks_and_consistent_donors(tmp_path):
 
 def test_report_lists_every_frame_and_face(tmp_path):
     src = portrait_clip(tmp_path / "p.mp4", n_frames=10)
-    deidentify(src, tmp_path / "out.mp4", donors=["grace_hopper"],
-               report=tmp_path / "report.json")
+    deidentify(src, tmp_path / "out.mp4", donors=["grace_hopper"], report=tmp_path / "report.json")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["tool"] == "medswap" and report["version"]
     assert len(report["frames"]) == report["totals"]["frames"] == 10

@@ -37,6 +37,8 @@ from medswap.errors import (
 
 log = logging.getLogger(__name__)
 
+#: libx264 threads, fixed so that the same frames give the same bytes on any machine.
+ENCODER_THREADS = 4
 #: Containers medswap writes, by file suffix.
 OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}
 
@@ -371,7 +373,13 @@ class VideoWriter:
         stream.codec_context.time_base = self.like.time_base
         if self.like.fps:
             stream.codec_context.framerate = self.like.fps
-        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        # A fixed encoder thread count: libx264's output depends on it, and outputs should be
+        # the same bytes whichever machine of a cluster encodes them.
+        stream.options = {
+            "crf": str(self.crf),
+            "preset": self.preset,
+            "threads": str(ENCODER_THREADS),
+        }
         stream.thread_type = "AUTO"
         if self.like.rotation:
             stream.set_display_rotation(self.like.rotation)

@@ -1,0 +1,149 @@
+"""The swap's pure building blocks on synthetic arrays: warps, tracking, baselines, donors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
+from medswap.swap import obscure
+from medswap.swap.donors import assign_donor, builtin_donor
+from medswap.swap.engine import MeshSwapper, SwapSettings
+from medswap.swap.geometry import (
+    apply_maps,
+    similarity_transform,
+    transform_points,
+    triangle_affines,
+    triangulate,
+    warp_maps,
+)
+
+
+def test_triangle_affines_map_each_corner_exactly():
+    rng = np.random.default_rng(0)
+    dst, src = rng.random((40, 2)) * 100, rng.random((40, 2)) * 100
+    tri = triangulate(dst)
+    a = triangle_affines(dst, src, tri)
+    corners = np.concatenate([dst[tri], np.ones((len(tri), 3, 1))], axis=2)
+    np.testing.assert_allclose(corners @ a, src[tri], atol=1e-8)
+
+
+def test_degenerate_triangle_maps_to_its_source_centroid():
+    dst = np.array([[0, 0], [1, 1], [2, 2.0]])  # collinear
+    src = np.array([[0, 0], [3, 0], [0, 3.0]])
+    a = triangle_affines(dst, src, np.array([[0, 1, 2]]))
+    np.testing.assert_allclose(np.array([5, 7, 1.0]) @ a[0], [1, 1])
+
+
+def test_warp_with_a_known_shift_moves_the_image_by_that_shift():
+    yy, xx = np.mgrid[0:80, 0:80]
+    image = np.stack([xx * 3, yy * 3, (xx + yy)], axis=2).astype(np.uint8)
+    src = np.array([[10, 10], [70, 10], [70, 70], [10, 70], [40, 40.0]])
+    dst = src - (5, 3)
+    tri = triangulate(src)
+    maps = warp_maps(dst, src, tri, (0, 0, 80, 80))
+    out = apply_maps(image, maps)
+    # A pixel at (x, y) in the output comes from (x + 5, y + 3) in the source.
+    assert maps.covered[30, 30]
+    np.testing.assert_allclose(out[30, 30].astype(int), image[33, 35].astype(int), atol=1)
+    assert not maps.covered[75, 75]
+
+
+def test_similarity_transform_recovers_rotation_scale_and_shift():
+    rng = np.random.default_rng(2)
+    pts = rng.random((30, 2)) * 50
+    angle, scale = np.deg2rad(17), 1.3
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = pts @ rot.T + (4, -7)
+    m = similarity_transform(pts, moved)
+    np.testing.assert_allclose(transform_points(m, pts), moved, atol=1e-9)
+
+
+def test_iou_and_coverage():
+    a = np.array([[0, 0, 10, 10.0]])
+    b = np.array([[5, 0, 15, 10.0], [0, 0, 10, 10.0]])
+    np.testing.assert_allclose(iou(a, b), [[50 / 150, 1.0]])
+    np.testing.assert_allclose(coverage(a, np.array([[0, 0, 5, 10.0]])), [[0.5]])
+
+
+def _mesh_at(x: float) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    lm = np.zeros((478, 3))
+    lm[:, :2] = rng.random((478, 2)) * 80 + (x, 50)
+    return lm
+
+
+def test_tracker_keeps_ids_bridges_gaps_and_obscures_detector_only_faces():
+    tracker = FaceTracker(max_gap=3)
+    none = (np.zeros((0, 4)), np.zeros(0))
+    first = tracker.update(0, 0.0, [_mesh_at(100)], *none)
+    assert [(s.track_id, s.source) for s in first] == [(0, "mesh")]
+    tracker.update(1, 0.04, [_mesh_at(102)], *none)
+    gap = [tracker.update(i, i * 0.04, [], *none) for i in range(2, 5)]
+    assert all([(s.track_id, s.source) for s in g] == [(0, "bridged")] for g in gap)
+    assert tracker.update(5, 0.2, [], *none) == []  # gap longer than max_gap: dropped
+    det = tracker.update(6, 0.24, [], np.array([[300, 50, 360, 120.0]]), np.array([0.8]))
+    assert [(s.source, s.landmarks) for s in det] == [("detector", None)]
+    assert det[0].track_id == 1
+
+
+def test_one_euro_filter_smooths_noise_but_follows_motion():
+    f = OneEuroFilter()
+    rng = np.random.default_rng(4)
+    still = [f(np.array([100.0]) + rng.normal(0, 1, 1), i / 30, scale=100) for i in range(60)]
+    assert np.std(still[30:]) < 0.6  # input noise has std 1
+    moving = [f(np.array([100.0 + 20 * i]), (60 + i) / 30, scale=100) for i in range(30)]
+    assert abs(moving[-1][0] - (100 + 20 * 29)) < 40  # lags less than two frames of motion
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
+def test_baselines_change_only_the_face_ellipse(method):
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 255, (200, 200, 3), np.uint8)
+    before = frame.copy()
+    box = np.array([60, 60, 140, 140.0])
+    obscure.apply_in_region(frame, box, method, obscure.DEFAULT_STRENGTH[method])
+    changed = np.any(frame != before, axis=2)
+    assert changed[100, 100] and changed[70:130, 70:130].mean() > 0.9
+    assert not changed[:20].any() and not changed[:, :20].any()
+
+
+def test_stronger_blur_removes_more_detail():
+    rng = np.random.default_rng(6)
+    patch = rng.integers(0, 255, (120, 100, 3), np.uint8)
+    detail = [obscure.blur(patch, 100, s).astype(float).std() for s in (0.1, 0.3, 1.0)]
+    assert detail[0] > detail[1] > detail[2]
+
+
+def test_donor_assignment_is_stable_and_reproducible():
+    donors = [builtin_donor("astronaut"), builtin_donor("grace_hopper")]
+    picks = [assign_donor(donors, t, seed=11).name for t in range(20)]
+    assert picks == [assign_donor(donors, t, seed=11).name for t in range(20)]
+    assert set(picks) == {"astronaut", "grace_hopper"}
+    assert picks != [assign_donor(donors, t, seed=12).name for t in range(20)]
+
+
+def test_average_donor_is_a_morph_about_equally_far_from_both_portraits():
+    from medswap.faces.independent import DlibFaces, dlib_distance
+
+    dlib = DlibFaces()
+    desc = {}
+    for name in ("average", "astronaut", "grace_hopper"):
+        image = builtin_donor(name).image
+        desc[name] = dlib.descriptor(image, dlib.detect(image)[0])
+    to_a = dlib_distance(desc["average"], desc["astronaut"])
+    to_g = dlib_distance(desc["average"], desc["grace_hopper"])
+    assert to_a > 0.4 and to_g > 0.4 and abs(to_a - to_g) < 0.1, (to_a, to_g)
+
+
+def test_shape_zero_is_the_shape_keeping_swap():
+    donor = builtin_donor("grace_hopper")
+    face = builtin_donor("astronaut")
+    keep = face.image.copy()
+    MeshSwapper(SwapSettings(shape=0.0)).swap(keep, 0, face.landmarks, donor)
+    plain = face.image.copy()
+    MeshSwapper().swap(plain, 0, face.landmarks, donor)
+    assert np.array_equal(keep, plain)
+    moved = face.image.copy()
+    MeshSwapper(SwapSettings(shape=1.0)).swap(moved, 0, face.landmarks, donor)
+    assert not np.array_equal(moved, plain)
