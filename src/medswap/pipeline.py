@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +141,7 @@ def deidentify(
     shape: float | None = None,
     strength: float | None = None,
     occlusion: bool = True,
+    swap_settings: SwapSettings | None = None,
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
@@ -151,7 +152,8 @@ def deidentify(
     to the same tracked face regions at ``strength`` (relative to face size). ``donors`` are
     image paths or built-in names (default: the built-in average face); each face track gets
     one donor, reproducibly from ``donor_seed``. ``audio`` is ``drop`` (default: a voice
-    identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1).
+    identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1);
+    ``swap_settings`` sets every blending parameter (for sweeps and experiments).
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
     """
     t_start = time.perf_counter()
@@ -170,7 +172,9 @@ def deidentify(
     if report_path is not None and not report_path.parent.is_dir():
         raise OutputError("report folder does not exist", report_path)
     donor_list = _resolve_donors(donors) if method == "swap" else []
-    settings = SwapSettings(shape=shape or 0.0)
+    settings = swap_settings or SwapSettings()
+    if shape is not None:
+        settings = replace(settings, shape=shape)
     strength_used = strength if strength is not None else obs.DEFAULT_STRENGTH.get(method, 0.0)
 
     mesher = FaceMesher(max_faces=4, video=True)

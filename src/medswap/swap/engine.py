@@ -41,7 +41,7 @@ class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
     shape: float = 0.0  # 0 keeps the patient's face geometry, 1 takes the donor's
-    keep_eyes: bool = True  # irises and gaze from the frame
+    keep_eyes: str = "iris"  # from the frame: "opening" (whole eye), "iris" (gaze), "none"
     keep_mouth: bool = True  # teeth and tongue from the frame
     relight: float = 1.0  # 0: donor's own shading, 1: the scene's low-frequency light
     relight_sigma: float = 0.12  # x face width
@@ -58,6 +58,17 @@ class _TrackState:
     neutral_n: int = 0
     shape_offset: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+
+
+def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
+    """A 0/255 disc over one iris (centre point 468 or 473, radius from its 4 rim points)."""
+    c = 473 if left else 468
+    centre = lm[c, :2]
+    radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
+    mask = np.zeros(shape_hw, np.uint8)
+    cv2.circle(mask, tuple(np.round(centre * 4).astype(int)), int(round(radius * 1.1 * 4)), 255,
+               -1, lineType=cv2.LINE_AA, shift=2)
+    return mask
 
 
 def _oval_weights(reference: np.ndarray) -> np.ndarray:
@@ -170,13 +181,15 @@ class MeshSwapper:
         face_mask = blend.polygon_mask(shape_hw, t_loc[FACE_OVAL])
         face_mask[~maps.covered] = 0
         # Eye and mouth openings keep the patient's own pixels (moved with any shape offset).
-        polys = ([RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes else []) + (
-            [INNER_LIPS] if cfg.keep_mouth else []
-        )
+        eyes = [RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes in ("opening", "iris") else []
+        polys = eyes + ([INNER_LIPS] if cfg.keep_mouth else [])
         keep = np.zeros(shape_hw, np.uint8)
         orig_skin = blend.polygon_mask(shape_hw, o_loc[FACE_OVAL])
         for idx in polys:
-            keep = np.maximum(keep, blend.polygon_mask(shape_hw, t_loc[idx]))
+            opening = blend.polygon_mask(shape_hw, t_loc[idx])
+            if idx in eyes and cfg.keep_eyes == "iris" and len(t_loc) >= 478:
+                opening = np.minimum(opening, _iris_disc(shape_hw, t_loc, idx is LEFT_EYE))
+            keep = np.maximum(keep, opening)
             orig_skin[blend.polygon_mask(shape_hw, o_loc[idx]) > 0] = 0
         skin = face_mask.copy()
         skin[keep > 0] = 0
