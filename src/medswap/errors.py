@@ -103,3 +103,9 @@ class ModelFileError(MedswapError):
     """A trained medswap model file is corrupt, foreign, or for another subject."""
 
     exit_code = 15
+
+
+class KeypointFileError(MedswapError):
+    """A keypoint file cannot be read back (not medswap's, damaged, or missing columns)."""
+
+    exit_code = 16
