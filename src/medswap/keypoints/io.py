@@ -185,7 +185,7 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
             if not first.startswith(_CSV_PREFIX):
                 raise KeypointFileError("is not a medswap keypoint CSV (no metadata line)", path)
             md = json.loads(first[len(_CSV_PREFIX):])
-            df = pd.read_csv(fh)
+            df = pd.read_csv(fh, float_precision="round_trip")
         missing = [c for c in ["frame_index", "time_s", *columns()] if c not in df.columns]
         if missing:
             raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
