@@ -212,8 +212,8 @@ def test_evaluate_refuses_misaligned_videos(tmp_path):
     assert str(err.value) == (f"{other}: is 80x48 but the original orig.mp4 is 64x48; videos "
                               "must align frame by frame")
     slow = _clip(tmp_path / "slow.mp4", 10, fps=20)
-    with pytest.raises(AlignmentError, match="frame 1 is at 0.050 s but in the original "
-                       "orig.mp4 at 0.040 s"):
+    with pytest.raises(AlignmentError, match=r"frame 1 is at 0\.050 s but in the original "
+                       r"orig\.mp4 at 0\.040 s"):
         evaluate(orig, [slow], tmp_path / "ev")
     assert main(["evaluate", "--original", str(orig), "--deidentified", str(short), "-o",
                  str(tmp_path / "ev")]) == AlignmentError.exit_code

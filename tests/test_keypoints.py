@@ -120,8 +120,8 @@ def test_openpose_json_export(speech, tmp_path):
                                s.groups["face_dlib68"][..., :2], atol=1e-3)
     np.testing.assert_allclose(back["face_keypoints_2d"][:, 68, :2],
                                s.groups["face_mesh"][:, 468, :2], atol=1e-3)
-    np.testing.assert_allclose(back["pose_keypoints_2d"][..., :2], body25(s.groups["body"])[..., :2],
-                               atol=2e-3)
+    np.testing.assert_allclose(back["pose_keypoints_2d"][..., :2],
+                               body25(s.groups["body"])[..., :2], atol=2e-3)
     neck = (s.groups["body"][:, 11, :2] + s.groups["body"][:, 12, :2]) / 2
     np.testing.assert_allclose(back["pose_keypoints_2d"][:, 1, :2], neck, atol=2e-3)
     assert np.isnan(back["pose_keypoints_2d"][:, 8]).all()  # mid-hip off screen

@@ -35,7 +35,8 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
     return value

@@ -24,7 +24,6 @@ thread beside MediaPipe, using the second core. See ``benchmarks/bench_keypoints
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -153,7 +152,6 @@ class HolisticExtractor:
     """MediaPipe Holistic in video mode; one instance per video (it tracks across frames)."""
 
     def __init__(self, min_visibility: float = 0.5, model_complexity: int = 1) -> None:
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ chatter off stderr
         import mediapipe as mp
 
         self.min_visibility = min_visibility
