@@ -46,7 +46,7 @@ def bar_by_group(values: dict[str, dict[str, float]], ylabel: str, title: str,
     """Grouped bars: {group: {method: value}}; optional IQR whiskers; n/a marked."""
     groups = list(values)
     methods = list(dict.fromkeys(m for row in values.values() for m in row))
-    fig, ax = _figure(max(7.0, 1.1 * len(groups) * max(1, len(methods)) / 2), 4)
+    fig, ax = _figure(min(11.0, max(7.0, 0.35 * len(groups) * max(1, len(methods)))), 4)
     width = 0.8 / max(1, len(methods))
     for j, m in enumerate(methods):
         x = np.arange(len(groups)) + (j - (len(methods) - 1) / 2) * width
