@@ -1,20 +1,182 @@
-"""The table of ``medswap`` subcommands. Each feature module contributes one entry."""
+"""The table of ``medswap`` subcommands. Each feature module contributes one entry.
+
+An entry is ``name -> (help, (add_arguments, run))``; ``run`` returns the exit code.
+"""
 
 from __future__ import annotations
 
-from medswap.evaluate import cli as _evaluate_cli
+import argparse
+import sys
+import time
 
-COMMANDS: dict = {}
+from medswap.pipeline import METHODS
+
+
+class _Progress:
+    """Frames done, rate and ETA on one updating stderr line (quiet when not a terminal)."""
+
+    def __init__(self, label: str, enabled: bool = True) -> None:
+        self.label, self.enabled = label, enabled
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        tty = sys.stderr.isatty()
+        if not self.enabled or (now - self._last < (0.5 if tty else 5.0) and done != total):
+            return
+        self._last = now
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (total - done) / rate if total and rate > 0 else 0
+        line = f"{self.label}: {done}/{total or '?'} frames, {rate:.1f} fps, ETA {eta:.0f}s"
+        end = "\r" if tty and done != total else "\n"
+        print(line, end=end, file=sys.stderr, flush=True)
+
+
+def _add_deidentify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="video to de-identify")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv)")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="swap",
+        help="swap (default) or a traditional baseline on the same face regions",
+    )
+    p.add_argument(
+        "--donor",
+        action="append",
+        metavar="IMAGE",
+        help="donor face image, or a built-in: average (default), astronaut, "
+        "grace_hopper; repeat for several (one per face track)",
+    )
+    p.add_argument(
+        "--donor-seed", type=int, default=0, help="makes the track-to-donor choice reproducible"
+    )
+    p.add_argument(
+        "--audio",
+        choices=("drop", "keep"),
+        default="drop",
+        help="drop (default: a voice identifies) or keep unchanged and in sync",
+    )
+    p.add_argument("--report", metavar="OUTPUT.json", help="write the per-frame JSON report")
+    p.add_argument(
+        "--shape",
+        type=float,
+        default=None,
+        metavar="BLEND",
+        help="move face geometry toward the donor's, 0 (keep) .. 1 (donor)",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="baseline strength relative to face size (blur: kernel / face width; "
+        "pixelate: blocks across the face)",
+    )
+    p.add_argument(
+        "--no-occlusion",
+        action="store_true",
+        help="do not look for hands in front of the face (faster)",
+    )
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
+
+
+def _run_deidentify(args: argparse.Namespace) -> int:
+    from medswap.pipeline import deidentify
+
+    progress = _Progress(f"medswap: {args.input}", enabled=not args.quiet)
+    result = deidentify(
+        args.input,
+        args.output,
+        method=args.method,
+        donors=args.donor,
+        donor_seed=args.donor_seed,
+        audio=args.audio,
+        report=args.report,
+        shape=args.shape,
+        strength=args.strength,
+        occlusion=not args.no_occlusion,
+        overwrite=args.overwrite,
+        max_frames=args.max_frames,
+        progress=progress,
+    )
+    t = result.totals
+    if not result.face_found:
+        print(
+            f"medswap: notice: {args.input}: no face found in any of {t['frames']} frames; "
+            f"the output is a re-encoded copy",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"medswap: {args.output}: {t['frames']} frames, {t['frames_with_face']} with a "
+            f"face: {t['frames_swapped']} swapped, {t['frames_obscured']} obscured, "
+            f"{t['frames_baseline']} {args.method}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="demo-output", help="folder for the demo files")
+    p.add_argument("--frames", type=int, default=75, help="length of the demo clip")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from medswap.demo import run_demo
+
+    result = run_demo(
+        args.output, args.frames, progress=_Progress("medswap demo", enabled=not args.quiet)
+    )
+    t = result.totals
+    print(
+        f"medswap demo: {t['frames']} frames, {t['frames_swapped']} swapped, "
+        f"{t['frames_obscured']} obscured -> {args.output}/demo_deidentified.mp4, "
+        f"demo_before_after.png, demo_report.json",
+        file=sys.stderr,
+    )
+    return 0
+
+
+COMMANDS: dict = {
+    "deidentify": (
+        "De-identify a video: swap (or blur, pixelate, mask) every face.",
+        (_add_deidentify, _run_deidentify),
+    ),
+    "demo": (
+        "Build a short clip from packaged public-domain portraits and de-identify it.",
+        (_add_demo, _run_demo),
+    ),
+}
+
+from medswap.measures import cli as _measures_cli  # noqa: E402
+
+COMMANDS["measures"] = (
+    "Clinical measures (finger tapping, hand movements, tremor, blinks, mouth, facial motion) "
+    "from a video or its keypoints.",
+    (_measures_cli.add_arguments, _measures_cli.run),
+)
+
+from medswap.batch import cli as _batch_cli  # noqa: E402
+
+COMMANDS["batch"] = (
+    "De-identify a whole dataset (folder or CSV manifest): pseudonyms, resume, Dask.",
+    (_batch_cli.add_arguments, _batch_cli.run),
+)
+
+from medswap.evaluate import cli as _evaluate_cli  # noqa: E402
 
 COMMANDS["keypoints"] = (
-    "extract whole-body keypoints (body, hands, face mesh, dlib 68) from a video",
+    "Extract whole-body keypoints (body, hands, face mesh, dlib 68) from a video.",
     (_evaluate_cli.add_keypoints_args, _evaluate_cli.run_keypoints),
 )
 COMMANDS["evaluate"] = (
-    "measure how far de-identification moved the keypoints of a video",
+    "Measure how far de-identification moved a video's keypoints (vs the original).",
     (_evaluate_cli.add_evaluate_args, _evaluate_cli.run_evaluate),
 )
 COMMANDS["compare"] = (
-    "de-identify videos every way, evaluate each, and write one table and report",
+    "De-identify videos every way, evaluate each, and write the paper's table and a report.",
     (_evaluate_cli.add_compare_args, _evaluate_cli.run_compare),
 )

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,9 @@ METHODS = ("swap", "blur", "pixelate", "mask")
 MAX_YAW = 0.75
 #: Faces narrower than this many pixels are obscured: too few pixels for a faithful swap.
 MIN_SWAP_WIDTH = 24
+#: The safety-net detector runs on every n-th frame, and on any frame where the mesh lost a
+#: face; tracks it starts are bridged in between, so a face it sees is obscured throughout.
+DETECT_EVERY = 3
 
 Progress = Callable[[int, int], None]
 
@@ -172,7 +176,8 @@ def deidentify(
     mesher = FaceMesher(max_faces=4, video=True)
     detector = FaceDetector(min_confidence=0.4)
     hands = HandFinder() if (method == "swap" and occlusion) else None
-    tracker = FaceTracker()
+    tracker = FaceTracker(max_gap=max(8, 2 * DETECT_EVERY))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-hands")
     swapper = MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
@@ -180,12 +185,19 @@ def deidentify(
     audio_src = src if audio == "keep" else None
     try:
         with video.VideoWriter(dst, info, audio_from=audio_src) as writer:
+            n_prev = 0
             for frame in video.read_frames(src, info, max_frames=max_frames):
                 image = frame.image.copy()
+                # Hands run on the other core while the mesh runs on this one.
+                hands_job = pool.submit(hands, frame.image) if hands is not None else None
                 meshes = mesher(image)
-                boxes, scores = detector(image)
+                if frame.index % DETECT_EVERY == 0 or len(meshes) < n_prev:
+                    boxes, scores = detector(image)
+                else:
+                    boxes, scores = np.zeros((0, 4)), np.zeros(0)
+                n_prev = len(meshes)
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
-                hand_pts = hands(image) if (hands is not None and states) else []
+                hand_pts = hands_job.result() if hands_job is not None else []
                 faces: list[FaceOutcome] = []
                 for st in states:
                     status, reason, donor_name = _process_face(
@@ -202,6 +214,7 @@ def deidentify(
                 if progress is not None:
                     progress(frame.index + 1, n_total)
     finally:
+        pool.shutdown(wait=True)
         mesher.close()
         detector.close()
         if hands is not None:

@@ -87,17 +87,32 @@ def _check_readable(path: Path) -> None:
         raise InputNotFoundError("cannot be read (permission denied)", path)
 
 
+#: File signatures of video containers: a file that starts like one of these but cannot be
+#: opened is a damaged or truncated video, not some other kind of file.
+_VIDEO_MAGIC = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"\x1aE\xdf\xa3", b"RIFF")
+
+
+def _looks_like_video(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return head[4:8] in _VIDEO_MAGIC or head[:4] in _VIDEO_MAGIC
+
+
 def _open_input(path: Path) -> av.container.InputContainer:
     _check_readable(path)
     try:
         container = av.open(str(path), mode="r")
     except av.error.InvalidDataError:
+        if _looks_like_video(path):
+            raise CorruptVideoError(
+                "video container is damaged or truncated (cannot read its index)", path
+            ) from None
         raise NotAVideoError("is not a video file (no container format recognised)", path) from None
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise NotAVideoError(f"cannot be opened as a video ({exc.strerror or exc})", path) from None
     if not container.streams.video:
         container.close()
-        raise NotAVideoError("has no video stream", path)
+        raise EmptyVideoError("contains no video frames (no video stream)", path)
     return container
 
 
@@ -105,6 +120,22 @@ def _normalise_rotation(degrees: float | int | None) -> int:
     if not degrees:
         return 0
     return int(round(float(degrees) / 90.0)) * 90 % 360
+
+
+def _check_index(stream, path: Path) -> None:
+    """A container index (MP4/MOV) that points past the end of the file means truncation."""
+    try:
+        entries = stream.index_entries
+        end = max((e.pos + e.size for e in entries if e.pos >= 0), default=0)
+    except (AttributeError, av.error.FFmpegError):
+        return
+    size = path.stat().st_size
+    if end > size:
+        missing = sum(1 for e in entries if e.pos + e.size > size)
+        raise CorruptVideoError(
+            f"video is truncated: {missing} of {len(entries)} frames lie past the end of the file",
+            path,
+        )
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -116,6 +147,7 @@ def probe(path: str | Path) -> VideoInfo:
         ctx = stream.codec_context
         if ctx.codec is None or not ctx.name:
             raise UnsupportedVideoError("video codec is not supported by this build", path)
+        _check_index(stream, path)
         rotation = 0
         first_frame = None
         try:

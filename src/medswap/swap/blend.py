@@ -36,12 +36,17 @@ def feather(mask: np.ndarray, erode_px: float, blur_px: float) -> np.ndarray:
 
 
 def lab_stats(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(2, 3) per-channel mean and standard deviation in Lab, over mask > 0."""
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    sel = lab[mask.reshape(-1) > 127]
-    if len(sel) < 16:
+    """(2, 3) per-channel mean and standard deviation in Lab, over mask > 0.
+
+    Statistics of a face need no more than every other pixel in each direction.
+    """
+    step = 2 if min(mask.shape) >= 64 else 1
+    m = mask[::step, ::step] > 127
+    if int(m.sum()) < 16:
         return np.array([[128, 128, 128], [1, 1, 1]], np.float32)
-    return np.stack([sel.mean(0), sel.std(0) + 1e-3])
+    lab = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_RGB2LAB)
+    mean, std = cv2.meanStdDev(lab, mask=m.astype(np.uint8))
+    return np.stack([mean.reshape(3), std.reshape(3) + 1e-3]).astype(np.float32)
 
 
 def match_colour(
@@ -92,6 +97,5 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 def composite(background: np.ndarray, foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``alpha * foreground + (1 - alpha) * background`` for uint8 RGB images."""
-    a = alpha[..., None]
-    out = foreground.astype(np.float32) * a + background.astype(np.float32) * (1 - a)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    a = np.ascontiguousarray(alpha, dtype=np.float32)
+    return cv2.blendLinear(foreground, background, a, 1.0 - a)

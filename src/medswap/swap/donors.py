@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import cv2
@@ -42,8 +42,9 @@ class Donor:
     image: np.ndarray
     landmarks: np.ndarray
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        """Short hash of the donor image: which donor a report or a model file means."""
         return hashlib.sha256(self.image.tobytes()).hexdigest()[:12]
 
 

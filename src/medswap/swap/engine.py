@@ -30,6 +30,8 @@ from medswap.swap.geometry import (
     warp_maps,
 )
 
+#: The donor face is synthesised with the face at most this many pixels wide.
+WORK_WIDTH = 200
 #: Stable points for pose normalisation: eye corners, nose bridge and tip, face outline top.
 _RIGID = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356]
 
@@ -120,7 +122,12 @@ class MeshSwapper:
         donor: Donor,
         hands: list[np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Swap one face in place; returns the face region's alpha footprint box (x0,y0,x1,y1)."""
+        """Swap one face in ``frame`` in place; returns the face region (x0, y0, x1, y1).
+
+        The frame is written only in the last step, so an exception leaves it untouched.
+        The donor face is synthesised at a working resolution (the donor texture holds no more
+        detail than that) and composited at full resolution, so cost stays flat as faces grow.
+        """
         cfg = self.settings
         state = self._tracks.get(track_id)
         if state is None or state.donor is not donor:
@@ -131,41 +138,78 @@ class MeshSwapper:
         face_w = float(np.ptp(pts[:, 0]))
         x0, y0 = np.floor(pts[:, :2].min(0)).astype(int) - 2
         x1, y1 = np.ceil(pts[:, :2].max(0)).astype(int) + 3
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1))
         if x1 - x0 < 4 or y1 - y0 < 4:
             raise ValueError("face too small to swap")
-        region = (int(x0), int(y0), int(x1), int(y1))
-        tri = self._triangles(donor)
-        maps = warp_maps(pts, donor.landmarks[:N_TRI_POINTS], tri, region, depth=pts[:, 2])
-        donor_px = apply_maps(donor.image, maps)
+        region = (x0, y0, x1, y1)
         roi = frame[y0:y1, x0:x1]
-        shape_hw = roi.shape[:2]
-        face_mask = blend.polygon_mask(shape_hw, target[FACE_OVAL], (x0, y0))
+
+        # Working resolution: the region scaled so the face is at most WORK_WIDTH pixels wide.
+        f = min(1.0, WORK_WIDTH / max(face_w, 1.0))
+        sw, sh = max(4, round((x1 - x0) * f)), max(4, round((y1 - y0) * f))
+        scale = np.array([sw / (x1 - x0), sh / (y1 - y0)])
+
+        def local(p: np.ndarray) -> np.ndarray:
+            out = p.copy()
+            out[:, :2] = (p[:, :2] - (x0, y0)) * scale
+            return out
+
+        t_loc, o_loc = local(target), local(landmarks)
+        roi_s = roi if f == 1.0 else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
+        shape_hw = roi_s.shape[:2]
+        face_ws = face_w * scale[0]
+        tri = self._triangles(donor)
+        maps = warp_maps(
+            t_loc[:N_TRI_POINTS],
+            donor.landmarks[:N_TRI_POINTS],
+            tri,
+            (0, 0, sw, sh),
+            depth=t_loc[:N_TRI_POINTS, 2],
+        )
+        donor_px = apply_maps(donor.image, maps)
+        face_mask = blend.polygon_mask(shape_hw, t_loc[FACE_OVAL])
         face_mask[~maps.covered] = 0
-        # Eye and mouth openings: the patient's own pixels, moved with the shape offset.
-        keep = np.zeros(shape_hw, np.uint8)
+        # Eye and mouth openings keep the patient's own pixels (moved with any shape offset).
         polys = ([RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes else []) + (
             [INNER_LIPS] if cfg.keep_mouth else []
         )
+        keep = np.zeros(shape_hw, np.uint8)
+        orig_skin = blend.polygon_mask(shape_hw, o_loc[FACE_OVAL])
         for idx in polys:
-            keep = np.maximum(keep, blend.polygon_mask(shape_hw, target[idx], (x0, y0)))
+            keep = np.maximum(keep, blend.polygon_mask(shape_hw, t_loc[idx]))
+            orig_skin[blend.polygon_mask(shape_hw, o_loc[idx]) > 0] = 0
         skin = face_mask.copy()
         skin[keep > 0] = 0
-        # Colour: donor skin statistics to the patient's, smoothed per track.
-        stats_d = blend.lab_stats(donor_px, skin)
-        orig_skin = blend.polygon_mask(shape_hw, landmarks[FACE_OVAL], (x0, y0))
-        for idx in polys:
-            orig_skin[blend.polygon_mask(shape_hw, landmarks[idx], (x0, y0)) > 0] = 0
-        stats_t = blend.lab_stats(roi, orig_skin)
-        now = np.stack([stats_d, stats_t])
+        # Colour: donor skin statistics moved to the patient's, smoothed per track.
+        now = np.stack([blend.lab_stats(donor_px, skin), blend.lab_stats(roi_s, orig_skin)])
         k = cfg.colour_smoothing
         state.colour = now if state.colour is None else k * state.colour + (1 - k) * now
         lab = blend.match_colour(donor_px, state.colour[0], state.colour[1])
         if cfg.relight > 0:
-            target_lab = cv2.cvtColor(roi, cv2.COLOR_RGB2LAB).astype(np.float32)
-            lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_w, cfg.relight)
+            target_lab = cv2.cvtColor(roi_s, cv2.COLOR_RGB2LAB).astype(np.float32)
+            lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_ws, cfg.relight)
         face_rgb = blend.lab_to_rgb(lab)
-        if polys:
+        alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
+        if hands:
+            occl = np.zeros(shape_hw, np.uint8)
+            for hand in hands:
+                hull = cv2.convexHull(np.round((hand - (x0, y0)) * scale * 4).astype(np.int32))
+                cv2.fillConvexPoly(occl, hull, 255, lineType=cv2.LINE_AA, shift=2)
+            if occl.any():
+                hand_size = max(float(np.ptp(hands[0][:, 1])) * scale[1], 1.0)
+                kd = int(2 * round(0.06 * hand_size) + 1)
+                occl = cv2.dilate(occl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kd, kd)))
+                alpha *= 1.0 - blend.feather(occl, 0, 1.5)
+        k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_ws)) if polys else None
+
+        # Back to full resolution, and composite there.
+        size = (x1 - x0, y1 - y0)
+        if f < 1.0:
+            face_rgb = cv2.resize(face_rgb, size, interpolation=cv2.INTER_LINEAR)
+            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+            if k_alpha is not None:
+                k_alpha = cv2.resize(k_alpha, size, interpolation=cv2.INTER_LINEAR)
+        if k_alpha is not None:
             if cfg.shape > 0:
                 back = warp_maps(
                     target[:N_TRI_POINTS], landmarks[:N_TRI_POINTS], tri, region, depth=pts[:, 2]
@@ -175,18 +219,6 @@ class MeshSwapper:
                 )
             else:
                 own = roi
-            k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_w))
             face_rgb = blend.composite(face_rgb, own, k_alpha)
-        alpha = blend.feather(face_mask, cfg.edge_erode * face_w, cfg.edge_blur * face_w)
-        if hands:
-            occl = np.zeros(shape_hw, np.uint8)
-            for hand in hands:
-                hull = cv2.convexHull(np.round((hand - (x0, y0)) * 4).astype(np.int32))
-                cv2.fillConvexPoly(occl, hull, 255, lineType=cv2.LINE_AA, shift=2)
-            if occl.any():
-                hand_size = max(float(np.ptp(hands[0][:, 1])), 1.0)
-                kd = int(2 * round(0.06 * hand_size) + 1)
-                occl = cv2.dilate(occl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kd, kd)))
-                alpha *= 1.0 - blend.feather(occl, 0, 1.5)
         frame[y0:y1, x0:x1] = blend.composite(roi, face_rgb, alpha)
         return np.array(region, dtype=np.float64)

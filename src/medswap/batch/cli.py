@@ -1,0 +1,121 @@
+"""``medswap batch``: parse, run :func:`medswap.batch.run_batch`, print progress and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from medswap.batch.runner import AUDIO, METHODS, Progress, run_batch
+from medswap.errors import BatchFailedError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "input",
+        help="a folder of videos (recursive) or a CSV manifest with columns path, subject_id, task",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output folder (created; must not exist or be empty unless --resume or --overwrite)",
+    )
+    p.add_argument("--method", default="swap", choices=METHODS, help="de-identification method")
+    p.add_argument(
+        "--donor",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="donor face image; repeat for several (each subject gets one, chosen "
+        "from its pseudonym)",
+    )
+    p.add_argument("--audio", default="drop", choices=AUDIO, help="drop (default) or keep audio")
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument(
+        "--workers",
+        type=int,
+        help="local Dask worker processes (default: one "
+        "per core, at most one per 2 GiB); 0 runs in this process",
+    )
+    engine.add_argument(
+        "--scheduler", help="an existing Dask cluster: tcp://HOST:PORT or a scheduler JSON file"
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep videos an earlier run finished (record and checksum match); redo the rest",
+    )
+    again.add_argument("--overwrite", action="store_true", help="redo every video")
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="run the per-video evaluation and aggregate it in manifest.json",
+    )
+    p.add_argument(
+        "--key-file",
+        help="private pseudonym key (created on first use; default "
+        "OUTPUT.pseudonym-key beside the output folder)",
+    )
+    p.add_argument(
+        "--input-root", help="root that manifest paths must lie in (default: the manifest's folder)"
+    )
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet = getattr(args, "quiet", False)
+    if not getattr(args, "verbose", False):  # Dask's own start/stop chatter is not progress
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    def show(p: Progress) -> None:
+        if quiet:
+            return
+        last = p.last
+        state = f"{last.job_id} {last.status}" if last else ""
+        print(
+            f"medswap: [{p.videos_done}/{p.videos_total}] {state}; {p.frames_done} frames, "
+            f"{p.fps:.1f} fps, ETA {_fmt_time(p.eta_s)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_batch(
+        args.input,
+        args.output,
+        method=args.method,
+        donors=args.donor,
+        audio=args.audio,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        evaluate=args.evaluate,
+        key_file=args.key_file,
+        input_root=args.input_root,
+        progress=show,
+    )
+    if not quiet:
+        for problem in result.problems:
+            print(f"medswap: {args.input}: {problem}", file=sys.stderr)
+        for o in result.failed:
+            print(f"medswap: {o.job_id} failed: {o.error}", file=sys.stderr)
+        print(f"medswap: {result.summary()}", file=sys.stderr)
+        print(
+            f"medswap: manifest {result.manifest_csv}; private mapping {result.map_file} "
+            f"(keep it and {result.key_file} out of any release)",
+            file=sys.stderr,
+        )
+    if result.failed:
+        raise BatchFailedError(
+            f"{len(result.failed)} of {len(result.outcomes)} videos failed "
+            f"(see {result.manifest_csv})"
+        )
+    return 0
