@@ -107,7 +107,7 @@ def _pyarrow(error: type, path: Path):
 def save_keypoints(series: KeypointSeries, path: str | Path, fmt: str | None = None) -> Path:
     """Write keypoints as Parquet, CSV or an OpenPose JSON folder (``fmt`` or the suffix)."""
     path = Path(path)
-    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".npz": "npz"}.get(
+    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(
         path.suffix.lower(), "openpose-json")
     if fmt not in FORMATS:
         raise OutputError(f"unknown keypoint format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -159,7 +159,7 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError("no such keypoint file", path)
-    if path.suffix.lower() == ".parquet":
+    if path.suffix.lower() in (".parquet", ".pq"):
         _, pq = _pyarrow(KeypointFileError, path)
         try:
             table = pq.read_table(path)
