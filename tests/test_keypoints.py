@@ -77,7 +77,7 @@ def test_csv_and_npz_round_trip_exactly(speech, tmp_path):
 
 
 @pytest.mark.skipif(not _pyarrow_loads(),
-                    reason="pyarrow does not import beside NumPy 1.26 (pin pyarrow<=23)")
+                    reason="pyarrow does not import beside NumPy 1.26 (pin pyarrow<=25.0.1)")
 def test_parquet_round_trips_exactly(speech, tmp_path):
     path, s = speech
     back = load_keypoints(save_keypoints(s, tmp_path / "k.parquet"), video=path)
