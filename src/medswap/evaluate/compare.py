@@ -64,15 +64,17 @@ def reencode(input: str | Path, output: str | Path, max_frames: int | None = Non
 def pipeline_deidentifier(method: str) -> Deidentifier:
     """The product's own de-identification (``medswap.pipeline.deidentify``) for a method."""
 
-    def run(input: Path, output: Path, report: Path, max_frames: int | None):
+    def run(input: Path, output: Path, report: Path, max_frames: int | None,
+            progress: Callable[[int, int], None] | None = None):
         try:
             from medswap.pipeline import deidentify
         except ImportError as exc:
             raise UsageError(f"method '{method}' needs medswap.pipeline, which does not load "
                              f"({exc})") from None
         return deidentify(input, output, method=method, report=report, overwrite=True,
-                          max_frames=max_frames)
+                          max_frames=max_frames, progress=progress)
 
+    run.accepts_progress = True
     return run
 
 
@@ -156,7 +158,11 @@ def compare_one(video: Path, name: str, out_dir: Path, methods: Sequence[str],
         if label == CONTROL:
             reencode(video, out, max_frames=max_frames)
         else:
-            deidentifiers[label](video, out, report, max_frames)
+            fn = deidentifiers[label]
+            extra = {}
+            if progress and getattr(fn, "accepts_progress", False):
+                extra["progress"] = lambda d, t, lb=label: progress(name, f"deidentify {lb}", d, t)
+            fn(video, out, report, max_frames, **extra)
         check_videos_aligned(video, out, max_frames)
         outputs[label], reports[label] = out, report
 
