@@ -165,3 +165,18 @@ COMMANDS["batch"] = (
     "De-identify a whole dataset (folder or CSV manifest): pseudonyms, resume, Dask.",
     (_batch_cli.add_arguments, _batch_cli.run),
 )
+
+from medswap.evaluate import cli as _evaluate_cli  # noqa: E402
+
+COMMANDS["keypoints"] = (
+    "Extract whole-body keypoints (body, hands, face mesh, dlib 68) from a video.",
+    (_evaluate_cli.add_keypoints_args, _evaluate_cli.run_keypoints),
+)
+COMMANDS["evaluate"] = (
+    "Measure how far de-identification moved a video's keypoints (vs the original).",
+    (_evaluate_cli.add_evaluate_args, _evaluate_cli.run_evaluate),
+)
+COMMANDS["compare"] = (
+    "De-identify videos every way, evaluate each, and write the paper's table and a report.",
+    (_evaluate_cli.add_compare_args, _evaluate_cli.run_compare),
+)

@@ -109,3 +109,9 @@ class BatchFailedError(MedswapError):
     """Some videos of a batch failed; the others are done and listed in the output manifest."""
 
     exit_code = 16
+
+
+class KeypointFileError(MedswapError):
+    """A keypoint file cannot be read back (not medswap's, damaged, or missing columns)."""
+
+    exit_code = 17

@@ -1,0 +1,1 @@
+"""Measuring what de-identification keeps: keypoint invariance, statistics, comparisons."""

@@ -1,0 +1,137 @@
+"""Thin CLI glue for ``medswap keypoints``, ``medswap evaluate`` and ``medswap compare``.
+
+Each ``run_*`` parses nothing itself: it calls one API function and returns an exit code.
+Progress goes to stderr (off with ``-q``); errors are raised as MedswapError for ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from medswap.errors import UsageError
+
+
+class ProgressPrinter:
+    """Prints ``label: done/total frames`` to stderr at most every ``interval`` seconds."""
+
+    def __init__(self, enabled: bool = True, interval: float = 2.0) -> None:
+        self.enabled = enabled
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < self.interval and done != total):
+            return
+        self._last = now
+        of = f"/{total}" if total else ""
+        print(f"medswap: {label}: {done}{of} frames", file=sys.stderr, flush=True)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+# -- medswap keypoints -------------------------------------------------------------------------
+
+def add_keypoints_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("video", help="input video")
+    p.add_argument("-o", "--output", required=True,
+                   help="KEYPOINTS.parquet | .csv, or a folder for --format openpose-json")
+    p.add_argument("--format", choices=["parquet", "csv", "openpose-json"],
+                   help="file format (default: from the output's suffix)")
+    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+
+
+def run_keypoints(args: argparse.Namespace) -> int:
+    from medswap.keypoints import extract_keypoints, save_keypoints
+
+    out = Path(args.output)
+    fmt = args.format or {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"cannot tell the format of '{out}': use a .parquet or .csv name, "
+                         "or --format openpose-json with a folder")
+    printer = ProgressPrinter(not args.quiet)
+    name = Path(args.video).name
+    series = extract_keypoints(args.video, max_frames=args.max_frames,
+                               progress=lambda d, t: printer(name, d, t))
+    save_keypoints(series, out, fmt=fmt)
+    if not args.quiet:
+        print(f"medswap: wrote keypoints of {len(series)} frames to {out}", file=sys.stderr)
+    return 0
+
+
+# -- medswap evaluate --------------------------------------------------------------------------
+
+def add_evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--original", required=True, help="the original video")
+    p.add_argument("--deidentified", required=True, nargs="+",
+                   help="one or more de-identified versions of it")
+    p.add_argument("-o", "--output", required=True, help="evaluation folder (created)")
+    p.add_argument("--labels", help="comma-separated names for the de-identified videos")
+    p.add_argument("--original-keypoints",
+                   help="keypoint file of the original (refused if made from another video)")
+    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from medswap.evaluate.invariance import evaluate
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    if labels is not None and len(labels) != len(args.deidentified):
+        raise UsageError(f"--labels names {len(labels)} videos but {len(args.deidentified)} "
+                         "were given")
+    result = evaluate(args.original, args.deidentified, args.output, labels=labels,
+                      max_frames=args.max_frames, progress=ProgressPrinter(not args.quiet),
+                      original_keypoints=args.original_keypoints)
+    if not args.quiet:
+        from medswap.report.sections import evaluation_verdict
+
+        for line in evaluation_verdict(result):
+            print(f"medswap: {line}", file=sys.stderr)
+        print(f"medswap: wrote {Path(args.output) / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+# -- medswap compare ---------------------------------------------------------------------------
+
+def add_compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", nargs="+", help="original videos")
+    p.add_argument("-o", "--output", required=True, help="output folder (created)")
+    p.add_argument("--methods", default="swap,blur,pixelate,mask",
+                   help="comma-separated methods (default: swap,blur,pixelate,mask); the "
+                        "reencode control is always added")
+    p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from medswap.evaluate.compare import METHODS, compare
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UsageError(f"unknown method '{unknown[0] if unknown else ''}'; choose from "
+                         f"{', '.join(METHODS)}")
+    printer = ProgressPrinter(not args.quiet)
+    videos = list(args.videos)
+
+    def progress(video: str, stage: str, done: int, total: int) -> None:
+        i = next((k for k, v in enumerate(videos, 1) if Path(v).stem == video), 0)
+        printer(f"video {i}/{len(videos)} {video}: {stage}", done, total)
+
+    comp = compare(videos, args.output, methods, max_frames=args.max_frames, progress=progress)
+    if not args.quiet:
+        for line in comp.verdict:
+            print(f"medswap: {line}", file=sys.stderr)
+        print(f"medswap: wrote {Path(args.output) / 'report.html'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,158 @@
+"""Report sections for the keypoint invariance evaluation (single video and comparisons)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS
+from medswap.report.html import (
+    ReportSection,
+    bullet_list,
+    escape,
+    img_html,
+    paragraphs,
+    table_html,
+)
+
+_SHOWN = ("nme_median", "nme_p95", "pck_0.05", "pck_0.10", "detection_rate",
+          "detection_rate_original", "jitter_ratio")
+
+
+def nothing_measured_text(names: str) -> str:
+    return (f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
+            "so there is nothing to compare.")
+
+
+def evaluation_verdict(result) -> list[str]:
+    """Plain-language lines for one original and its de-identified versions."""
+    if result.nothing_measured:
+        return [nothing_measured_text(f"the original video {Path(result.original).name}")]
+    lines = []
+    floor = next((m for m in result.methods if m.label == "reencode"), None)
+    for m in result.methods:
+        face = m.groups["face-dlib68"].metrics
+        body = m.groups["body-nonfacial"].metrics
+        parts = []
+        if face["detection_rate_original"] > 0:
+            ratio = face["detection_rate"] / face["detection_rate_original"]
+            nme = face["nme_median"]
+            parts.append(
+                f"independent face landmarks (dlib 68) found {ratio:.0%} as often as in the "
+                "original" + (f", median error {nme:.3f} of the inter-ocular distance"
+                              if math.isfinite(nme) else ""))
+        if math.isfinite(body["nme_median"]):
+            txt = f"body below the face moved {body['nme_median']:.3f} of the shoulder width"
+            if floor is not None and m is not floor:
+                fb = floor.groups["body-nonfacial"].metrics["nme_median"]
+                if math.isfinite(fb):
+                    txt += f" (re-encoding alone: {fb:.3f})"
+            parts.append(txt)
+        lines.append(f"{m.label}: " + ("; ".join(parts) if parts else "nothing comparable"))
+    return lines
+
+
+def metrics_table(result, label: str) -> str:
+    m = next(x for x in result.methods if x.label == label)
+    rows = [[g.name, LAYOUTS[g.layout].normaliser_name,
+             *[m.groups[g.name].metrics[k] for k in _SHOWN],
+             m.groups[g.name].frames_compared] for g in EVAL_GROUPS]
+    return table_html(rows, ["group", "normaliser", *_SHOWN, "frames compared"],
+                      caption=f"{label}: {Path(m.video).name}")
+
+
+def flagged_html(result) -> str:
+    rows = [[m.label, f.get("frame_index"), f.get("time_s"), f.get("reason", "")]
+            for m in result.methods for f in m.flagged]
+    if not rows:
+        return paragraphs(["No frame was flagged by the de-identification reports (or no "
+                           "report was found next to the videos)."])
+    return table_html(rows[:500], ["method", "frame", "time (s)", "reason"]) + (
+        paragraphs([f"... and {len(rows) - 500} more"]) if len(rows) > 500 else "")
+
+
+def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
+    """Verdict, tables, plots, stills and flagged frames of one evaluation."""
+    verdict = evaluation_verdict(result)
+    sections = [ReportSection("Verdict", paragraphs(verdict))]
+    if result.nothing_measured:
+        return sections
+    sections.append(ReportSection(
+        "Metrics", "".join(metrics_table(result, m.label) for m in result.methods)))
+    figs = ""
+    for key, caption in (("plot_nme_by_group", "Median NME per keypoint group"),
+                         ("plot_nme_over_time", "NME per frame")):
+        if key in result.files:
+            figs += img_html(out_dir / result.files[key], caption, caption)
+    sections.append(ReportSection("Plots", figs or paragraphs(["No plot."])))
+    stills = "".join(
+        img_html(out_dir / name, key, key.removeprefix("still_") + " (red: original's points)")
+        for key, name in result.files.items() if key.startswith("still_"))
+    if stills:
+        sections.append(ReportSection("Keypoints overlaid", stills))
+    sections.append(ReportSection("Flagged frames", flagged_html(result)))
+    sections.append(ReportSection("Definitions", definitions_html()))
+    return sections
+
+
+def definitions_html() -> str:
+    from medswap.evaluate.invariance import DEFINITIONS
+
+    items = [f"{k}: {v}" for k, v in DEFINITIONS.items() if isinstance(v, str)]
+    items.append("normalisers: " + ", ".join(
+        f"{g.name} = {LAYOUTS[g.layout].normaliser_name}" for g in EVAL_GROUPS))
+    return bullet_list(items) + f"<p>{escape('Missing keypoints are NaN, never zeros.')}</p>"
+
+
+def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
+    """The paper's table, the tests, the plots and each video's details for ``compare``."""
+    from medswap.report import plots
+
+    sections = []
+    if comp.nothing_measured:
+        return [ReportSection("Verdict", paragraphs(comp.verdict))]
+    header = ["group", *comp.methods]
+    for metric, caption in (
+        ("nme_median", "Median NME per video (normalised error; lower is better): "
+                       "median [IQR] across videos"),
+        ("detection_ratio", "Detection rate relative to the original: median [IQR]"),
+        ("pck_0.10", "PCK@0.10: median [IQR]"),
+        ("jitter_ratio", "Jitter relative to the original: median [IQR]"),
+    ):
+        rows = [[g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
+                for g in comp.summary[metric]]
+        sections.append(ReportSection(caption.split(" (")[0].split(":")[0],
+                                      table_html(rows, header, caption=caption)))
+    rows = [[base, g, metric, t.n, t.p_value, t.median_difference, t.note]
+            for base, groups in comp.tests.items() for g, row in groups.items()
+            for metric, t in row.items()]
+    if rows:
+        sections.append(ReportSection("Wilcoxon signed-rank tests, swap vs each baseline",
+                                      table_html(rows, ["baseline", "group", "metric", "n",
+                                                        "p", "median swap - baseline", "note"])))
+    nme = comp.summary["nme_median"]
+    med = {g: {m: s.median for m, s in row.items()} for g, row in nme.items()}
+    lo = {g: {m: s.q1 for m, s in row.items()} for g, row in nme.items()}
+    hi = {g: {m: s.q3 for m, s in row.items()} for g, row in nme.items()}
+    png = plots.bar_by_group(med, "median NME (IQR)", "Keypoint error per group across videos",
+                             lo, hi)
+    (out_dir / "nme_by_group.png").write_bytes(png)
+    sections.append(ReportSection("Error per keypoint group", img_html(png, "error per group")))
+    for name, ev in comp.evaluations.items():
+        body = ""
+        if ev.nothing_measured:
+            body = paragraphs(evaluation_verdict(ev))
+        else:
+            for key in ("plot_nme_over_time",):
+                if key in ev.files:
+                    body += img_html(ev.out_dir / ev.files[key], "error over time",
+                                     "NME per frame")
+            body += "".join(
+                img_html(ev.out_dir / f, k, k.removeprefix("still_") + " (red: original's points)")
+                for k, f in ev.files.items() if k.startswith("still_"))
+            body += "<h3>Flagged frames</h3>" + flagged_html(ev)
+        rel = Path("videos") / name / "report.html"
+        body += f'<p><a href="{escape(rel.as_posix())}">Full metrics of {escape(name)}</a></p>'
+        sections.append(ReportSection(f"Video: {name}", body))
+    sections.append(ReportSection("Definitions", definitions_html()))
+    return sections

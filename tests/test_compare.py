@@ -1,0 +1,103 @@
+"""``compare``: de-identify, extract, evaluate, aggregate, report, on real clips.
+
+The first test uses a Gaussian blur written here (any de-identifier can be plugged in); the
+second runs the product's own methods and checks the paper's key claims.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+from conftest import shared_video
+
+from medswap.cli import main
+from medswap.evaluate.compare import compare, reencode
+from medswap.video import VideoWriter, probe, read_frames, read_timestamps
+
+
+def heavy_blur(inp, out, report, max_frames):
+    """A whole-frame blur strong enough to hide a face (a stand-in baseline)."""
+    info = probe(inp)
+    with VideoWriter(out, info) as writer:
+        for frame in read_frames(inp, info=info, max_frames=max_frames):
+            writer.write(cv2.GaussianBlur(frame.image, (0, 0), 12), frame.pts)
+
+
+def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
+    clip = shared_video("speech_a.mp4")
+    calls = []
+    comp = compare([clip], tmp_path / "cmp", ["blur"], max_frames=10,
+                   deidentifiers={"blur": heavy_blur},
+                   progress=lambda *a: calls.append(a))
+    assert comp.methods == ["reencode", "blur"]
+    s = comp.summary
+    # the noise floor: encoding once moves nothing by more than 2% of its normaliser
+    for group in ("face-dlib68", "face-mesh", "body-nonfacial"):
+        assert s["nme_median"][group]["reencode"].median < 0.02, group
+        assert s["detection_ratio"][group]["reencode"].median == 1.0, group
+    # the blurred face is lost to dlib
+    assert s["detection_ratio"]["face-dlib68"]["blur"].median == 0.0
+    assert comp.claims["blur_face_worse"]["holds"] is True
+    # files: the paper's table, the tests, per-video details, one offline report
+    out = tmp_path / "cmp"
+    for name in ("table_nme_median.csv", "table_detection_ratio.csv", "wilcoxon.csv",
+                 "summary.json", "report.html", "videos/speech_a/metrics.json",
+                 "videos/speech_a/report.html", "videos/speech_a/keypoints/blur.npz",
+                 "videos/speech_a/still_blur.png", "videos/speech_a/nme_over_time.png"):
+        assert (out / name).is_file(), name
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Blur: face landmarks found 0%" in html
+    assert json.loads((out / "summary.json").read_text())["methods"] == ["reencode", "blur"]
+    assert ("speech_a", "keypoints blur", 10, 10) in calls
+    assert ("speech_a", "deidentify reencode", 0, 1) in calls
+
+
+def test_reencode_keeps_every_timestamp(tmp_path):
+    clip = shared_video("hand_open_close.mp4")  # variable frame rate
+    out = reencode(clip, tmp_path / "r.mp4")
+    assert read_timestamps(out) == read_timestamps(clip)
+
+
+def test_compare_cli_refuses_unknown_method(tmp_path, capsys):
+    clip = shared_video("speech_a.mp4")
+    assert main(["compare", str(clip), "-o", str(tmp_path), "--methods", "swap,smudge"]) == 2
+    assert "unknown method 'smudge'" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "none.mp4"), "-o", str(tmp_path)]) == 3
+
+
+# -- the paper's claims with the product's own methods ------------------------------------------
+
+CLAIM_CLIPS = ("speech_a.mp4", "hand_open_close.mp4")
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory):
+    pytest.importorskip("medswap.pipeline", reason="medswap.pipeline is not merged yet")
+    clips = [shared_video(c) for c in CLAIM_CLIPS]
+    return compare(clips, tmp_path_factory.mktemp("paper"), ("swap", "blur", "pixelate"),
+                   max_frames=30)
+
+
+def test_swap_keeps_the_face_landmarks(paper):
+    c = paper.claims["swap_face_kept"]
+    assert c["detection_ratio"] >= 0.98
+    assert c["nme_median"] <= 0.05
+    assert c["holds"] is True
+
+
+def test_blur_and_pixelate_lose_the_face(paper):
+    swap_nme = paper.claims["swap_face_kept"]["nme_median"]
+    for base in ("blur", "pixelate"):
+        c = paper.claims[f"{base}_face_worse"]
+        assert c["detection_ratio"] < 0.5 or c["nme_median"] >= 3 * swap_nme, base
+        assert c["holds"] is True
+
+
+def test_swap_body_and_hands_within_the_reencode_floor_on_these_clips(paper):
+    """Holds on these two clips; NOT on all 11 shared clips (README: body-nonfacial 0.020 vs
+    0.009 re-encode, 2.2x, driven by the close-up expression clips), which the verdict says."""
+    for group in ("body-nonfacial", "right-hand"):
+        c = paper.claims[f"swap_{group}_at_floor"]
+        assert c["ratio"] <= 1.5, (group, c)
