@@ -61,8 +61,7 @@ def clips(tmp_path_factory):
     with VideoWriter(reencoded, info, crf=28) as rw, VideoWriter(leaky, info) as lw:
         for f in read_frames(orig):
             rw.write(f.image, f.pts)
-            lw.write(f.image if f.index in LEAK_FRAMES else pixelate_faces(f.image, finder),
-                     f.pts)
+            lw.write(f.image if f.index in LEAK_FRAMES else pixelate_faces(f.image, finder), f.pts)
     short = write_video(root / "short.mp4", iter(frames[:20]), Fraction(30), (w, h))
     return {"root": root, "orig": orig, "reencoded": reencoded, "leaky": leaky, "short": short}
 
@@ -96,8 +95,14 @@ def leak_audit(clips, small_gallery):
     cv2.imwrite(str(donor), skimage.data.astronaut()[..., ::-1])
     out = clips["root"] / "leaky_audit.json"
     with pytest.raises(PrivacyError) as info:
-        audit(clips["orig"], clips["leaky"], gallery=small_gallery, out=out, strict=True,
-              donors=[donor])
+        audit(
+            clips["orig"],
+            clips["leaky"],
+            gallery=small_gallery,
+            out=out,
+            strict=True,
+            donors=[donor],
+        )
     return info.value, out
 
 
@@ -138,8 +143,9 @@ def test_leak_audit_finds_exactly_the_pasted_frames(leak_audit, clips):
 def test_gallery_skips_and_reports_unusable_files(small_gallery, leak_audit):
     gallery = load_gallery(small_gallery)
     assert gallery.names() == ["Barack_Obama"]
-    reasons = {p.split("/")[-1]: why for p, why in
-               ((s["path"], s["reason"]) for s in gallery.skipped)}
+    reasons = {
+        p.split("/")[-1]: why for p, why in ((s["path"], s["reason"]) for s in gallery.skipped)
+    }
     assert reasons == {
         "notes.txt": "not an image file",
         "broken.jpg": "cannot be read as an image",
@@ -158,38 +164,67 @@ def test_output_not_derived_from_the_original_is_refused(clips):
     with pytest.raises(AlignmentError) as info:
         audit(clips["orig"], other)
     assert str(info.value) == (
-        f"{other}: frames are 700x700 but the original orig.mp4 has 512x512: not derived from it")
+        f"{other}: frames are 700x700 but the original orig.mp4 has 512x512: not derived from it"
+    )
     with pytest.raises(AlignmentError) as info:
         audit(clips["orig"], clips["short"])
     assert str(info.value) == (
-        f"{clips['short']}: has 20 frames but the original orig.mp4 has 30: not derived from it")
+        f"{clips['short']}: has 20 frames but the original orig.mp4 has 30: not derived from it"
+    )
 
 
 def test_no_face_in_the_original_means_nothing_to_protect():
     video = shared_video("no_face.mp4")
     r = audit(video, video, max_frames=8)
     assert r.nothing_to_protect and r.safe and r.frames == 8
-    assert r.summary() == ("no_face.mp4: no face found in the original no_face.mp4 (8 frames): "
-                           "nothing to protect")
+    assert r.summary() == (
+        "no_face.mp4: no face found in the original no_face.mp4 (8 frames): nothing to protect"
+    )
     _title, body = privacy_section({"reencode": r})
     assert "nothing to protect" in body
 
 
 def test_cli_strict_exits_12_with_one_line(clips, small_gallery, capsys):
-    code = main(["-q", "audit", "--original", str(clips["orig"]), "--deidentified",
-                 str(clips["leaky"]), "--gallery", str(small_gallery), "--strict",
-                 "--stride", "3"])
+    code = main(
+        [
+            "-q",
+            "audit",
+            "--original",
+            str(clips["orig"]),
+            "--deidentified",
+            str(clips["leaky"]),
+            "--gallery",
+            str(small_gallery),
+            "--strict",
+            "--stride",
+            "3",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 12
-    assert err == (f"medswap: error: {clips['leaky']}: 3 frames show the original identity "
-                   "(first at frame 4)\n")
+    assert err == (
+        f"medswap: error: {clips['leaky']}: 3 frames show the original identity "
+        "(first at frame 4)\n"
+    )
 
 
 def test_cli_mismatch_and_missing_file_exit_codes(clips, capsys):
-    assert main(["audit", "--original", str(clips["orig"]),
-                 "--deidentified", str(clips["short"])]) == 11
-    assert main(["audit", "--original", str(clips["root"] / "nope.mp4"),
-                 "--deidentified", str(clips["short"])]) == 3
+    assert (
+        main(["audit", "--original", str(clips["orig"]), "--deidentified", str(clips["short"])])
+        == 11
+    )
+    assert (
+        main(
+            [
+                "audit",
+                "--original",
+                str(clips["root"] / "nope.mp4"),
+                "--deidentified",
+                str(clips["short"]),
+            ]
+        )
+        == 3
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and "no such file" in lines[1]
 

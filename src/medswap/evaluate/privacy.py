@@ -69,8 +69,10 @@ THRESHOLDS: dict[str, float] = {
 }
 METRICS = {"dlib": "euclidean distance", "sface": "cosine distance (1 - cosine)"}
 #: Histogram edges of the reported distance distributions (values outside are clipped in).
-HIST_EDGES = {"dlib": np.round(np.linspace(0.0, 1.2, 13), 3),
-              "sface": np.round(np.linspace(0.0, 1.4, 15), 3)}
+HIST_EDGES = {
+    "dlib": np.round(np.linspace(0.0, 1.2, 13), 3),
+    "sface": np.round(np.linspace(0.0, 1.4, 15), 3),
+}
 #: When dlib is not run on every frame (``stride`` > 1), an output face off the stride grid
 #: still gets dlib's descriptor if SFace finds it this close to the patient: well above
 #: SFace's own threshold, so that a face only dlib would recognise is rarely skipped.
@@ -219,8 +221,9 @@ def prepare_still(image: np.ndarray, min_side: int = 300) -> np.ndarray:
     if max(h, w) >= min_side:
         return np.ascontiguousarray(image[..., :3])
     scale = min_side / max(h, w)
-    big = cv2.resize(image[..., :3], (round(w * scale), round(h * scale)),
-                     interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(
+        image[..., :3], (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC
+    )
     pad = min_side // 4
     return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
 
@@ -293,8 +296,11 @@ _GALLERY_CACHE: dict[tuple, Gallery] = {}
 
 
 def _folder_key(folder: Path, max_images: int) -> tuple:
-    files = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size)
-                  for p in sorted(folder.rglob("*")) if p.is_file())
+    files = tuple(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    )
     return str(folder.resolve()), max_images, files
 
 
@@ -341,8 +347,12 @@ def load_gallery(
             gallery.identities.append(_identity(person.name, records))
         else:
             gallery.skipped.append({"path": str(person), "reason": "no usable face image"})
-    log.info("gallery %s: %d identities, %d skipped", folder, len(gallery.identities),
-             len(gallery.skipped))
+    log.info(
+        "gallery %s: %d identities, %d skipped",
+        folder,
+        len(gallery.identities),
+        len(gallery.skipped),
+    )
     _GALLERY_CACHE[key] = gallery
     return gallery
 
@@ -364,8 +374,8 @@ def default_gallery(n_lfw: int = 30) -> Gallery:
     ``skimage.data.lfw_subset()`` holds 100 face crops from Labeled Faces in the Wild (25x25,
     grey, no identity labels; the other 100 are non-faces). Each crop counts as one identity,
     though a few people may appear twice, so the chance level is slightly optimistic. Only the
-    first ``n_lfw`` crops are used, to keep its one-off cost (a dlib descriptor each) near ten seconds.
-    Cached per process.
+    first ``n_lfw`` crops are used: each costs a dlib descriptor, and the gallery is built once
+    per process (cached).
     """
     import skimage.data
 
@@ -479,23 +489,28 @@ class AuditResult:
         """One line for the terminal."""
         name = Path(self.deidentified).name
         if self.nothing_to_protect:
-            return (f"{name}: no face found in the original {Path(self.original).name} "
-                    f"({self.frames} frames): nothing to protect")
+            return (
+                f"{name}: no face found in the original {Path(self.original).name} "
+                f"({self.frames} frames): nothing to protect"
+            )
         parts = [
             f"{len(self.leak_frames)} of {self.frames} frames show the original identity"
-            if self.leaks else f"no frame of {self.frames} shows the original identity",
-            "re-id " + ", ".join(
-                f"{r} {_pct(self.reid_rate(r))}" for r in RECOGNISERS),
+            if self.leaks
+            else f"no frame of {self.frames} shows the original identity",
+            "re-id " + ", ".join(f"{r} {_pct(self.reid_rate(r))}" for r in RECOGNISERS),
         ]
         ident = self.identification
         if ident.get("recognisers"):
-            r1 = ", ".join(f"{r} {_pct(v['rank1_rate'])}"
-                           for r, v in ident["recognisers"].items())
-            parts.append(f"rank-1 {r1} (chance {_pct(ident['chance_rank1'])}, "
-                         f"{ident['n_identities']} identities)")
+            r1 = ", ".join(f"{r} {_pct(v['rank1_rate'])}" for r, v in ident["recognisers"].items())
+            parts.append(
+                f"rank-1 {r1} (chance {_pct(ident['chance_rank1'])}, "
+                f"{ident['n_identities']} identities)"
+            )
         if self.frames_no_face_in_output:
-            parts.append(f"no face in the output in {len(self.frames_no_face_in_output)} of "
-                         f"{self.frames_with_original_face} frames")
+            parts.append(
+                f"no face in the output in {len(self.frames_no_face_in_output)} of "
+                f"{self.frames_with_original_face} frames"
+            )
         return f"{name}: " + "; ".join(parts)
 
     def to_json(self) -> dict:
@@ -508,8 +523,10 @@ class AuditResult:
             "frames": self.frames,
             "stride": self.stride,
             "frames_with_original_face": self.frames_with_original_face,
-            "thresholds": {r: {"same_person_below": round(THRESHOLDS[r], 4), "metric": METRICS[r]}
-                           for r in RECOGNISERS},
+            "thresholds": {
+                r: {"same_person_below": round(THRESHOLDS[r], 4), "metric": METRICS[r]}
+                for r in RECOGNISERS
+            },
             "verification": self.verification,
             "frames_no_face_in_output": self.frames_no_face_in_output,
             "identification": self.identification,
@@ -533,9 +550,13 @@ def _pct(v: float | None) -> str:
 def _model_names() -> dict:
     from medswap.models import MODELS
 
-    return {n: {"package": f"{MODELS[n].package}=={MODELS[n].package_version}",
-                "sha256": MODELS[n].sha256} for n in ("yunet", "sface", "dlib_resnet",
-                                                      "dlib_shape_68")}
+    return {
+        n: {
+            "package": f"{MODELS[n].package}=={MODELS[n].package_version}",
+            "sha256": MODELS[n].sha256,
+        }
+        for n in ("yunet", "sface", "dlib_resnet", "dlib_shape_68")
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,11 +582,15 @@ def check_alignment(orig: VideoInfo, out: VideoInfo) -> None:
         dw, dh = out.display_size
         raise AlignmentError(
             f"frames are {dw}x{dh} but the original {Path(orig.path).name} has {ow}x{oh}: "
-            "not derived from it", out.path)
+            "not derived from it",
+            out.path,
+        )
     if orig.n_frames and out.n_frames and orig.n_frames != out.n_frames:
         raise AlignmentError(
             f"has {out.n_frames} frames but the original {Path(orig.path).name} has "
-            f"{orig.n_frames}: not derived from it", out.path)
+            f"{orig.n_frames}: not derived from it",
+            out.path,
+        )
 
 
 def paired_frames(
@@ -584,7 +609,9 @@ def paired_frames(
             n_a, n_b = (n, n + rest) if a is None else (n + rest, n)
             raise AlignmentError(
                 f"has {n_b} frames but the original {Path(orig.path).name} has {n_a}: "
-                "not derived from it", out.path)
+                "not derived from it",
+                out.path,
+            )
         yield a, b
         n += 1
 
@@ -606,8 +633,11 @@ def enrol(
     grid = np.arange(0, n_frames, stride)
     if grid.size == 0:
         return {}
-    want = set(np.unique(grid[np.linspace(0, grid.size - 1, min(k, grid.size)).round()
-                              .astype(int)]).tolist())
+    want = set(
+        np.unique(
+            grid[np.linspace(0, grid.size - 1, min(k, grid.size)).round().astype(int)]
+        ).tolist()
+    )
     found: dict[int, FaceRecord] = {}
     for frame in read_frames(info.path, info, max_frames=max(want) + 1):
         if frame.index in want:
@@ -646,7 +676,8 @@ def scan(
             want_dlib = on_grid or template is None
             record = analyser.describe(b.image, pair, want_dlib=want_dlib)
             if not want_dlib and (
-                    distance("sface", record.sface, template["sface"]) < SFACE_SUSPECT_DISTANCE):
+                distance("sface", record.sface, template["sface"]) < SFACE_SUSPECT_DISTANCE
+            ):
                 analyser.add_dlib(b.image, record, pair)
             outputs.append(record)
         scans.append(FrameScan(a.index, a.time_s, on_grid, original, outputs))
@@ -689,8 +720,9 @@ def find_leaks(scans: Sequence[FrameScan], template: dict[str, np.ndarray]) -> l
                     refs.append(("same_frame", getattr(s.original, r)))
                 d, ref = min((distance(r, desc, v), name) for name, v in refs)
                 if same_person(r, d):
-                    hits.append(LeakHit(s.index, s.time_s, face.box.tolist(), r, d, ref,
-                                        face.detectors))
+                    hits.append(
+                        LeakHit(s.index, s.time_s, face.box.tolist(), r, d, ref, face.detectors)
+                    )
     return hits
 
 
@@ -724,9 +756,7 @@ def verify(scans: Sequence[FrameScan]) -> tuple[dict, list[int]]:
     return out, no_face
 
 
-def identify(
-    scans: Sequence[FrameScan], template: dict[str, np.ndarray], gallery: Gallery
-) -> dict:
+def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], gallery: Gallery) -> dict:
     """Rank-1 and rank-5 rates of the patient among gallery identities, for the output faces."""
     probes = [f for s in scans if (f := matched_output(s)) is not None]
     n_id = len(gallery.identities) + 1  # the gallery plus the enrolled patient
@@ -738,8 +768,11 @@ def identify(
         "recognisers": {},
     }
     if not gallery.identities or not probes:
-        result["note"] = ("no gallery identity could be used" if not gallery.identities
-                          else "no output face to identify")
+        result["note"] = (
+            "no gallery identity could be used"
+            if not gallery.identities
+            else "no output face to identify"
+        )
         return result
     for r in RECOGNISERS:
         ranks, top = [], Counter()
@@ -752,8 +785,7 @@ def identify(
             rank = 1 + sum(d < d_patient for d in d_gallery)
             ranks.append(rank)
             best = int(np.argmin(d_gallery))
-            top["(patient)" if d_patient <= d_gallery[best]
-                else gallery.identities[best].name] += 1
+            top["(patient)" if d_patient <= d_gallery[best] else gallery.identities[best].name] += 1
         if ranks:
             ranks_a = np.asarray(ranks)
             result["recognisers"][r] = {
@@ -767,7 +799,8 @@ def identify(
 
 
 def donor_dominance(
-    scans: Sequence[FrameScan], template: dict[str, np.ndarray],
+    scans: Sequence[FrameScan],
+    template: dict[str, np.ndarray],
     donors: Mapping[str, FaceRecord],
 ) -> dict:
     """How close the output faces are to each donor, and how often closer than to the patient."""
@@ -776,9 +809,14 @@ def donor_dominance(
     for name, donor in donors.items():
         per = {}
         for r in RECOGNISERS:
-            pairs = [(distance(r, getattr(p, r), getattr(donor, r)),
-                      distance(r, getattr(p, r), template[r]))
-                     for p in probes if getattr(p, r) is not None]
+            pairs = [
+                (
+                    distance(r, getattr(p, r), getattr(donor, r)),
+                    distance(r, getattr(p, r), template[r]),
+                )
+                for p in probes
+                if getattr(p, r) is not None
+            ]
             if not pairs:
                 continue
             to_donor = np.array([d for d, _ in pairs])
@@ -868,8 +906,9 @@ def audit(
     if with_face:
         if template is None:  # the sampled frames missed the face: enrol from the pass
             picks = np.linspace(0, len(with_face) - 1, min(enrol_frames, len(with_face)))
-            enrolled = {with_face[i].index: with_face[i].original
-                        for i in picks.round().astype(int)}
+            enrolled = {
+                with_face[i].index: with_face[i].original for i in picks.round().astype(int)
+            }
             template = _template(list(enrolled.values()))
         result.enrolment = {"frames": sorted(enrolled), "recogniser_template": "mean descriptor"}
         result.verification, result.frames_no_face_in_output = verify(scans)
@@ -932,26 +971,38 @@ def privacy_section(
     labelled by output file name. One row per output: re-identification rates, rank-1 against
     chance, leak frames, frames with no face in the output, distance to the donor.
     """
-    items = (list(results.items()) if isinstance(results, Mapping)
-             else [(Path(r.deidentified).name, r) for r in results])
-    head = ("<tr><th>output</th><th>frames</th><th>re-id dlib</th><th>re-id SFace</th>"
-            "<th>median dlib distance</th><th>median SFace distance</th>"
-            "<th>rank-1 dlib / SFace (chance)</th><th>leak frames</th>"
-            "<th>no face in output</th><th>closer to donor (dlib)</th></tr>")
+    items = (
+        list(results.items())
+        if isinstance(results, Mapping)
+        else [(Path(r.deidentified).name, r) for r in results]
+    )
+    head = (
+        "<tr><th>output</th><th>frames</th><th>re-id dlib</th><th>re-id SFace</th>"
+        "<th>median dlib distance</th><th>median SFace distance</th>"
+        "<th>rank-1 dlib / SFace (chance)</th><th>leak frames</th>"
+        "<th>no face in output</th><th>closer to donor (dlib)</th></tr>"
+    )
     rows = []
     for label, r in items:
         esc = html.escape(str(label))
         if r.nothing_to_protect:
-            rows.append(f"<tr><td>{esc}</td><td>{r.frames}</td>"
-                        "<td colspan='8'>no face in the original: nothing to protect</td></tr>")
+            rows.append(
+                f"<tr><td>{esc}</td><td>{r.frames}</td>"
+                "<td colspan='8'>no face in the original: nothing to protect</td></tr>"
+            )
             continue
         v, ident = r.verification, r.identification
         rec = ident.get("recognisers", {})
         rank1 = " / ".join(_pct(rec.get(k, {}).get("rank1_rate")) for k in RECOGNISERS)
         leaks = r.leak_frames
-        leak_txt = (f"<b>{len(leaks)}</b> (first {leaks[0]})" if leaks else "0")
-        donor = ", ".join(f"{html.escape(n)} {_pct(d.get('dlib', {}).get('closer_to_donor_rate'))}"
-                          for n, d in r.donors.items()) or "-"
+        leak_txt = f"<b>{len(leaks)}</b> (first {leaks[0]})" if leaks else "0"
+        donor = (
+            ", ".join(
+                f"{html.escape(n)} {_pct(d.get('dlib', {}).get('closer_to_donor_rate'))}"
+                for n, d in r.donors.items()
+            )
+            or "-"
+        )
         cls = " class='fail'" if leaks else ""
         rows.append(
             f"<tr{cls}><td>{esc}</td><td>{r.frames}</td>"
@@ -962,10 +1013,12 @@ def privacy_section(
             f"{ident.get('n_identities', '-')})</td>"
             f"<td>{leak_txt}</td><td>{len(r.frames_no_face_in_output)}</td><td>{donor}</td></tr>"
         )
-    note = ("<p>Re-identification: the share of checked frames whose output face dlib "
-            f"(distance &lt; {THRESHOLDS['dlib']}) or SFace (cosine &gt; "
-            f"{SFACE_SAME_PERSON_COSINE}) judges to be the patient's original face. A frame "
-            "with no face in the output counts as hidden. Leak frames: any face found by YuNet "
-            "or dlib HOG in any output frame that either recogniser matches to the patient.</p>")
+    note = (
+        "<p>Re-identification: the share of checked frames whose output face dlib "
+        f"(distance &lt; {THRESHOLDS['dlib']}) or SFace (cosine &gt; "
+        f"{SFACE_SAME_PERSON_COSINE}) judges to be the patient's original face. A frame "
+        "with no face in the output counts as hidden. Leak frames: any face found by YuNet "
+        "or dlib HOG in any output frame that either recogniser matches to the patient.</p>"
+    )
     body = f"<table class='privacy'>{head}{''.join(rows)}</table>{note}"
     return "Privacy: re-identification and leak audit", body

@@ -157,6 +157,4 @@ def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
     see the same faces whichever detector found them.
     """
     lm = np.asarray(landmarks68, dtype=np.float64)
-    return np.stack(
-        [lm[36:42].mean(axis=0), lm[42:48].mean(axis=0), lm[30], lm[48], lm[54]]
-    )
+    return np.stack([lm[36:42].mean(axis=0), lm[42:48].mean(axis=0), lm[30], lm[48], lm[54]])
