@@ -34,13 +34,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="medswap", description="De-identify medical examination videos by "
-                     "face swapping, and measure what is kept and what is hidden.")
+    parser = _Parser(
+        prog="medswap",
+        description="De-identify medical examination videos by "
+        "face swapping, and measure what is kept and what is hidden.",
+    )
     parser.add_argument("--version", action="version", version=f"medswap {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--models-dir", help="folder with model files overriding the "
-                        "packaged ones (still SHA-256 checked)")
+    parser.add_argument(
+        "--models-dir",
+        help="folder with model files overriding the packaged ones (still SHA-256 checked)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, (add_arguments, _run)) in _commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -53,8 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet
-            else logging.INFO, format="medswap: %(message)s", stream=sys.stderr)
+            level=logging.DEBUG
+            if args.verbose
+            else logging.WARNING
+            if args.quiet
+            else logging.INFO,
+            format="medswap: %(message)s",
+            stream=sys.stderr,
+        )
         if args.models_dir:
             os.environ["MEDSWAP_MODELS_DIR"] = args.models_dir
         _, (_, run) = _commands()[args.command]

@@ -127,8 +127,12 @@ class KeypointSeries:
         n = len(self.frame_index)
         for name, arr in self.groups.items():
             k = KEYPOINT_GROUPS.get(name)
-            if arr.ndim != 3 or arr.shape[0] != n or arr.shape[2] != 3 or (
-                    k is not None and arr.shape[1] != k):
+            if (
+                arr.ndim != 3
+                or arr.shape[0] != n
+                or arr.shape[2] != 3
+                or (k is not None and arr.shape[1] != k)
+            ):
                 raise ValueError(f"group '{name}' must be ({n}, {k or 'K'}, 3), got {arr.shape}")
 
     def __len__(self) -> int:

@@ -197,7 +197,7 @@ def read_frames(
                             f"decoding failed after frame {index} ({exc.strerror or exc})", path
                         ) from None
                     for frame in frames:
-                        image = frame.to_ndarray(format="rgb24")
+                        image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
                         pts = frame.pts
                         time_s = (
                             float(pts * tb) if pts is not None else index / float(info.fps or 25)

@@ -56,6 +56,7 @@ class DlibFaces:
         """Faces with their 68 landmarks, largest first."""
 
         self._load()
+        image = np.ascontiguousarray(image)
         n_up = self.upsample if upsample is None else upsample
         rects, scores, _ = self._detector.run(image, n_up, 0.0)
         faces = []
@@ -86,6 +87,7 @@ class DlibFaces:
         import dlib
 
         self._load()
+        image = np.ascontiguousarray(image)
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         rect = dlib.rectangle(x0, y0, x1, y1)
         shape = self._shape68(image, rect)

@@ -1,0 +1,211 @@
+"""Dense face landmarks (MediaPipe face mesh, 478 points with irises) and a safety-net detector.
+
+The mesh drives the swap: every donor triangle is warped onto these points, so the patient's
+expression, head pose, blinks and mouth motion carry over. The full-range face detector is a
+second, independent opinion on where faces are: any face it sees that the mesh did not cover is
+obscured, never passed through (fail closed).
+
+MediaPipe's legacy solutions load their own ``.tflite`` files from inside the ``mediapipe``
+package; :func:`medswap.models.model_path` checks those files' SHA-256 before the graph starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from medswap.models import model_path
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: Indices into the 478-point mesh that the swap and the measures need, kept as data.
+FACE_OVAL = [
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
+]
+#: Inner lip contour, in order around the mouth opening.
+INNER_LIPS = [
+    78,
+    191,
+    80,
+    81,
+    82,
+    13,
+    312,
+    311,
+    310,
+    415,
+    308,
+    324,
+    318,
+    402,
+    317,
+    14,
+    87,
+    178,
+    88,
+    95,
+]
+#: Eyelid margins (the visible eye opening), in order.
+RIGHT_EYE = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
+LEFT_EYE = [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249]
+#: Outer eye corners (the inter-ocular normaliser) and the nose tip.
+RIGHT_EYE_OUTER, LEFT_EYE_OUTER, NOSE_TIP = 33, 263, 1
+N_MESH = 478
+
+
+def _check_models(names: list[str]) -> None:
+    for name in names:
+        model_path(name)
+
+
+class FaceMesher:
+    """Up to ``max_faces`` face meshes per frame, in pixel coordinates, tracked across frames.
+
+    ``video=True`` lets MediaPipe follow faces from frame to frame (faster, steadier); use
+    ``video=False`` for unrelated still images such as donor portraits.
+    """
+
+    def __init__(self, max_faces: int = 4, video: bool = True, min_confidence: float = 0.5):
+        _check_models(["mp_face_landmark", "mp_face_detection_short"])
+        import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=not video,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        """(478, 3) landmark arrays (x, y, z in pixels) for each face in an RGB image."""
+        h, w = image.shape[:2]
+        result = self._mesh.process(image)
+        faces = []
+        for lms in result.multi_face_landmarks or []:
+            arr = np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float64)
+            arr *= (w, h, w)
+            faces.append(arr)
+        return faces
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+class FaceDetector:
+    """MediaPipe full-range face detector: boxes (x0, y0, x1, y1) and scores."""
+
+    def __init__(self, min_confidence: float = 0.4) -> None:
+        _check_models(["mp_face_detection_full"])
+        import mediapipe as mp
+
+        self._det = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence
+        )
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        result = self._det.process(image)
+        boxes, scores = [], []
+        for det in result.detections or []:
+            bb = det.location_data.relative_bounding_box
+            boxes.append(
+                (bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h)
+            )
+            scores.append(det.score[0])
+        return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(scores, np.float64)
+
+    def close(self) -> None:
+        self._det.close()
+
+
+class HandFinder:
+    """MediaPipe hands, used only to keep hands in front of the swapped face."""
+
+    def __init__(self, max_hands: int = 2) -> None:
+        _check_models(["mp_hand_landmark_full", "mp_palm_detection_full"])
+        import mediapipe as mp
+
+        self._hands = mp.solutions.hands.Hands(
+            static_image_mode=False,
+            max_num_hands=max_hands,
+            model_complexity=0,
+            min_detection_confidence=0.5,
+        )
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        """(21, 2) pixel landmarks for each hand."""
+        h, w = image.shape[:2]
+        result = self._hands.process(image)
+        return [
+            np.array([(p.x * w, p.y * h) for p in hand.landmark], dtype=np.float64)
+            for hand in result.multi_hand_landmarks or []
+        ]
+
+    def close(self) -> None:
+        self._hands.close()
+
+
+def landmarks_box(landmarks: np.ndarray) -> np.ndarray:
+    """The tight (x0, y0, x1, y1) box around a face's landmarks."""
+    xy = landmarks[:, :2]
+    return np.array([*xy.min(axis=0), *xy.max(axis=0)], dtype=np.float64)
+
+
+def inter_ocular_mesh(landmarks: np.ndarray) -> float:
+    """Outer-eye-corner distance on the mesh, in pixels."""
+    return float(np.linalg.norm(landmarks[RIGHT_EYE_OUTER, :2] - landmarks[LEFT_EYE_OUTER, :2]))
+
+
+def head_yaw_ratio(landmarks: np.ndarray) -> float:
+    """How far the head is turned: 0 facing the camera, towards 1 in full profile.
+
+    The nose tip's horizontal position between the two cheek edges (points 234 and 454); cheap,
+    and enough to stop the swap at poses where the warp would fold.
+    """
+    left, right, nose = landmarks[234, 0], landmarks[454, 0], landmarks[NOSE_TIP, 0]
+    width = abs(right - left)
+    if width < 1e-6:
+        return 1.0
+    centre = (left + right) / 2
+    return float(min(1.0, abs(nose - centre) / (width / 2)))

@@ -1,0 +1,288 @@
+"""De-identify one video: decode, find and track faces, swap or hide each, encode, report.
+
+The privacy rule is enforced here, in one place: every face region that the tracker reports in
+a frame (mesh face, safety-net detection, or a track bridged over a short gap) leaves this
+module swapped, obscured or (for the baseline methods) blurred / pixelated / masked. A face
+that the swap cannot handle (extreme pose, too small, an error in the warp) is obscured and
+flagged with the reason; it is never written as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medswap import __version__, video
+from medswap.errors import OutputError, UsageError
+from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder, head_yaw_ratio
+from medswap.faces.track import FaceTracker
+from medswap.models import model_manifest
+from medswap.swap import obscure as obs
+from medswap.swap.donors import Donor, assign_donor, builtin_donor, load_donor
+from medswap.swap.engine import MeshSwapper, SwapSettings
+from medswap.types import FaceOutcome, FaceStatus, FrameOutcome
+
+log = logging.getLogger(__name__)
+
+METHODS = ("swap", "blur", "pixelate", "mask")
+#: Beyond this head turn (0 frontal .. 1 profile) the warp folds: obscure instead.
+MAX_YAW = 0.75
+#: Faces narrower than this many pixels are obscured: too few pixels for a faithful swap.
+MIN_SWAP_WIDTH = 24
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DeidentifyResult:
+    """What a run did: the output, its frame-by-frame record and totals."""
+
+    input: str
+    output: str
+    method: str
+    info: video.VideoInfo
+    frames: list[FrameOutcome]
+    totals: dict
+    settings: dict
+    donors: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def face_found(self) -> bool:
+        return self.totals["frames_with_face"] > 0
+
+    def to_json(self, include_models: bool = True) -> dict:
+        info = self.info
+        return {
+            "tool": "medswap",
+            "version": __version__,
+            "input": {
+                "name": Path(self.input).name,
+                "width": info.width,
+                "height": info.height,
+                "fps": float(info.fps),
+                "rotation": info.rotation,
+                "codec": info.codec,
+            },
+            "output": str(self.output),
+            "method": self.method,
+            "settings": self.settings,
+            "donors": self.donors,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "totals": self.totals,
+            "models": model_manifest(_MODELS_USED[self.method]) if include_models else {},
+            "frames": [f.to_json() for f in self.frames],
+        }
+
+
+_MODELS_USED = {
+    "swap": [
+        "mp_face_landmark",
+        "mp_face_detection_short",
+        "mp_face_detection_full",
+        "mp_hand_landmark_full",
+        "mp_palm_detection_full",
+    ],
+    **{
+        m: ["mp_face_landmark", "mp_face_detection_short", "mp_face_detection_full"]
+        for m in ("blur", "pixelate", "mask")
+    },
+}
+
+
+def _resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
+    if not donors:
+        return [builtin_donor("average")]
+    return [d if isinstance(d, Donor) else load_donor(d) for d in donors]
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".medswap-partial", dir=str(path.parent)
+    )
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def deidentify(
+    input: str | Path,
+    output: str | Path,
+    *,
+    method: str = "swap",
+    donors: Sequence[str | Path | Donor] | None = None,
+    donor_seed: int = 0,
+    audio: str = "drop",
+    report: str | Path | None = None,
+    shape: float | None = None,
+    strength: float | None = None,
+    occlusion: bool = True,
+    overwrite: bool = True,
+    max_frames: int | None = None,
+    progress: Progress | None = None,
+) -> DeidentifyResult:
+    """De-identify ``input`` into ``output``; the Python twin of ``medswap deidentify``.
+
+    ``method`` is ``swap`` (default) or a baseline: ``blur``, ``pixelate``, ``mask``, applied
+    to the same tracked face regions at ``strength`` (relative to face size). ``donors`` are
+    image paths or built-in names (default: the built-in average face); each face track gets
+    one donor, reproducibly from ``donor_seed``. ``audio`` is ``drop`` (default: a voice
+    identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1).
+    ``max_frames`` stops early (for previews and tests); the output then has that many frames.
+    """
+    t_start = time.perf_counter()
+    src, dst = Path(input), Path(output)
+    if method not in METHODS:
+        raise UsageError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    if audio not in ("drop", "keep"):
+        raise UsageError(f"--audio must be 'drop' or 'keep', got '{audio}'")
+    if shape is not None and not 0.0 <= shape <= 1.0:
+        raise UsageError(f"--shape must be between 0 and 1, got {shape}")
+    info = video.probe(src)
+    video.check_output_path(dst, overwrite=overwrite)
+    if _same_file(src, dst):
+        raise OutputError("output would overwrite the input", dst)
+    report_path = Path(report) if report else None
+    if report_path is not None and not report_path.parent.is_dir():
+        raise OutputError("report folder does not exist", report_path)
+    donor_list = _resolve_donors(donors) if method == "swap" else []
+    settings = SwapSettings(shape=shape or 0.0)
+    strength_used = strength if strength is not None else obs.DEFAULT_STRENGTH.get(method, 0.0)
+
+    mesher = FaceMesher(max_faces=4, video=True)
+    detector = FaceDetector(min_confidence=0.4)
+    hands = HandFinder() if (method == "swap" and occlusion) else None
+    tracker = FaceTracker()
+    swapper = MeshSwapper(settings)
+    outcomes: list[FrameOutcome] = []
+    reasons: Counter[str] = Counter()
+    n_total = max_frames or info.n_frames
+    audio_src = src if audio == "keep" else None
+    try:
+        with video.VideoWriter(dst, info, audio_from=audio_src) as writer:
+            for frame in video.read_frames(src, info, max_frames=max_frames):
+                image = frame.image.copy()
+                meshes = mesher(image)
+                boxes, scores = detector(image)
+                states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
+                hand_pts = hands(image) if (hands is not None and states) else []
+                faces: list[FaceOutcome] = []
+                for st in states:
+                    status, reason, donor_name = _process_face(
+                        image, st, method, strength_used, donor_list, donor_seed, swapper, hand_pts
+                    )
+                    reasons[reason] += bool(reason)
+                    faces.append(
+                        FaceOutcome(
+                            st.track_id, st.box.tolist(), st.score, status, reason, donor_name
+                        )
+                    )
+                writer.write(image, frame.pts)
+                outcomes.append(FrameOutcome(frame.index, frame.pts, frame.time_s, faces))
+                if progress is not None:
+                    progress(frame.index + 1, n_total)
+    finally:
+        mesher.close()
+        detector.close()
+        if hands is not None:
+            hands.close()
+
+    totals = _totals(outcomes, reasons)
+    result = DeidentifyResult(
+        input=str(src),
+        output=str(dst),
+        method=method,
+        info=info,
+        frames=outcomes,
+        totals=totals,
+        settings={
+            "method": method,
+            "shape": settings.shape,
+            "strength": strength_used,
+            "occlusion": bool(hands),
+            "audio": audio,
+            "donor_seed": donor_seed,
+            "max_frames": max_frames,
+        },
+        donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
+        elapsed_s=time.perf_counter() - t_start,
+    )
+    if report_path is not None:
+        _write_json_atomic(report_path, result.to_json())
+    log.info(
+        "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
+        dst.name,
+        totals["frames"],
+        totals["frames_with_face"],
+        totals["faces_swapped"],
+        totals["faces_obscured"],
+        result.elapsed_s,
+    )
+    return result
+
+
+def _process_face(
+    image, st, method, strength, donors, seed, swapper, hands
+) -> tuple[FaceStatus, str, str | None]:
+    """Swap, obscure or apply a baseline to one tracked face, in place on ``image``."""
+    if method != "swap":
+        obs.apply_in_region(image, st.box, method, strength)
+        return FaceStatus.BASELINE, "", None
+    reason = ""
+    if st.landmarks is None:
+        reason = {
+            "bridged": "face lost for a few frames (track bridged)",
+            "detector": "face seen by the safety-net detector only",
+        }[st.source]
+    elif st.box[2] - st.box[0] < MIN_SWAP_WIDTH:
+        reason = f"face narrower than {MIN_SWAP_WIDTH} px"
+    elif head_yaw_ratio(st.landmarks) > MAX_YAW:
+        reason = "head turned too far for the swap"
+    if not reason:
+        donor = assign_donor(donors, st.track_id, seed)
+        try:
+            swapper.swap(image, st.track_id, st.landmarks, donor, hands)
+            return FaceStatus.SWAPPED, "", donor.name
+        except (ValueError, np.linalg.LinAlgError) as exc:  # geometry the warp cannot use
+            # swap() writes the frame only as its last step, so nothing half-done is left.
+            reason = f"swap failed ({exc})"
+    obs.obscure(image, st.box)
+    return FaceStatus.OBSCURED, reason, None
+
+
+def _totals(outcomes: list[FrameOutcome], reasons: Counter) -> dict:
+    status = Counter(o.status for o in outcomes)
+    faces = Counter(f.status.value for o in outcomes for f in o.faces)
+    return {
+        "frames": len(outcomes),
+        "frames_with_face": sum(1 for o in outcomes if o.faces),
+        "frames_swapped": status.get("swapped", 0),
+        "frames_obscured": status.get("obscured", 0),
+        "frames_baseline": status.get("baseline", 0),
+        "frames_no_face": status.get("no_face", 0),
+        "faces_swapped": faces.get("swapped", 0),
+        "faces_obscured": faces.get("obscured", 0),
+        "faces_baseline": faces.get("baseline", 0),
+        "tracks": len({f.track_id for o in outcomes for f in o.faces}),
+        "obscured_reasons": dict(reasons),
+    }

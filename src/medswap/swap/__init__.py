@@ -1,0 +1,1 @@
+"""Replacing or hiding faces: the mesh swap, its blending, donors, and the baselines."""

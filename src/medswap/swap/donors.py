@@ -1,0 +1,144 @@
+"""Donor faces: loading, the built-in average donor, and which track gets which donor.
+
+A donor is an image of a face plus its 478 mesh landmarks. The swap paints the donor's skin
+and features onto the patient's moving mesh, so a donor must show a frontal, evenly lit face.
+
+Built-in donors come from public-domain portraits shipped inside installed packages, so a
+fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
+``grace_hopper`` (US Navy portrait, in matplotlib). ``average`` (the default) is the mean of
+both, in shape and in texture: it belongs to no real person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from medswap.errors import DonorError, InputNotFoundError
+from medswap.swap.geometry import (
+    apply_maps,
+    similarity_transform,
+    transform_points,
+    triangulate,
+    warp_maps,
+)
+
+BUILTIN_DONORS = ("average", "astronaut", "grace_hopper")
+#: Mesh points used for the triangulation (irises excluded: they move inside the eye).
+N_TRI_POINTS = 468
+
+
+@dataclass(frozen=True)
+class Donor:
+    """A donor face: RGB image, its mesh (478, 3) and a short stable id for reports."""
+
+    name: str
+    image: np.ndarray
+    landmarks: np.ndarray
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.image.tobytes()).hexdigest()[:12]
+
+
+def _builtin_image(name: str) -> np.ndarray:
+    if name == "astronaut":
+        import skimage.data
+
+        return np.ascontiguousarray(skimage.data.astronaut())
+    if name == "grace_hopper":
+        import matplotlib.cbook
+
+        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    raise DonorError(f"unknown built-in donor '{name}'")
+
+
+def _mesh_of(image: np.ndarray, label: str) -> np.ndarray:
+    from medswap.faces.mesh import FaceMesher
+
+    mesher = FaceMesher(max_faces=1, video=False, min_confidence=0.3)
+    try:
+        faces = mesher(image)
+    finally:
+        mesher.close()
+    if not faces:
+        raise DonorError("no face found in donor image", label)
+    return faces[0]
+
+
+def load_donor(spec: str | Path) -> Donor:
+    """A donor from an image path or a built-in name; :class:`DonorError` if no face in it."""
+    spec_str = str(spec)
+    if spec_str in BUILTIN_DONORS:
+        return builtin_donor(spec_str)
+    path = Path(spec_str)
+    if not path.exists():
+        raise InputNotFoundError("donor image not found", path)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DonorError("cannot read donor image (not an image file)", path)
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return Donor(path.stem, image, _mesh_of(image, str(path)))
+
+
+@cache
+def builtin_donor(name: str = "average") -> Donor:
+    """One of the built-in donors (computed once per process)."""
+    if name == "average":
+        return average_donor([builtin_donor("astronaut"), builtin_donor("grace_hopper")])
+    image = _builtin_image(name)
+    return Donor(name, image, _mesh_of(image, name))
+
+
+def average_donor(donors: list[Donor], size: int = 512, name: str = "average") -> Donor:
+    """The mean face of several donors: mean shape, and their textures warped to it and averaged.
+
+    Each donor is first aligned (similarity) to a canvas where the face fills the middle, then
+    its face is warped triangle by triangle onto the mean shape, so that features line up and
+    the average is a sharp face rather than a ghost.
+    """
+    ref = donors[0].landmarks
+    # Canvas frame: the first donor scaled so the face spans about half of the canvas.
+    w0 = np.ptp(ref[:, 0])
+    s = 0.5 * size / w0
+    c = ref[:, :2].mean(0)
+    canvas_m = np.array([[s, 0, size / 2 - s * c[0]], [0, s, size / 2 - s * c[1]]])
+    ref_c = transform_points(canvas_m, ref)
+    aligned_imgs, aligned_lms = [], []
+    for d in donors:
+        m = similarity_transform(d.landmarks[:N_TRI_POINTS], ref_c[:N_TRI_POINTS])
+        aligned_imgs.append(
+            cv2.warpAffine(
+                d.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
+        )
+        lm = transform_points(m, d.landmarks)
+        lm[:, 2] = d.landmarks[:, 2] * np.sqrt(abs(np.linalg.det(m[:, :2])))
+        aligned_lms.append(lm)
+    mean_lm = np.mean(aligned_lms, axis=0)
+    tri = triangulate(mean_lm[:N_TRI_POINTS])
+    acc = np.zeros((size, size, 3), np.float32)
+    background = np.mean(aligned_imgs, axis=0).astype(np.float32)
+    cover = None
+    for img, lm in zip(aligned_imgs, aligned_lms):
+        maps = warp_maps(mean_lm[:N_TRI_POINTS], lm[:N_TRI_POINTS], tri, (0, 0, size, size))
+        acc += apply_maps(img, maps).astype(np.float32)
+        cover = maps.covered
+    face = acc / len(donors)
+    out = np.where(cover[..., None], face, background)
+    return Donor(name, np.clip(out + 0.5, 0, 255).astype(np.uint8), mean_lm)
+
+
+def assign_donor(donors: list[Donor], track_id: int, seed: int = 0) -> Donor:
+    """The donor for one face track: fixed for the track, reproducible from ``seed``."""
+    if len(donors) == 1:
+        return donors[0]
+    rng = random.Random(f"medswap:{seed}:{track_id}")
+    return donors[rng.randrange(len(donors))]

@@ -1,0 +1,192 @@
+"""The mesh swap: the donor's face, moved by the patient's face mesh, frame by frame.
+
+For each tracked face the donor texture is warped, triangle by triangle in one remap, onto the
+patient's 468 mesh points of this frame, so the patient's head pose, expression, blinks and
+mouth motion drive the donor face. The inside of the patient's eye openings and mouth opening
+(irises, gaze, teeth, tongue) is kept from the frame itself, so eye and mouth motion are exactly
+the patient's. Hands in front of the face stay in front.
+
+``shape`` (0..1) moves the face's inner geometry (eyes, brows, nose, mouth; not the outline)
+from the patient's neutral shape toward the donor's, as a constant offset per track in a
+pose-normalised frame: it hides the identity carried by face geometry, while the motion on top
+(blinks, speech, expressions) is untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE
+from medswap.swap import blend
+from medswap.swap.donors import N_TRI_POINTS, Donor
+from medswap.swap.geometry import (
+    apply_maps,
+    similarity_transform,
+    transform_points,
+    triangulate,
+    warp_maps,
+)
+
+#: Stable points for pose normalisation: eye corners, nose bridge and tip, face outline top.
+_RIGID = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356]
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    """How the swap blends. Defaults were chosen on the shared clips (see README)."""
+
+    shape: float = 0.0  # 0 keeps the patient's face geometry, 1 takes the donor's
+    keep_eyes: bool = True  # irises and gaze from the frame
+    keep_mouth: bool = True  # teeth and tongue from the frame
+    relight: float = 1.0  # 0: donor's own shading, 1: the scene's low-frequency light
+    relight_sigma: float = 0.12  # x face width
+    edge_erode: float = 0.04  # x face width
+    edge_blur: float = 0.035  # x face width
+    colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
+
+
+@dataclass
+class _TrackState:
+    donor: Donor
+    colour: np.ndarray | None = None  # (2, 2, 3): donor and target Lab stats, smoothed
+    neutral_sum: np.ndarray | None = None  # running sum of pose-normalised shapes
+    neutral_n: int = 0
+    shape_offset: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _oval_weights(reference: np.ndarray) -> np.ndarray:
+    """Per-point weight 0 on the face outline rising to 1 inside, for the shape offset."""
+    pts = reference[:N_TRI_POINTS, :2]
+    oval = reference[FACE_OVAL, :2]
+    d = np.min(np.linalg.norm(pts[:, None, :] - oval[None, :, :], axis=2), axis=1)
+    width = np.ptp(pts[:, 0])
+    return np.clip(d / (0.12 * width), 0.0, 1.0) ** 2
+
+
+class MeshSwapper:
+    """Swaps faces frame by frame; keeps per-track state (colour, neutral shape)."""
+
+    def __init__(self, settings: SwapSettings | None = None) -> None:
+        self.settings = settings or SwapSettings()
+        self._tracks: dict[int, _TrackState] = {}
+        self._tri_cache: dict[str, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self._tracks.clear()
+
+    def _triangles(self, donor: Donor) -> np.ndarray:
+        key = donor.fingerprint
+        if key not in self._tri_cache:
+            self._tri_cache[key] = triangulate(donor.landmarks[:N_TRI_POINTS])
+        return self._tri_cache[key]
+
+    def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
+        """The frame's landmarks with the track's identity-shape offset applied."""
+        s = self.settings.shape
+        if s <= 0:
+            return lm
+        donor_lm = state.donor.landmarks
+        # Pose-normalise this frame onto the donor's frame, accumulate the neutral shape.
+        m = similarity_transform(lm[_RIGID], donor_lm[_RIGID])
+        norm = transform_points(m, lm[:N_TRI_POINTS])[:, :2]
+        if state.neutral_n < 60:  # the first two seconds or so define the track's neutral
+            state.neutral_sum = norm if state.neutral_sum is None else state.neutral_sum + norm
+            state.neutral_n += 1
+            neutral = state.neutral_sum / state.neutral_n
+            w = _oval_weights(donor_lm)
+            state.shape_offset = (donor_lm[:N_TRI_POINTS, :2] - neutral) * w[:, None]
+        offset = state.shape_offset
+        # Back into the frame: rotate and scale the offset by the inverse of m.
+        a = m[:, :2]
+        inv = np.linalg.inv(a)
+        out = lm.copy()
+        out[:N_TRI_POINTS, :2] = lm[:N_TRI_POINTS, :2] + s * (offset @ inv.T)
+        # Irises follow their eye's centre.
+        if len(lm) > N_TRI_POINTS:
+            for eye, iris in ((RIGHT_EYE, range(468, 473)), (LEFT_EYE, range(473, 478))):
+                shift = (out[eye, :2] - lm[eye, :2]).mean(0)
+                out[list(iris), :2] = lm[list(iris), :2] + shift
+        return out
+
+    def swap(
+        self,
+        frame: np.ndarray,
+        track_id: int,
+        landmarks: np.ndarray,
+        donor: Donor,
+        hands: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Swap one face in place; returns the face region's alpha footprint box (x0,y0,x1,y1)."""
+        cfg = self.settings
+        state = self._tracks.get(track_id)
+        if state is None or state.donor is not donor:
+            state = self._tracks[track_id] = _TrackState(donor)
+        h, w = frame.shape[:2]
+        target = self._shaped(state, landmarks)
+        pts = target[:N_TRI_POINTS]
+        face_w = float(np.ptp(pts[:, 0]))
+        x0, y0 = np.floor(pts[:, :2].min(0)).astype(int) - 2
+        x1, y1 = np.ceil(pts[:, :2].max(0)).astype(int) + 3
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            raise ValueError("face too small to swap")
+        region = (int(x0), int(y0), int(x1), int(y1))
+        tri = self._triangles(donor)
+        maps = warp_maps(pts, donor.landmarks[:N_TRI_POINTS], tri, region, depth=pts[:, 2])
+        donor_px = apply_maps(donor.image, maps)
+        roi = frame[y0:y1, x0:x1]
+        shape_hw = roi.shape[:2]
+        face_mask = blend.polygon_mask(shape_hw, target[FACE_OVAL], (x0, y0))
+        face_mask[~maps.covered] = 0
+        # Eye and mouth openings: the patient's own pixels, moved with the shape offset.
+        keep = np.zeros(shape_hw, np.uint8)
+        polys = ([RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes else []) + (
+            [INNER_LIPS] if cfg.keep_mouth else []
+        )
+        for idx in polys:
+            keep = np.maximum(keep, blend.polygon_mask(shape_hw, target[idx], (x0, y0)))
+        skin = face_mask.copy()
+        skin[keep > 0] = 0
+        # Colour: donor skin statistics to the patient's, smoothed per track.
+        stats_d = blend.lab_stats(donor_px, skin)
+        orig_skin = blend.polygon_mask(shape_hw, landmarks[FACE_OVAL], (x0, y0))
+        for idx in polys:
+            orig_skin[blend.polygon_mask(shape_hw, landmarks[idx], (x0, y0)) > 0] = 0
+        stats_t = blend.lab_stats(roi, orig_skin)
+        now = np.stack([stats_d, stats_t])
+        k = cfg.colour_smoothing
+        state.colour = now if state.colour is None else k * state.colour + (1 - k) * now
+        lab = blend.match_colour(donor_px, state.colour[0], state.colour[1])
+        if cfg.relight > 0:
+            target_lab = cv2.cvtColor(roi, cv2.COLOR_RGB2LAB).astype(np.float32)
+            lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_w, cfg.relight)
+        face_rgb = blend.lab_to_rgb(lab)
+        if polys:
+            if cfg.shape > 0:
+                back = warp_maps(
+                    target[:N_TRI_POINTS], landmarks[:N_TRI_POINTS], tri, region, depth=pts[:, 2]
+                )
+                own = cv2.remap(
+                    frame, back.map_x, back.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+                )
+            else:
+                own = roi
+            k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_w))
+            face_rgb = blend.composite(face_rgb, own, k_alpha)
+        alpha = blend.feather(face_mask, cfg.edge_erode * face_w, cfg.edge_blur * face_w)
+        if hands:
+            occl = np.zeros(shape_hw, np.uint8)
+            for hand in hands:
+                hull = cv2.convexHull(np.round((hand - (x0, y0)) * 4).astype(np.int32))
+                cv2.fillConvexPoly(occl, hull, 255, lineType=cv2.LINE_AA, shift=2)
+            if occl.any():
+                hand_size = max(float(np.ptp(hands[0][:, 1])), 1.0)
+                kd = int(2 * round(0.06 * hand_size) + 1)
+                occl = cv2.dilate(occl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kd, kd)))
+                alpha *= 1.0 - blend.feather(occl, 0, 1.5)
+        frame[y0:y1, x0:x1] = blend.composite(roi, face_rgb, alpha)
+        return np.array(region, dtype=np.float64)
