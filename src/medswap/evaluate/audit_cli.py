@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="run dlib's descriptor on every N-th frame only (faster; detection and "
         "SFace still scan every frame)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: 2 on a multi-core machine for clips of 90+ frames)",
+    )
     p.add_argument("--max-frames", type=int, metavar="N", help="audit the first N frames only")
 
 
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         donors=args.donor or None,
         stride=args.stride,
+        workers=args.workers,
     )
     print(result.summary())
     return 0
