@@ -172,17 +172,22 @@ class FaceAnalyser:
         else:
             five = IndependentFace(h.box, h.score, five_points_from_68(h.landmarks))
             sface = self.sface.descriptor(image, five)
-        dlib_desc = None
-        if want_dlib:
-            face = h if h is not None else IndependentFace(_hog_like_box(y), y.score)
-            dlib_desc = self.dlib.descriptor(image, face)
+        dlib_desc = self.dlib.descriptor(image, _dlib_face(pair)) if want_dlib else None
         return FaceRecord(_box_of(pair), detectors, dlib_desc, sface)
 
     def add_dlib(self, image: np.ndarray, record: FaceRecord, pair) -> None:
         """Compute the dlib descriptor of a face described earlier without it."""
-        y, h = pair
-        face = h if h is not None else IndependentFace(_hog_like_box(y), y.score)
-        record.dlib = self.dlib.descriptor(image, face)
+        record.dlib = self.dlib.descriptor(image, _dlib_face(pair))
+
+
+def _dlib_face(pair) -> IndependentFace:
+    """The box dlib's descriptor aligns from: YuNet's (made dlib-like) when YuNet found the face.
+
+    The original's faces come from YuNet alone (HOG there would only add cost), so taking the
+    output's box the same way means an unchanged face gets exactly the same descriptor.
+    """
+    y, h = pair
+    return IndependentFace(_hog_like_box(y), y.score) if y is not None else h
 
 
 def _box_of(pair) -> np.ndarray:
