@@ -10,6 +10,7 @@ the audit at several settings. Anchor: decoding both videos frame by frame, no a
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from fractions import Fraction
@@ -33,7 +34,10 @@ def per_call_ms(fn, frames, repeat=1):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--runs", default="1x1,1x2,3x2,5x2", help="stride x workers, comma-separated")
     args = ap.parse_args()
+    runs = [tuple(int(v) for v in r.split("x")) for r in args.runs.split(",")]
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     src = MEDIA / "video" / "expression_a.mp4"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -71,7 +75,7 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f} s (once per process)"
         )
 
-        for stride, workers in ((1, 1), (1, 2), (3, 2), (5, 2)):
+        for stride, workers in runs:
             t = time.perf_counter()
             r = audit(orig, out, gallery=gallery, stride=stride, workers=workers)
             dt = time.perf_counter() - t

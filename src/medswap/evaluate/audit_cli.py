@@ -45,8 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=int,
+        default=1,
         metavar="N",
-        help="worker processes (default: 2 on a multi-core machine for clips of 90+ frames)",
+        help="split the scan over N worker processes (default 1; helps only on idle cores)",
     )
     p.add_argument("--max-frames", type=int, metavar="N", help="audit the first N frames only")
 

@@ -31,7 +31,6 @@ import html
 import json
 import logging
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -78,8 +77,6 @@ HIST_EDGES = {
 #: still gets dlib's descriptor if SFace finds it this close to the patient: well above
 #: SFace's own threshold, so that a face only dlib would recognise is rarely skipped.
 SFACE_SUSPECT_DISTANCE = 0.8
-#: Clips at least this long are scanned by two worker processes (starting one costs ~2 s).
-PARALLEL_MIN_FRAMES = 90
 #: Image extensions read from a gallery folder; anything else is skipped and reported.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -948,20 +945,22 @@ def audit(
     donors: Sequence[object] | None = None,
     stride: int = 1,
     enrol_frames: int = 8,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> AuditResult:
     """Audit a de-identified video against its original; see the module docstring.
 
     ``stride`` > 1 verifies (and runs dlib on) every ``stride``-th frame only; the leak audit
     still detects faces and runs SFace on every output frame. With ``out`` the JSON is written
     before ``strict`` is applied, so a failed audit still leaves its evidence. ``strict``
-    raises :class:`PrivacyError` when any output frame shows the patient. ``workers`` worker
-    processes share the pass (default: two for clips of :data:`PARALLEL_MIN_FRAMES` frames or
-    more when two cores exist, else one).
+    raises :class:`PrivacyError` when any output frame shows the patient. ``workers`` > 1 splits
+    the pass over that many spawned processes (each starts in a few seconds and loads its own
+    models; worth it only on idle cores, so one by default).
     """
     t0 = time.perf_counter()
     if stride < 1:
         raise UsageError(f"--stride must be 1 or more, got {stride}")
+    if workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {workers}")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--max-frames must be 1 or more, got {max_frames}")
     if out is not None:
@@ -978,8 +977,6 @@ def audit(
         n_hint = min(n_hint, max_frames)
     enrolled = enrol(analyser, orig_info, n_hint, enrol_frames, stride) if n_hint < 10**9 else {}
     template = _template(list(enrolled.values()))
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1) if PARALLEL_MIN_FRAMES <= n_hint < 10**9 else 1
     if workers > 1 and n_hint < 10**9:
         scans = scan_parallel(
             orig_info, out_info, template, n_hint, workers, stride, max_frames, enrolled
