@@ -1010,7 +1010,7 @@ def audit(
         result.identification = identify(scans, template, gal)
         result.donors = donor_dominance(scans, template, donor_records)
     result.seconds = time.perf_counter() - t0
-    log.info("%s", result.summary())
+    log.debug("%s", result.summary())
     if out is not None:
         write_json(result, out)
     if strict and result.leaks:
