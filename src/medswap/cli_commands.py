@@ -180,3 +180,10 @@ COMMANDS["compare"] = (
     "De-identify videos every way, evaluate each, and write the paper's table and a report.",
     (_evaluate_cli.add_compare_args, _evaluate_cli.run_compare),
 )
+
+from medswap.evaluate import audit_cli as _audit_cli  # noqa: E402
+
+COMMANDS["audit"] = (
+    "Audit a de-identified video: re-identification, identification, a leak scan of every frame.",
+    (_audit_cli.add_arguments, _audit_cli.run),
+)

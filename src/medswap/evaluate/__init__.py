@@ -1,1 +1,1 @@
-"""Measuring what de-identification keeps: keypoint invariance, statistics, comparisons."""
+"""Evaluation of de-identified videos: what is kept (keypoints, measures) and what is hidden."""

@@ -150,3 +150,13 @@ def dlib_distance(a: np.ndarray, b: np.ndarray) -> float:
 def sface_cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity between two normalised SFace features."""
     return float(np.dot(a, b))
+
+
+def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
+    """YuNet's five points (eyes, nose tip, mouth corners; image-left first) from dlib's 68.
+
+    Lets SFace judge a face that only dlib's HOG detector found, so that the two recognisers
+    see the same faces whichever detector found them.
+    """
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    return np.stack([lm[36:42].mean(axis=0), lm[42:48].mean(axis=0), lm[30], lm[48], lm[54]])

@@ -1,0 +1,68 @@
+"""``medswap audit``: the privacy audit from the command line (parse, call, print one line)."""
+
+from __future__ import annotations
+
+import argparse
+
+from medswap.evaluate.privacy import audit
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--original", required=True, metavar="VIDEO", help="the original video")
+    p.add_argument(
+        "--deidentified",
+        required=True,
+        metavar="OUTPUT",
+        help="the de-identified video made from it (same frames)",
+    )
+    p.add_argument("-o", "--output", metavar="AUDIT.json", help="write the full audit as JSON")
+    p.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="folder of person folders to hide the "
+        "patient among (default: built-in donors + scikit-image's LFW subset)",
+    )
+    p.add_argument(
+        "--donor",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="donor image used for the swap (repeatable): reports donor dominance",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 12 if any output frame shows the original identity",
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run dlib's descriptor on every N-th frame only (faster; detection and "
+        "SFace still scan every frame)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the scan over N worker processes (default 1; helps only on idle cores)",
+    )
+    p.add_argument("--max-frames", type=int, metavar="N", help="audit the first N frames only")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = audit(
+        args.original,
+        args.deidentified,
+        gallery=args.gallery,
+        out=args.output,
+        strict=args.strict,
+        max_frames=args.max_frames,
+        donors=args.donor or None,
+        stride=args.stride,
+        workers=args.workers,
+    )
+    print(result.summary())
+    return 0

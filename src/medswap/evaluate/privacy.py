@@ -1,0 +1,1114 @@
+"""Privacy audit: can the patient still be recognised in a de-identified video?
+
+A de-identified video is only shareable if nobody, human or machine, can tell who the patient
+is. This module measures that with face models the swap does not use
+(:mod:`medswap.faces.independent`): two detectors (OpenCV-zoo YuNet and dlib's HOG) and two
+recognisers (dlib's ResNet descriptor and SFace), each at its published operating point.
+
+Both recognisers are reported as a *distance*, lower meaning more alike, so that one rule
+reads for both: "same person" when the distance is below the threshold. dlib's is the
+Euclidean distance (same person below 0.6); SFace's is the cosine distance ``1 - cosine``
+(same person below ``1 - 0.363 = 0.637``).
+
+The audit answers four questions:
+
+- **Verification**: frame by frame, is the output face judged the same person as the original
+  face in the same frame? (``reid_rate`` per recogniser, with the distribution.)
+- **Identification**: with the patient enrolled in a gallery of other people, is the patient
+  the best (rank-1) or a top-5 match for the output faces? Reported against chance.
+- **Leak audit**: every face either detector finds in *any* output frame, also frames where
+  the pipeline saw no face, is compared with the patient. Every match is listed.
+- **Donor dominance**: how close the output faces are to the donor, so a reader sees the face
+  became someone else and not an average blur.
+
+The work is one streaming pass over both videos; everything after it is pure numpy over the
+descriptors collected, so the judgement can be re-run without re-detecting.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from medswap.errors import (
+    AlignmentError,
+    DonorError,
+    InputNotFoundError,
+    OutputError,
+    PrivacyError,
+    UsageError,
+)
+from medswap.faces.independent import (
+    DLIB_SAME_PERSON_DISTANCE,
+    SFACE_SAME_PERSON_COSINE,
+    DlibFaces,
+    IndependentFace,
+    SFaceRecogniser,
+    five_points_from_68,
+)
+from medswap.video import Frame, VideoInfo, probe, read_frames
+
+log = logging.getLogger(__name__)
+
+#: The recognisers, and the distance below which each judges two faces the same person.
+RECOGNISERS = ("dlib", "sface")
+THRESHOLDS: dict[str, float] = {
+    "dlib": DLIB_SAME_PERSON_DISTANCE,
+    "sface": 1.0 - SFACE_SAME_PERSON_COSINE,
+}
+METRICS = {"dlib": "euclidean distance", "sface": "cosine distance (1 - cosine)"}
+#: Histogram edges of the reported distance distributions (values outside are clipped in).
+HIST_EDGES = {
+    "dlib": np.round(np.linspace(0.0, 1.2, 13), 3),
+    "sface": np.round(np.linspace(0.0, 1.4, 15), 3),
+}
+#: When dlib is not run on every frame (``stride`` > 1), an output face off the stride grid
+#: still gets dlib's descriptor if SFace finds it this close to the patient: well above
+#: SFace's own threshold, so that a face only dlib would recognise is rarely skipped.
+SFACE_SUSPECT_DISTANCE = 0.8
+#: Image extensions read from a gallery folder; anything else is skipped and reported.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+# --------------------------------------------------------------------------------------------
+# Faces and descriptors
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FaceRecord:
+    """One face found by the independent detectors, with both recognisers' descriptors."""
+
+    box: np.ndarray  # (4,) x0, y0, x1, y1 in pixels of the upright frame
+    detectors: tuple[str, ...]  # which detectors found it: "yunet", "hog"
+    dlib: np.ndarray | None = None  # (128,) or None when not computed
+    sface: np.ndarray | None = None  # (128,) L2-normalised
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller box: 1 when one box lies inside the other.
+
+    YuNet's box includes the forehead and HOG's does not, so IoU of the same face is low;
+    intersection over the smaller area is not.
+    """
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(ix * iy / area) if area > 0 else 0.0
+
+
+def merge_detections(
+    yunet: list[IndependentFace], hog: list[IndependentFace], min_overlap: float = 0.5
+) -> list[tuple[IndependentFace | None, IndependentFace | None]]:
+    """Pair the faces two detectors found; a face found by one only is kept on its own."""
+    pairs: list[tuple[IndependentFace | None, IndependentFace | None]] = []
+    used: set[int] = set()
+    for y in yunet:
+        best, best_j = min_overlap, None
+        for j, h in enumerate(hog):
+            if j not in used and (o := overlap(y.box, h.box)) >= best:
+                best, best_j = o, j
+        if best_j is not None:
+            used.add(best_j)
+        pairs.append((y, None if best_j is None else hog[best_j]))
+    pairs.extend((None, h) for j, h in enumerate(hog) if j not in used)
+    return pairs
+
+
+def _hog_like_box(face: IndependentFace) -> np.ndarray:
+    """A dlib-style square box (brows to chin, centred on the nose) from a YuNet face.
+
+    dlib's shape predictor was trained on HOG boxes; YuNet's taller box shifts its landmarks.
+    """
+    pts = face.landmarks
+    cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+    side = 0.95 * (face.box[2] - face.box[0])
+    return np.array([cx - side / 2, cy - side / 2.2, cx + side / 2, cy + side / 1.8])
+
+
+class FaceAnalyser:
+    """Both independent detectors and both recognisers, loaded lazily, over RGB images."""
+
+    def __init__(self, hog_upsample: int = 0) -> None:
+        self.hog_upsample = hog_upsample
+        self.dlib = DlibFaces(upsample=hog_upsample)
+        self.sface = SFaceRecogniser()
+
+    def detect(
+        self, image: np.ndarray, hog: bool = True, upsample: int | None = None
+    ) -> list[tuple[IndependentFace | None, IndependentFace | None]]:
+        """YuNet and (optionally) HOG faces, paired, largest first."""
+        yunet = self.sface.detect(image)
+        found = self.dlib.detect(image, upsample) if hog else []
+        pairs = merge_detections(yunet, found)
+        pairs.sort(key=lambda p: -_area(_box_of(p)))
+        return pairs
+
+    def describe(
+        self,
+        image: np.ndarray,
+        pair: tuple[IndependentFace | None, IndependentFace | None],
+        want_dlib: bool = True,
+    ) -> FaceRecord:
+        """Descriptors of one detected face; each recogniser uses whichever detector found it."""
+        y, h = pair
+        detectors = tuple(n for n, f in (("yunet", y), ("hog", h)) if f is not None)
+        if y is not None:
+            sface = self.sface.descriptor(image, y)
+        else:
+            five = IndependentFace(h.box, h.score, five_points_from_68(h.landmarks))
+            sface = self.sface.descriptor(image, five)
+        dlib_desc = self.dlib.descriptor(image, _dlib_face(pair)) if want_dlib else None
+        return FaceRecord(_box_of(pair), detectors, dlib_desc, sface)
+
+    def add_dlib(self, image: np.ndarray, record: FaceRecord, pair) -> None:
+        """Compute the dlib descriptor of a face described earlier without it."""
+        record.dlib = self.dlib.descriptor(image, _dlib_face(pair))
+
+
+def _dlib_face(pair) -> IndependentFace:
+    """The box dlib's descriptor aligns from: YuNet's (made dlib-like) when YuNet found the face.
+
+    The original's faces come from YuNet alone (HOG there would only add cost), so taking the
+    output's box the same way means an unchanged face gets exactly the same descriptor.
+    """
+    y, h = pair
+    return IndependentFace(_hog_like_box(y), y.score) if y is not None else h
+
+
+def _box_of(pair) -> np.ndarray:
+    y, h = pair
+    return np.asarray((y if y is not None else h).box, dtype=np.float64)
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
+
+
+def distance(recogniser: str, a: np.ndarray, b: np.ndarray) -> float:
+    """The recogniser's distance between two descriptors (lower = more alike)."""
+    if recogniser == "dlib":
+        return float(np.linalg.norm(a - b))
+    return float(1.0 - np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def same_person(recogniser: str, dist: float) -> bool:
+    """The recogniser's published decision rule."""
+    return dist < THRESHOLDS[recogniser]
+
+
+def mean_descriptor(recogniser: str, descs: Sequence[np.ndarray]) -> np.ndarray:
+    """Enrolment template: the mean descriptor (re-normalised for SFace's cosine)."""
+    m = np.mean(np.stack(descs), axis=0)
+    return m / (np.linalg.norm(m) + 1e-12) if recogniser == "sface" else m
+
+
+def prepare_still(image: np.ndarray, min_side: int = 300) -> np.ndarray:
+    """Enlarge a small still (gallery crop, donor thumbnail) so both detectors find its face.
+
+    HOG needs faces of about 80 px and YuNet loses faces that fill a small image edge to edge,
+    so small images are scaled up and padded with their own border.
+    """
+    if image.ndim == 2:
+        image = np.dstack([image] * 3)
+    h, w = image.shape[:2]
+    if max(h, w) >= min_side:
+        return np.ascontiguousarray(image[..., :3])
+    scale = min_side / max(h, w)
+    big = cv2.resize(
+        image[..., :3], (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC
+    )
+    pad = min_side // 4
+    return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+
+
+def describe_still(analyser: FaceAnalyser, image: np.ndarray) -> FaceRecord | None:
+    """The largest face of a still image with both descriptors, or None when none is found."""
+    image = prepare_still(image)
+    pairs = analyser.detect(image, upsample=1)
+    return analyser.describe(image, pairs[0]) if pairs else None
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """An image file as RGB uint8, or None when it is not a readable image."""
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# --------------------------------------------------------------------------------------------
+# Gallery of other identities
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GalleryIdentity:
+    """One person of the identification gallery: mean descriptors over their images."""
+
+    name: str
+    n_images: int
+    dlib: np.ndarray
+    sface: np.ndarray
+
+
+@dataclass
+class Gallery:
+    """The people the patient is hidden among, and what could not be used, with why."""
+
+    source: str
+    identities: list[GalleryIdentity] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"path": ..., "reason": ...}
+
+    def names(self) -> list[str]:
+        return [i.name for i in self.identities]
+
+    def with_identity(self, identity: GalleryIdentity) -> Gallery:
+        """A copy with one more identity (a donor), unless one of that name is there."""
+        if identity.name in self.names():
+            return self
+        return Gallery(self.source, [*self.identities, identity], list(self.skipped))
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "n_identities": len(self.identities),
+            "identities": {i.name: i.n_images for i in self.identities},
+            "skipped": self.skipped,
+        }
+
+
+def _identity(name: str, records: list[FaceRecord]) -> GalleryIdentity:
+    return GalleryIdentity(
+        name,
+        len(records),
+        mean_descriptor("dlib", [r.dlib for r in records]),
+        mean_descriptor("sface", [r.sface for r in records]),
+    )
+
+
+_GALLERY_CACHE: dict[tuple, Gallery] = {}
+
+
+def _folder_key(folder: Path, max_images: int) -> tuple:
+    files = tuple(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    )
+    return str(folder.resolve()), max_images, files
+
+
+def load_gallery(
+    folder: str | Path, analyser: FaceAnalyser | None = None, max_images: int = 5
+) -> Gallery:
+    """A gallery from a folder of person folders (``DIR/<person>/*.jpg``).
+
+    Files that are not images, images that cannot be decoded and images with no face are
+    skipped and listed with the reason; they never stop the audit. At most ``max_images``
+    usable images per person are used (each costs a dlib descriptor, about 0.2 s here).
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputNotFoundError("gallery folder does not exist", folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: --gallery must be a folder of person folders")
+    key = _folder_key(folder, max_images)
+    if key in _GALLERY_CACHE:  # descriptors cost ~0.3 s an image; files unchanged: reuse
+        return _GALLERY_CACHE[key]
+    analyser = analyser or FaceAnalyser()
+    gallery = Gallery(str(folder))
+    for person in sorted(folder.iterdir()):
+        if not person.is_dir():
+            gallery.skipped.append({"path": str(person), "reason": "not a person folder"})
+            continue
+        records: list[FaceRecord] = []
+        for path in sorted(person.iterdir()):
+            if len(records) >= max_images:
+                break
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                gallery.skipped.append({"path": str(path), "reason": "not an image file"})
+                continue
+            image = read_image(path)
+            if image is None:
+                gallery.skipped.append({"path": str(path), "reason": "cannot be read as an image"})
+                continue
+            record = describe_still(analyser, image)
+            if record is None:
+                gallery.skipped.append({"path": str(path), "reason": "no face found"})
+                continue
+            records.append(record)
+        if records:
+            gallery.identities.append(_identity(person.name, records))
+        else:
+            gallery.skipped.append({"path": str(person), "reason": "no usable face image"})
+    log.info(
+        "gallery %s: %d identities, %d skipped",
+        folder,
+        len(gallery.identities),
+        len(gallery.skipped),
+    )
+    _GALLERY_CACHE[key] = gallery
+    return gallery
+
+
+def builtin_donor_images() -> dict[str, np.ndarray]:
+    """The public-domain portraits that ship inside installed packages (the default donors)."""
+    import matplotlib.cbook
+    import skimage.data
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        hopper = read_image(Path(fh.name))
+    return {"astronaut": skimage.data.astronaut(), "grace_hopper": hopper}
+
+
+@cache
+def default_gallery(n_lfw: int = 30) -> Gallery:
+    """The gallery used without ``--gallery``: built-in donors plus scikit-image's LFW subset.
+
+    ``skimage.data.lfw_subset()`` holds 100 face crops from Labeled Faces in the Wild (25x25,
+    grey, no identity labels; the other 100 are non-faces). Each crop counts as one identity,
+    though a few people may appear twice, so the chance level is slightly optimistic. Only the
+    first ``n_lfw`` crops are used: each costs a dlib descriptor, and the gallery is built once
+    per process (cached).
+    """
+    import skimage.data
+
+    analyser = FaceAnalyser()
+    gallery = Gallery("built-in: donors (astronaut, grace_hopper) + skimage lfw_subset")
+    for name, image in builtin_donor_images().items():
+        record = describe_still(analyser, image)
+        if record is None:  # pragma: no cover - the packaged portraits have faces
+            gallery.skipped.append({"path": name, "reason": "no face found"})
+        else:
+            gallery.identities.append(_identity(name, [record]))
+    crops = skimage.data.lfw_subset()[:n_lfw]
+    for i, crop in enumerate(crops):
+        image = (np.clip(crop, 0, 1) * 255).astype(np.uint8)
+        record = describe_still(analyser, image)
+        if record is None:
+            gallery.skipped.append({"path": f"lfw_subset[{i}]", "reason": "no face found"})
+        else:
+            gallery.identities.append(_identity(f"lfw_subset_{i:03d}", [record]))
+    return gallery
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LeakHit:
+    """One output face that a recogniser judges to be the patient."""
+
+    frame_index: int
+    time_s: float
+    box: list[float]
+    recogniser: str
+    distance: float
+    reference: str  # "enrolled" (the patient's template) or "same_frame" (original face)
+    detectors: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "frame_index": self.frame_index,
+            "time_s": round(self.time_s, 4),
+            "box": [round(v, 1) for v in self.box],
+            "recogniser": self.recogniser,
+            "distance": round(self.distance, 4),
+            "threshold": round(THRESHOLDS[self.recogniser], 4),
+            "reference": self.reference,
+            "detectors": list(self.detectors),
+        }
+
+
+def distribution(recogniser: str, values: Sequence[float]) -> dict:
+    """Min, percentiles, median, max and a fixed-edge histogram of distances."""
+    v = np.asarray(values, dtype=np.float64)
+    edges = HIST_EDGES[recogniser]
+    if v.size == 0:
+        return {"n": 0}
+    counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)
+    return {
+        "n": int(v.size),
+        "min": round(float(v.min()), 4),
+        "p5": round(float(np.percentile(v, 5)), 4),
+        "median": round(float(np.median(v)), 4),
+        "p95": round(float(np.percentile(v, 95)), 4),
+        "max": round(float(v.max()), 4),
+        "histogram": {"edges": [float(e) for e in edges], "counts": counts.tolist()},
+    }
+
+
+@dataclass
+class AuditResult:
+    """Everything the audit found; ``to_json()`` is the AUDIT.json a user keeps."""
+
+    original: str
+    deidentified: str
+    frames: int
+    stride: int
+    frames_with_original_face: int
+    nothing_to_protect: bool
+    verification: dict = field(default_factory=dict)  # recogniser -> rates, distribution
+    frames_no_face_in_output: list[int] = field(default_factory=list)
+    identification: dict = field(default_factory=dict)
+    leaks: list[LeakHit] = field(default_factory=list)
+    donors: dict = field(default_factory=dict)
+    enrolment: dict = field(default_factory=dict)
+    gallery: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def leak_frames(self) -> list[int]:
+        """Output frames in which any recogniser recognises the patient, in order."""
+        return sorted({h.frame_index for h in self.leaks})
+
+    @property
+    def safe(self) -> bool:
+        """No output frame shows the patient's identity to either recogniser."""
+        return not self.leaks
+
+    def reid_rate(self, recogniser: str) -> float | None:
+        return self.verification.get(recogniser, {}).get("reid_rate")
+
+    def leak_message(self) -> str:
+        """The one line ``--strict`` fails with."""
+        frames = self.leak_frames
+        n = len(frames)
+        verb = "frame shows" if n == 1 else "frames show"
+        return f"{n} {verb} the original identity (first at frame {frames[0]})"
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        name = Path(self.deidentified).name
+        if self.nothing_to_protect:
+            return (
+                f"{name}: no face found in the original {Path(self.original).name} "
+                f"({self.frames} frames): nothing to protect"
+            )
+        parts = [
+            f"{len(self.leak_frames)} of {self.frames} frames show the original identity"
+            if self.leaks
+            else f"no frame of {self.frames} shows the original identity",
+            "re-id " + ", ".join(f"{r} {_pct(self.reid_rate(r))}" for r in RECOGNISERS),
+        ]
+        ident = self.identification
+        if ident.get("recognisers"):
+            r1 = ", ".join(f"{r} {_pct(v['rank1_rate'])}" for r, v in ident["recognisers"].items())
+            parts.append(
+                f"rank-1 {r1} (chance {_pct(ident['chance_rank1'])}, "
+                f"{ident['n_identities']} identities)"
+            )
+        if self.frames_no_face_in_output:
+            parts.append(
+                f"no face in the output in {len(self.frames_no_face_in_output)} of "
+                f"{self.frames_with_original_face} frames"
+            )
+        return f"{name}: " + "; ".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "original": self.original,
+            "deidentified": self.deidentified,
+            "summary": self.summary(),
+            "safe": self.safe,
+            "nothing_to_protect": self.nothing_to_protect,
+            "frames": self.frames,
+            "stride": self.stride,
+            "frames_with_original_face": self.frames_with_original_face,
+            "thresholds": {
+                r: {"same_person_below": round(THRESHOLDS[r], 4), "metric": METRICS[r]}
+                for r in RECOGNISERS
+            },
+            "verification": self.verification,
+            "frames_no_face_in_output": self.frames_no_face_in_output,
+            "identification": self.identification,
+            "leaks": {
+                "frames": self.leak_frames,
+                "n_frames": len(self.leak_frames),
+                "hits": [h.to_json() for h in self.leaks],
+            },
+            "donors": self.donors,
+            "enrolment": self.enrolment,
+            "gallery": self.gallery,
+            "models": _model_names(),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _model_names() -> dict:
+    from medswap.models import MODELS
+
+    return {
+        n: {
+            "package": f"{MODELS[n].package}=={MODELS[n].package_version}",
+            "sha256": MODELS[n].sha256,
+        }
+        for n in ("yunet", "sface", "dlib_resnet", "dlib_shape_68")
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The pass over both videos
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameScan:
+    """What one frame pair showed: the patient's face in the original, every output face."""
+
+    index: int
+    time_s: float
+    on_grid: bool  # on the stride grid: dlib ran on the original and on every output face
+    original: FaceRecord | None
+    outputs: list[FaceRecord]
+
+
+def check_alignment(orig: VideoInfo, out: VideoInfo) -> None:
+    """Refuse an output that cannot be a frame-by-frame copy of the original."""
+    if orig.display_size != out.display_size:
+        ow, oh = orig.display_size
+        dw, dh = out.display_size
+        raise AlignmentError(
+            f"frames are {dw}x{dh} but the original {Path(orig.path).name} has {ow}x{oh}: "
+            "not derived from it",
+            out.path,
+        )
+    if orig.n_frames and out.n_frames and orig.n_frames != out.n_frames:
+        raise AlignmentError(
+            f"has {out.n_frames} frames but the original {Path(orig.path).name} has "
+            f"{orig.n_frames}: not derived from it",
+            out.path,
+        )
+
+
+def paired_frames(
+    orig: VideoInfo, out: VideoInfo, max_frames: int | None = None
+) -> Iterator[tuple[Frame, Frame]]:
+    """Both videos frame by frame; :class:`AlignmentError` if one ends before the other."""
+    a_it = read_frames(orig.path, orig, max_frames=max_frames)
+    b_it = read_frames(out.path, out, max_frames=max_frames)
+    n = 0
+    while True:
+        a, b = next(a_it, None), next(b_it, None)
+        if a is None and b is None:
+            return
+        if a is None or b is None:
+            rest = sum(1 for _ in (b_it if a is None else a_it)) + 1
+            n_a, n_b = (n, n + rest) if a is None else (n + rest, n)
+            raise AlignmentError(
+                f"has {n_b} frames but the original {Path(orig.path).name} has {n_a}: "
+                "not derived from it",
+                out.path,
+            )
+        yield a, b
+        n += 1
+
+
+def _patient_face(
+    analyser: FaceAnalyser, image: np.ndarray, want_dlib: bool = True
+) -> FaceRecord | None:
+    """The largest face of an original frame (YuNet first; HOG only if YuNet finds none)."""
+    pairs = analyser.detect(image, hog=False)
+    if not pairs:
+        pairs = analyser.detect(image, hog=True)
+    return analyser.describe(image, pairs[0], want_dlib) if pairs else None
+
+
+def enrol(
+    analyser: FaceAnalyser, info: VideoInfo, n_frames: int, k: int, stride: int
+) -> dict[int, FaceRecord]:
+    """The patient's face in ``k`` frames spread over the clip (on the stride grid)."""
+    grid = np.arange(0, n_frames, stride)
+    if grid.size == 0:
+        return {}
+    want = set(
+        np.unique(
+            grid[np.linspace(0, grid.size - 1, min(k, grid.size)).round().astype(int)]
+        ).tolist()
+    )
+    found: dict[int, FaceRecord] = {}
+    for frame in read_frames(info.path, info, max_frames=max(want) + 1):
+        if frame.index in want:
+            record = _patient_face(analyser, frame.image)
+            if record is not None:
+                found[frame.index] = record
+    return found
+
+
+def scan(
+    analyser: FaceAnalyser,
+    orig: VideoInfo,
+    out: VideoInfo,
+    template: dict[str, np.ndarray] | None,
+    stride: int = 1,
+    max_frames: int | None = None,
+    known: dict[int, FaceRecord] | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> list[FrameScan]:
+    """One pass over both videos: the patient's face and every output face, every frame.
+
+    Only frames ``start <= index < stop`` are analysed (the others are decoded and skipped),
+    so that worker processes can share a clip; the chunk that runs to the end also checks
+    that both videos end together.
+
+    Detection (YuNet and HOG) and SFace run on every frame. dlib's descriptor, about ten times
+    dearer, runs on every ``stride``-th frame; off that grid it runs only for output faces that
+    SFace already finds near the patient (:data:`SFACE_SUSPECT_DISTANCE`), or for every face
+    while there is no template.
+    """
+    known = known or {}
+    scans = []
+    t0 = time.perf_counter()
+    for a, b in paired_frames(orig, out, max_frames):
+        if a.index < start:
+            continue
+        if stop is not None and a.index >= stop:
+            break
+        on_grid = a.index % stride == 0
+        original = known.get(a.index)
+        if original is None:
+            original = _patient_face(analyser, a.image, want_dlib=on_grid)
+        outputs = []
+        for pair in analyser.detect(b.image):
+            want_dlib = on_grid or template is None
+            record = analyser.describe(b.image, pair, want_dlib=want_dlib)
+            if not want_dlib and (
+                distance("sface", record.sface, template["sface"]) < SFACE_SUSPECT_DISTANCE
+            ):
+                analyser.add_dlib(b.image, record, pair)
+            outputs.append(record)
+        scans.append(FrameScan(a.index, a.time_s, on_grid, original, outputs))
+        done = a.index + 1 - start
+        if done % 50 == 0:
+            log.info("audit: frame %d, %.1f fps", a.index, done / (time.perf_counter() - t0))
+    return scans
+
+
+def _scan_chunk(args: tuple) -> list[FrameScan]:
+    """Worker-process entry: a fresh analyser scans one contiguous range of frames."""
+    orig_path, out_path, template, stride, max_frames, known, start, stop = args
+    orig, out = probe(orig_path), probe(out_path)
+    return scan(FaceAnalyser(), orig, out, template, stride, max_frames, known, start, stop)
+
+
+def scan_parallel(
+    orig: VideoInfo,
+    out: VideoInfo,
+    template: dict[str, np.ndarray] | None,
+    n_frames: int,
+    workers: int,
+    stride: int = 1,
+    max_frames: int | None = None,
+    known: dict[int, FaceRecord] | None = None,
+) -> list[FrameScan]:
+    """:func:`scan` split into contiguous chunks over worker processes.
+
+    dlib's descriptor runs on one core and dominates the audit, so two processes on two cores
+    nearly halve the wall time. Processes are spawned (not forked), because a fork would copy
+    OpenCV's and the decoder's threads in an unusable state.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = np.linspace(0, n_frames, workers + 1).round().astype(int)
+    jobs = []
+    for i in range(workers):
+        start, stop = int(bounds[i]), int(bounds[i + 1])
+        last = i == workers - 1
+        chunk_known = {k: v for k, v in (known or {}).items() if start <= k < stop}
+        jobs.append(
+            (
+                orig.path,
+                out.path,
+                template,
+                stride,
+                max_frames,
+                chunk_known,
+                start,
+                None if last else stop,
+            )
+        )
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        parts = list(pool.map(_scan_chunk, jobs))
+    return [s for part in parts for s in part]
+
+
+# --------------------------------------------------------------------------------------------
+# Judging the descriptors (pure)
+# --------------------------------------------------------------------------------------------
+
+
+def matched_output(scan_: FrameScan, min_overlap: float = 0.3) -> FaceRecord | None:
+    """The output face in the place of the patient's original face (the swap keeps geometry)."""
+    if scan_.original is None:
+        return None
+    best, best_face = min_overlap, None
+    for face in scan_.outputs:
+        if (o := overlap(scan_.original.box, face.box)) >= best:
+            best, best_face = o, face
+    return best_face
+
+
+def find_leaks(scans: Sequence[FrameScan], template: dict[str, np.ndarray]) -> list[LeakHit]:
+    """Every output face that either recogniser judges to be the patient.
+
+    Each face is compared with the enrolled template and with the original face of the same
+    frame; the closer of the two is reported.
+    """
+    hits = []
+    for s in scans:
+        for face in s.outputs:
+            for r in RECOGNISERS:
+                desc = getattr(face, r)
+                if desc is None:
+                    continue
+                refs = [("enrolled", template[r])]
+                if s.original is not None and getattr(s.original, r) is not None:
+                    refs.append(("same_frame", getattr(s.original, r)))
+                d, ref = min((distance(r, desc, v), name) for name, v in refs)
+                if same_person(r, d):
+                    hits.append(
+                        LeakHit(s.index, s.time_s, face.box.tolist(), r, d, ref, face.detectors)
+                    )
+    return hits
+
+
+def verify(scans: Sequence[FrameScan]) -> tuple[dict, list[int]]:
+    """Per-frame original-vs-output distances: rates, distributions, frames with no face."""
+    checked = [s for s in scans if s.original is not None]
+    no_face = []
+    dists: dict[str, list[float]] = {r: [] for r in RECOGNISERS}
+    for s in checked:
+        face = matched_output(s)
+        if face is None:
+            no_face.append(s.index)
+            continue
+        for r in RECOGNISERS:
+            a, b = getattr(s.original, r), getattr(face, r)
+            if a is not None and b is not None:
+                dists[r].append(distance(r, a, b))
+    out = {}
+    for r in RECOGNISERS:
+        same = sum(same_person(r, d) for d in dists[r])
+        n = sum(getattr(s.original, r) is not None for s in checked)
+        out[r] = {
+            "frames_checked": n,
+            "frames_compared": len(dists[r]),
+            "frames_reidentified": int(same),
+            # A face not found in the output is not a re-identification: it counts as hidden.
+            "reid_rate": round(same / n, 4) if n else None,
+            "reid_rate_where_face_found": round(same / len(dists[r]), 4) if dists[r] else None,
+            "distance": distribution(r, dists[r]),
+        }
+    return out, no_face
+
+
+def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], gallery: Gallery) -> dict:
+    """Rank-1 and rank-5 rates of the patient among gallery identities, for the output faces."""
+    probes = [f for s in scans if (f := matched_output(s)) is not None]
+    n_id = len(gallery.identities) + 1  # the gallery plus the enrolled patient
+    result = {
+        "n_identities": n_id,
+        "n_probes": len(probes),
+        "chance_rank1": round(1 / n_id, 4),
+        "chance_rank5": round(min(5, n_id) / n_id, 4),
+        "recognisers": {},
+    }
+    if not gallery.identities or not probes:
+        result["note"] = (
+            "no gallery identity could be used"
+            if not gallery.identities
+            else "no output face to identify"
+        )
+        return result
+    for r in RECOGNISERS:
+        ranks, top = [], Counter()
+        for p in probes:
+            desc = getattr(p, r)
+            if desc is None:
+                continue
+            d_patient = distance(r, desc, template[r])
+            d_gallery = [distance(r, desc, getattr(g, r)) for g in gallery.identities]
+            rank = 1 + sum(d < d_patient for d in d_gallery)
+            ranks.append(rank)
+            best = int(np.argmin(d_gallery))
+            top["(patient)" if d_patient <= d_gallery[best] else gallery.identities[best].name] += 1
+        if ranks:
+            ranks_a = np.asarray(ranks)
+            result["recognisers"][r] = {
+                "n_probes": len(ranks),
+                "rank1_rate": round(float(np.mean(ranks_a == 1)), 4),
+                "rank5_rate": round(float(np.mean(ranks_a <= 5)), 4),
+                "median_patient_rank": float(np.median(ranks_a)),
+                "top1_identities": dict(top.most_common(5)),
+            }
+    return result
+
+
+def donor_dominance(
+    scans: Sequence[FrameScan],
+    template: dict[str, np.ndarray],
+    donors: Mapping[str, FaceRecord],
+) -> dict:
+    """How close the output faces are to each donor, and how often closer than to the patient."""
+    probes = [f for s in scans if (f := matched_output(s)) is not None]
+    out = {}
+    for name, donor in donors.items():
+        per = {}
+        for r in RECOGNISERS:
+            pairs = [
+                (
+                    distance(r, getattr(p, r), getattr(donor, r)),
+                    distance(r, getattr(p, r), template[r]),
+                )
+                for p in probes
+                if getattr(p, r) is not None
+            ]
+            if not pairs:
+                continue
+            to_donor = np.array([d for d, _ in pairs])
+            to_patient = np.array([d for _, d in pairs])
+            per[r] = {
+                "median_distance_to_donor": round(float(np.median(to_donor)), 4),
+                "median_distance_to_patient": round(float(np.median(to_patient)), 4),
+                "same_as_donor_rate": round(float(np.mean(to_donor < THRESHOLDS[r])), 4),
+                "closer_to_donor_rate": round(float(np.mean(to_donor < to_patient)), 4),
+            }
+        out[name] = per
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The public entry point
+# --------------------------------------------------------------------------------------------
+
+
+def load_donors(donors: Sequence[object] | None, analyser: FaceAnalyser) -> dict[str, FaceRecord]:
+    """Donors by name: image paths (named by file stem), built-in names or swap ``Donor``s.
+
+    Accepts what :func:`medswap.pipeline.deidentify` accepts and records (``"average"``,
+    ``"astronaut"``, ``"grace_hopper"``, a path), so its result's ``donors`` can be passed on.
+    :class:`DonorError` if one is unusable.
+    """
+    out: dict[str, FaceRecord] = {}
+    for d in donors or []:
+        name, image, label = _donor_image(d)
+        record = describe_still(analyser, image)
+        if record is None:
+            raise DonorError("no face found in the donor image", label)
+        out[name] = record
+    return out
+
+
+def _donor_image(d: object) -> tuple[str, np.ndarray, str]:
+    if hasattr(d, "image") and hasattr(d, "name"):  # a medswap.swap.donors.Donor
+        return str(d.name), np.asarray(d.image), str(d.name)
+    path = Path(str(d))
+    if not path.exists():
+        from medswap.swap.donors import BUILTIN_DONORS, builtin_donor
+
+        if str(d) in BUILTIN_DONORS:
+            return str(d), builtin_donor(str(d)).image, str(d)
+        raise InputNotFoundError("donor image does not exist", path)
+    image = read_image(path)
+    if image is None:
+        raise DonorError("cannot be read as an image", path)
+    return path.stem, image, str(path)
+
+
+def audit(
+    original: str | Path,
+    deidentified: str | Path,
+    gallery: str | Path | Gallery | None = None,
+    out: str | Path | None = None,
+    strict: bool = False,
+    max_frames: int | None = None,
+    donors: Sequence[object] | None = None,
+    stride: int = 1,
+    enrol_frames: int = 8,
+    workers: int = 1,
+) -> AuditResult:
+    """Audit a de-identified video against its original; see the module docstring.
+
+    ``stride`` > 1 verifies (and runs dlib on) every ``stride``-th frame only; the leak audit
+    still detects faces and runs SFace on every output frame. With ``out`` the JSON is written
+    before ``strict`` is applied, so a failed audit still leaves its evidence. ``strict``
+    raises :class:`PrivacyError` when any output frame shows the patient. ``workers`` > 1 splits
+    the pass over that many spawned processes (each starts in a few seconds and loads its own
+    models; worth it only on idle cores, so one by default).
+    """
+    t0 = time.perf_counter()
+    if stride < 1:
+        raise UsageError(f"--stride must be 1 or more, got {stride}")
+    if workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {workers}")
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be 1 or more, got {max_frames}")
+    if out is not None:
+        out = Path(out)
+        if not out.parent.is_dir():
+            raise OutputError("output folder does not exist", out)
+    orig_info, out_info = probe(original), probe(deidentified)
+    check_alignment(orig_info, out_info)
+    analyser = FaceAnalyser()
+    donor_records = load_donors(donors, analyser)
+
+    n_hint = orig_info.n_frames or 10**9
+    if max_frames is not None:
+        n_hint = min(n_hint, max_frames)
+    enrolled = enrol(analyser, orig_info, n_hint, enrol_frames, stride) if n_hint < 10**9 else {}
+    template = _template(list(enrolled.values()))
+    if workers > 1 and n_hint < 10**9:
+        scans = scan_parallel(
+            orig_info, out_info, template, n_hint, workers, stride, max_frames, enrolled
+        )
+    else:
+        scans = scan(analyser, orig_info, out_info, template, stride, max_frames, enrolled)
+
+    with_face = [s for s in scans if s.original is not None]
+    result = AuditResult(
+        original=str(original),
+        deidentified=str(deidentified),
+        frames=len(scans),
+        stride=stride,
+        frames_with_original_face=len(with_face),
+        nothing_to_protect=not with_face,
+    )
+    if with_face:
+        if template is None:  # the sampled frames missed the face: enrol from the pass
+            picks = np.linspace(0, len(with_face) - 1, min(enrol_frames, len(with_face)))
+            enrolled = {
+                with_face[i].index: with_face[i].original for i in picks.round().astype(int)
+            }
+            template = _template(list(enrolled.values()))
+        result.enrolment = {"frames": sorted(enrolled), "recogniser_template": "mean descriptor"}
+        result.verification, result.frames_no_face_in_output = verify(scans)
+        result.leaks = find_leaks(scans, template)
+        gal = _resolve_gallery(gallery, analyser)
+        for name, rec in donor_records.items():
+            gal = gal.with_identity(_identity(name, [rec]))
+        result.gallery = gal.to_json()
+        result.identification = identify(scans, template, gal)
+        result.donors = donor_dominance(scans, template, donor_records)
+    result.seconds = time.perf_counter() - t0
+    log.debug("%s", result.summary())
+    if out is not None:
+        write_json(result, out)
+    if strict and result.leaks:
+        err = PrivacyError(result.leak_message(), deidentified)
+        err.audit = result
+        raise err
+    return result
+
+
+def _template(records: list[FaceRecord]) -> dict[str, np.ndarray] | None:
+    if not records:
+        return None
+    return {r: mean_descriptor(r, [getattr(x, r) for x in records]) for r in RECOGNISERS}
+
+
+def _resolve_gallery(gallery: str | Path | Gallery | None, analyser: FaceAnalyser) -> Gallery:
+    if isinstance(gallery, Gallery):
+        return gallery
+    if gallery is None:
+        return default_gallery()
+    return load_gallery(gallery, analyser)
+
+
+def write_json(result: AuditResult, path: str | Path) -> Path:
+    """Write AUDIT.json (atomically: a temporary name, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(json.dumps(result.to_json(), indent=2))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the audit ({exc.strerror or exc})", path) from None
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Report section
+# --------------------------------------------------------------------------------------------
+
+
+def privacy_section(
+    results: Mapping[str, AuditResult] | Sequence[AuditResult],
+) -> tuple[str, str]:
+    """A ``(title, html)`` privacy table for the deidentify and compare reports.
+
+    ``results`` maps a label (the method: swap, blur, ...) to its audit; a plain sequence is
+    labelled by output file name. One row per output: re-identification rates, rank-1 against
+    chance, leak frames, frames with no face in the output, distance to the donor.
+    """
+    items = (
+        list(results.items())
+        if isinstance(results, Mapping)
+        else [(Path(r.deidentified).name, r) for r in results]
+    )
+    head = (
+        "<tr><th>output</th><th>frames</th><th>re-id dlib</th><th>re-id SFace</th>"
+        "<th>median dlib distance</th><th>median SFace distance</th>"
+        "<th>rank-1 dlib / SFace (chance)</th><th>leak frames</th>"
+        "<th>no face in output</th><th>closer to donor (dlib)</th></tr>"
+    )
+    rows = []
+    for label, r in items:
+        esc = html.escape(str(label))
+        if r.nothing_to_protect:
+            rows.append(
+                f"<tr><td>{esc}</td><td>{r.frames}</td>"
+                "<td colspan='8'>no face in the original: nothing to protect</td></tr>"
+            )
+            continue
+        v, ident = r.verification, r.identification
+        rec = ident.get("recognisers", {})
+        rank1 = " / ".join(_pct(rec.get(k, {}).get("rank1_rate")) for k in RECOGNISERS)
+        leaks = r.leak_frames
+        leak_txt = f"<b>{len(leaks)}</b> (first {leaks[0]})" if leaks else "0"
+        donor = (
+            ", ".join(
+                f"{html.escape(n)} {_pct(d.get('dlib', {}).get('closer_to_donor_rate'))}"
+                for n, d in r.donors.items()
+            )
+            or "-"
+        )
+        cls = " class='fail'" if leaks else ""
+        rows.append(
+            f"<tr{cls}><td>{esc}</td><td>{r.frames}</td>"
+            f"<td>{_pct(v['dlib']['reid_rate'])}</td><td>{_pct(v['sface']['reid_rate'])}</td>"
+            f"<td>{v['dlib']['distance'].get('median', '-')}</td>"
+            f"<td>{v['sface']['distance'].get('median', '-')}</td>"
+            f"<td>{rank1} ({_pct(ident.get('chance_rank1'))} of "
+            f"{ident.get('n_identities', '-')})</td>"
+            f"<td>{leak_txt}</td><td>{len(r.frames_no_face_in_output)}</td><td>{donor}</td></tr>"
+        )
+    note = (
+        "<p>Re-identification: the share of checked frames whose output face dlib "
+        f"(distance &lt; {THRESHOLDS['dlib']}) or SFace (cosine &gt; "
+        f"{SFACE_SAME_PERSON_COSINE}) judges to be the patient's original face. A frame "
+        "with no face in the output counts as hidden. Leak frames: any face found by YuNet "
+        "or dlib HOG in any output frame that either recogniser matches to the patient.</p>"
+    )
+    body = f"<table class='privacy'>{head}{''.join(rows)}</table>{note}"
+    return "Privacy: re-identification and leak audit", body
