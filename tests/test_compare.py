@@ -28,9 +28,14 @@ def heavy_blur(inp, out, report, max_frames):
 def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
     clip = shared_video("speech_a.mp4")
     calls = []
-    comp = compare([clip], tmp_path / "cmp", ["blur"], max_frames=10,
-                   deidentifiers={"blur": heavy_blur},
-                   progress=lambda *a: calls.append(a))
+    comp = compare(
+        [clip],
+        tmp_path / "cmp",
+        ["blur"],
+        max_frames=10,
+        deidentifiers={"blur": heavy_blur},
+        progress=lambda *a: calls.append(a),
+    )
     assert comp.methods == ["reencode", "blur"]
     s = comp.summary
     # the noise floor: encoding once moves nothing by more than 2% of its normaliser
@@ -42,10 +47,18 @@ def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
     assert comp.claims["blur_face_worse"]["holds"] is True
     # files: the paper's table, the tests, per-video details, one offline report
     out = tmp_path / "cmp"
-    for name in ("table_nme_median.csv", "table_detection_ratio.csv", "wilcoxon.csv",
-                 "summary.json", "report.html", "videos/speech_a/metrics.json",
-                 "videos/speech_a/report.html", "videos/speech_a/keypoints/blur.npz",
-                 "videos/speech_a/still_blur.png", "videos/speech_a/nme_over_time.png"):
+    for name in (
+        "table_nme_median.csv",
+        "table_detection_ratio.csv",
+        "wilcoxon.csv",
+        "summary.json",
+        "report.html",
+        "videos/speech_a/metrics.json",
+        "videos/speech_a/report.html",
+        "videos/speech_a/keypoints/blur.npz",
+        "videos/speech_a/still_blur.png",
+        "videos/speech_a/nme_over_time.png",
+    ):
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Blur: face landmarks found 0%" in html
@@ -76,8 +89,9 @@ CLAIM_CLIPS = ("speech_a.mp4", "hand_open_close.mp4")
 def paper(tmp_path_factory):
     pytest.importorskip("medswap.pipeline", reason="medswap.pipeline is not merged yet")
     clips = [shared_video(c) for c in CLAIM_CLIPS]
-    return compare(clips, tmp_path_factory.mktemp("paper"), ("swap", "blur", "pixelate"),
-                   max_frames=30)
+    return compare(
+        clips, tmp_path_factory.mktemp("paper"), ("swap", "blur", "pixelate"), max_frames=30
+    )
 
 
 def test_swap_keeps_the_face_landmarks(paper):

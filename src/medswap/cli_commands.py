@@ -101,6 +101,7 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_frames=args.max_frames,
         progress=progress,
+        audit=not args.no_audit,
     )
     t = result.totals
     if not result.face_found:
@@ -116,12 +117,14 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             f"{t['frames_baseline']} {args.method}",
             file=sys.stderr,
         )
+    if result.audit is not None:
+        print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
     return 0
 
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="demo-output", help="folder for the demo files")
-    p.add_argument("--frames", type=int, default=75, help="length of the demo clip")
+    p.add_argument("--frames", type=int, default=50, help="length of the demo clip")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -137,6 +140,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         f"demo_before_after.png, demo_report.json",
         file=sys.stderr,
     )
+    if result.audit is not None:
+        print(f"medswap demo: audit: {result.audit.summary()}", file=sys.stderr)
     return 0
 
 

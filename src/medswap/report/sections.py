@@ -15,13 +15,22 @@ from medswap.report.html import (
     table_html,
 )
 
-_SHOWN = ("nme_median", "nme_p95", "pck_0.05", "pck_0.10", "detection_rate",
-          "detection_rate_original", "jitter_ratio")
+_SHOWN = (
+    "nme_median",
+    "nme_p95",
+    "pck_0.05",
+    "pck_0.10",
+    "detection_rate",
+    "detection_rate_original",
+    "jitter_ratio",
+)
 
 
 def nothing_measured_text(names: str) -> str:
-    return (f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
-            "so there is nothing to compare.")
+    return (
+        f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
+        "so there is nothing to compare."
+    )
 
 
 def evaluation_verdict(result) -> list[str]:
@@ -39,8 +48,13 @@ def evaluation_verdict(result) -> list[str]:
             nme = face["nme_median"]
             parts.append(
                 f"independent face landmarks (dlib 68) found {ratio:.0%} as often as in the "
-                "original" + (f", median error {nme:.3f} of the inter-ocular distance"
-                              if math.isfinite(nme) else ""))
+                "original"
+                + (
+                    f", median error {nme:.3f} of the inter-ocular distance"
+                    if math.isfinite(nme)
+                    else ""
+                )
+            )
         if math.isfinite(body["nme_median"]):
             txt = f"body below the face moved {body['nme_median']:.3f} of the shoulder width"
             if floor is not None and m is not floor:
@@ -54,21 +68,38 @@ def evaluation_verdict(result) -> list[str]:
 
 def metrics_table(result, label: str) -> str:
     m = next(x for x in result.methods if x.label == label)
-    rows = [[g.name, LAYOUTS[g.layout].normaliser_name,
-             *[m.groups[g.name].metrics[k] for k in _SHOWN],
-             m.groups[g.name].frames_compared] for g in EVAL_GROUPS]
-    return table_html(rows, ["group", "normaliser", *_SHOWN, "frames compared"],
-                      caption=f"{label}: {Path(m.video).name}")
+    rows = [
+        [
+            g.name,
+            LAYOUTS[g.layout].normaliser_name,
+            *[m.groups[g.name].metrics[k] for k in _SHOWN],
+            m.groups[g.name].frames_compared,
+        ]
+        for g in EVAL_GROUPS
+    ]
+    return table_html(
+        rows,
+        ["group", "normaliser", *_SHOWN, "frames compared"],
+        caption=f"{label}: {Path(m.video).name}",
+    )
 
 
 def flagged_html(result) -> str:
-    rows = [[m.label, f.get("frame_index"), f.get("time_s"), f.get("reason", "")]
-            for m in result.methods for f in m.flagged]
+    rows = [
+        [m.label, f.get("frame_index"), f.get("time_s"), f.get("reason", "")]
+        for m in result.methods
+        for f in m.flagged
+    ]
     if not rows:
-        return paragraphs(["No frame was flagged by the de-identification reports (or no "
-                           "report was found next to the videos)."])
+        return paragraphs(
+            [
+                "No frame was flagged by the de-identification reports (or no "
+                "report was found next to the videos)."
+            ]
+        )
     return table_html(rows[:500], ["method", "frame", "time (s)", "reason"]) + (
-        paragraphs([f"... and {len(rows) - 500} more"]) if len(rows) > 500 else "")
+        paragraphs([f"... and {len(rows) - 500} more"]) if len(rows) > 500 else ""
+    )
 
 
 def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
@@ -77,17 +108,22 @@ def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
     sections = [ReportSection("Verdict", paragraphs(verdict))]
     if result.nothing_measured:
         return sections
-    sections.append(ReportSection(
-        "Metrics", "".join(metrics_table(result, m.label) for m in result.methods)))
+    sections.append(
+        ReportSection("Metrics", "".join(metrics_table(result, m.label) for m in result.methods))
+    )
     figs = ""
-    for key, caption in (("plot_nme_by_group", "Median NME per keypoint group"),
-                         ("plot_nme_over_time", "NME per frame")):
+    for key, caption in (
+        ("plot_nme_by_group", "Median NME per keypoint group"),
+        ("plot_nme_over_time", "NME per frame"),
+    ):
         if key in result.files:
             figs += img_html(out_dir / result.files[key], caption, caption)
     sections.append(ReportSection("Plots", figs or paragraphs(["No plot."])))
     stills = "".join(
         img_html(out_dir / name, key, key.removeprefix("still_") + " (red: original's points)")
-        for key, name in result.files.items() if key.startswith("still_"))
+        for key, name in result.files.items()
+        if key.startswith("still_")
+    )
     if stills:
         sections.append(ReportSection("Keypoints overlaid", stills))
     sections.append(ReportSection("Flagged frames", flagged_html(result)))
@@ -99,8 +135,10 @@ def definitions_html() -> str:
     from medswap.evaluate.invariance import DEFINITIONS
 
     items = [f"{k}: {v}" for k, v in DEFINITIONS.items() if isinstance(v, str)]
-    items.append("normalisers: " + ", ".join(
-        f"{g.name} = {LAYOUTS[g.layout].normaliser_name}" for g in EVAL_GROUPS))
+    items.append(
+        "normalisers: "
+        + ", ".join(f"{g.name} = {LAYOUTS[g.layout].normaliser_name}" for g in EVAL_GROUPS)
+    )
     return bullet_list(items) + f"<p>{escape('Missing keypoints are NaN, never zeros.')}</p>"
 
 
@@ -113,29 +151,46 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
         return [ReportSection("Verdict", paragraphs(comp.verdict))]
     header = ["group", *comp.methods]
     for metric, caption in (
-        ("nme_median", "Median NME per video (normalised error; lower is better): "
-                       "median [IQR] across videos"),
+        (
+            "nme_median",
+            "Median NME per video (normalised error; lower is better): median [IQR] across videos",
+        ),
         ("detection_ratio", "Detection rate relative to the original: median [IQR]"),
         ("pck_0.10", "PCK@0.10: median [IQR]"),
         ("jitter_ratio", "Jitter relative to the original: median [IQR]"),
     ):
-        rows = [[g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
-                for g in comp.summary[metric]]
-        sections.append(ReportSection(caption.split(" (")[0].split(":")[0],
-                                      table_html(rows, header, caption=caption)))
-    rows = [[base, g, metric, t.n, t.p_value, t.median_difference, t.note]
-            for base, groups in comp.tests.items() for g, row in groups.items()
-            for metric, t in row.items()]
+        rows = [
+            [g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
+            for g in comp.summary[metric]
+        ]
+        sections.append(
+            ReportSection(
+                caption.split(" (")[0].split(":")[0], table_html(rows, header, caption=caption)
+            )
+        )
+    rows = [
+        [base, g, metric, t.n, t.p_value, t.median_difference, t.note]
+        for base, groups in comp.tests.items()
+        for g, row in groups.items()
+        for metric, t in row.items()
+    ]
     if rows:
-        sections.append(ReportSection("Wilcoxon signed-rank tests, swap vs each baseline",
-                                      table_html(rows, ["baseline", "group", "metric", "n",
-                                                        "p", "median swap - baseline", "note"])))
+        sections.append(
+            ReportSection(
+                "Wilcoxon signed-rank tests, swap vs each baseline",
+                table_html(
+                    rows,
+                    ["baseline", "group", "metric", "n", "p", "median swap - baseline", "note"],
+                ),
+            )
+        )
     nme = comp.summary["nme_median"]
     med = {g: {m: s.median for m, s in row.items()} for g, row in nme.items()}
     lo = {g: {m: s.q1 for m, s in row.items()} for g, row in nme.items()}
     hi = {g: {m: s.q3 for m, s in row.items()} for g, row in nme.items()}
-    png = plots.bar_by_group(med, "median NME (IQR)", "Keypoint error per group across videos",
-                             lo, hi)
+    png = plots.bar_by_group(
+        med, "median NME (IQR)", "Keypoint error per group across videos", lo, hi
+    )
     (out_dir / "nme_by_group.png").write_bytes(png)
     sections.append(ReportSection("Error per keypoint group", img_html(png, "error per group")))
     for name, ev in comp.evaluations.items():
@@ -145,11 +200,12 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
         else:
             for key in ("plot_nme_over_time",):
                 if key in ev.files:
-                    body += img_html(ev.out_dir / ev.files[key], "error over time",
-                                     "NME per frame")
+                    body += img_html(ev.out_dir / ev.files[key], "error over time", "NME per frame")
             body += "".join(
                 img_html(ev.out_dir / f, k, k.removeprefix("still_") + " (red: original's points)")
-                for k, f in ev.files.items() if k.startswith("still_"))
+                for k, f in ev.files.items()
+                if k.startswith("still_")
+            )
             body += "<h3>Flagged frames</h3>" + flagged_html(ev)
         rel = Path("videos") / name / "report.html"
         body += f'<p><a href="{escape(rel.as_posix())}">Full metrics of {escape(name)}</a></p>'

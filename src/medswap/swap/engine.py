@@ -66,8 +66,15 @@ def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndar
     centre = lm[c, :2]
     radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
     mask = np.zeros(shape_hw, np.uint8)
-    cv2.circle(mask, tuple(np.round(centre * 4).astype(int)), int(round(radius * 1.1 * 4)), 255,
-               -1, lineType=cv2.LINE_AA, shift=2)
+    cv2.circle(
+        mask,
+        tuple(np.round(centre * 4).astype(int)),
+        int(round(radius * 1.1 * 4)),
+        255,
+        -1,
+        lineType=cv2.LINE_AA,
+        shift=2,
+    )
     return mask
 
 
