@@ -10,6 +10,7 @@ import sys
 import time
 
 from medswap.pipeline import METHODS
+from medswap.swap.engine import SwapSettings
 
 
 class _Progress:
@@ -74,6 +75,13 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "pixelate: blocks across the face)",
     )
     p.add_argument(
+        "--eyes",
+        choices=("iris", "opening", "none"),
+        default="iris",
+        help="what of the patient's eyes is kept: the iris (gaze, default), the whole opening, "
+        "or none (donor eyes moved by the patient's eyelids)",
+    )
+    p.add_argument(
         "--no-occlusion",
         action="store_true",
         help="do not look for hands in front of the face (faster)",
@@ -102,6 +110,7 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         progress=progress,
         audit=not args.no_audit,
+        swap_settings=SwapSettings(keep_eyes=args.eyes),
     )
     t = result.totals
     if not result.face_found:
