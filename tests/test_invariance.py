@@ -41,38 +41,68 @@ def synthetic(n: int = 20, width: int = 640, height: int = 480) -> KeypointSerie
         arr[..., 1] = RNG.uniform(100, 400, (n, k))
         arr[..., 2] = 1.0
         groups[name] = arr
+
     def place(group: str, a: int, b: int, dist: float) -> None:
         groups[group][:, a, :2] = (200.0, 200.0)
         groups[group][:, b, :2] = (200.0 + dist, 200.0)
+
     place("face_dlib68", 36, 45, 100.0)
     place("face_mesh", 33, 263, 100.0)
     place("body", 11, 12, 200.0)
     place("left_hand", 0, 9, 50.0)
     place("right_hand", 0, 9, 50.0)
-    return KeypointSeries(np.arange(n), np.arange(n) / 25.0, groups, width, height, 25.0,
-                          {"video": "synthetic.mp4"})
+    return KeypointSeries(
+        np.arange(n), np.arange(n) / 25.0, groups, width, height, 25.0, {"video": "synthetic.mp4"}
+    )
 
 
 def shifted(series: KeypointSeries, fractions: dict[str, float]) -> KeypointSeries:
     """Every point of a layout moved by fraction x its normaliser, in a direction at 30 deg."""
     groups = {g: a.copy() for g, a in series.groups.items()}
-    norms = {"face_dlib68": 100.0, "face_mesh": 100.0, "body": 200.0, "left_hand": 50.0,
-             "right_hand": 50.0}
+    norms = {
+        "face_dlib68": 100.0,
+        "face_mesh": 100.0,
+        "body": 200.0,
+        "left_hand": 50.0,
+        "right_hand": 50.0,
+    }
     for g, f in fractions.items():
         d = f * norms[g]
         groups[g][..., 0] += d * math.cos(math.radians(30))
         groups[g][..., 1] += d * math.sin(math.radians(30))
-    return KeypointSeries(series.frame_index.copy(), series.time_s.copy(), groups,
-                          series.width, series.height, series.fps, dict(series.meta))
+    return KeypointSeries(
+        series.frame_index.copy(),
+        series.time_s.copy(),
+        groups,
+        series.width,
+        series.height,
+        series.fps,
+        dict(series.meta),
+    )
 
 
 def test_known_displacements_give_known_nme_and_pck():
     orig = synthetic()
-    moved = shifted(orig, {"face_dlib68": 0.03, "face_mesh": 0.07, "body": 0.12,
-                           "left_hand": 0.02, "right_hand": 0.09})
+    moved = shifted(
+        orig,
+        {
+            "face_dlib68": 0.03,
+            "face_mesh": 0.07,
+            "body": 0.12,
+            "left_hand": 0.02,
+            "right_hand": 0.09,
+        },
+    )
     res = compare_series(orig, moved)
-    expect = {"face-dlib68": 0.03, "face-mesh": 0.07, "body": 0.12, "body-facial": 0.12,
-              "body-nonfacial": 0.12, "left-hand": 0.02, "right-hand": 0.09}
+    expect = {
+        "face-dlib68": 0.03,
+        "face-mesh": 0.07,
+        "body": 0.12,
+        "body-facial": 0.12,
+        "body-nonfacial": 0.12,
+        "left-hand": 0.02,
+        "right-hand": 0.09,
+    }
     for group, d in expect.items():
         m = res[group].metrics
         assert m["nme_median"] == pytest.approx(d, abs=1e-12)
@@ -146,21 +176,35 @@ def test_nothing_detected_gives_nan_not_zero():
     assert res.nothing_measured
     metrics = res.methods[0].groups["body"].metrics
     assert math.isnan(metrics["nme_median"]) and math.isnan(metrics["pck_0.05"])
-    assert json.loads(json.dumps(res.to_json()))["methods"]["swap"]["groups"]["body"][
-        "nme_median"] is None
+    assert (
+        json.loads(json.dumps(res.to_json()))["methods"]["swap"]["groups"]["body"]["nme_median"]
+        is None
+    )
 
 
 def test_series_alignment_refusals():
     orig = synthetic(n=10)
-    short = KeypointSeries(orig.frame_index[:9], orig.time_s[:9],
-                           {g: a[:9] for g, a in orig.groups.items()}, 640, 480, 25.0)
-    with pytest.raises(AlignmentError, match=r"have 9 frames but the original synthetic.mp4 "
-                       r"has 10; videos must align frame by frame"):
+    short = KeypointSeries(
+        orig.frame_index[:9],
+        orig.time_s[:9],
+        {g: a[:9] for g, a in orig.groups.items()},
+        640,
+        480,
+        25.0,
+    )
+    with pytest.raises(
+        AlignmentError,
+        match=r"have 9 frames but the original synthetic.mp4 "
+        r"has 10; videos must align frame by frame",
+    ):
         check_series_aligned(orig, short)
     late = shifted(orig, {})
     late.time_s[3] += 0.02
-    with pytest.raises(AlignmentError, match=r"frame 3 is at 0.140 s but in the original "
-                       r"synthetic.mp4 at 0.120 s"):
+    with pytest.raises(
+        AlignmentError,
+        match=r"frame 3 is at 0.140 s but in the original "
+        r"synthetic.mp4 at 0.120 s",
+    ):
         check_series_aligned(orig, late)
 
 
@@ -178,21 +222,31 @@ def test_stats_median_iqr_and_wilcoxon():
 
 def test_group_table_rows_and_normalisers():
     assert [g.name for g in EVAL_GROUPS] == [
-        "face-dlib68", "face-mesh", "body", "body-facial", "body-nonfacial", "left-hand",
-        "right-hand"]
+        "face-dlib68",
+        "face-mesh",
+        "body",
+        "body-facial",
+        "body-nonfacial",
+        "left-hand",
+        "right-hand",
+    ]
     assert LAYOUTS["face_dlib68"].names[36] == "right_eye_0"
     assert LAYOUTS["left_hand"].names[9] == "middle_finger_mcp"
     assert LAYOUTS["body"].names[11] == "left_shoulder"
 
 
 def test_report_sections_render_self_contained():
-    html = render_report("T", [ReportSection("First part", "<p>a</p>"),
-                               ReportSection("Second <b>", "<p>b</p>")], ["all good"])
+    html = render_report(
+        "T",
+        [ReportSection("First part", "<p>a</p>"), ReportSection("Second <b>", "<p>b</p>")],
+        ["all good"],
+    )
     assert 'id="first-part"' in html and "Second &lt;b&gt;" in html
     assert "all good" in html and "http://" not in html and "https://" not in html
 
 
 # -- on real (synthetic) video files -------------------------------------------------------------
+
 
 def _clip(path, n, size=(64, 48), fps=25):
     frames = (np.full((size[1], size[0], 3), 90 + i, np.uint8) for i in range(n))
@@ -205,18 +259,35 @@ def test_evaluate_refuses_misaligned_videos(tmp_path):
     other = _clip(tmp_path / "other.mp4", 10, size=(80, 48))
     with pytest.raises(AlignmentError) as err:
         evaluate(orig, [short], tmp_path / "ev")
-    assert str(err.value) == (f"{short}: has 8 frames but the original orig.mp4 has 10; videos "
-                              "must align frame by frame")
+    assert str(err.value) == (
+        f"{short}: has 8 frames but the original orig.mp4 has 10; videos must align frame by frame"
+    )
     with pytest.raises(AlignmentError) as err:
         evaluate(orig, [other], tmp_path / "ev")
-    assert str(err.value) == (f"{other}: is 80x48 but the original orig.mp4 is 64x48; videos "
-                              "must align frame by frame")
+    assert str(err.value) == (
+        f"{other}: is 80x48 but the original orig.mp4 is 64x48; videos must align frame by frame"
+    )
     slow = _clip(tmp_path / "slow.mp4", 10, fps=20)
-    with pytest.raises(AlignmentError, match=r"frame 1 is at 0\.050 s but in the original "
-                       r"orig\.mp4 at 0\.040 s"):
+    with pytest.raises(
+        AlignmentError,
+        match=r"frame 1 is at 0\.050 s but in the original "
+        r"orig\.mp4 at 0\.040 s",
+    ):
         evaluate(orig, [slow], tmp_path / "ev")
-    assert main(["evaluate", "--original", str(orig), "--deidentified", str(short), "-o",
-                 str(tmp_path / "ev")]) == AlignmentError.exit_code
+    assert (
+        main(
+            [
+                "evaluate",
+                "--original",
+                str(orig),
+                "--deidentified",
+                str(short),
+                "-o",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == AlignmentError.exit_code
+    )
 
 
 def test_no_person_video_reports_nothing_measured(tmp_path):
@@ -225,8 +296,10 @@ def test_no_person_video_reports_nothing_measured(tmp_path):
     res = evaluate(clip, [copy], tmp_path / "ev")
     assert res.nothing_measured
     html = (tmp_path / "ev" / "report.html").read_text()
-    assert "Nothing was measured: no face, body or hand keypoint was found in the original " \
-           "video empty_scene.mp4" in html
+    assert (
+        "Nothing was measured: no face, body or hand keypoint was found in the original "
+        "video empty_scene.mp4" in html
+    )
     doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert doc["nothing_measured"] is True
     assert doc["methods"]["copy"]["groups"]["face-dlib68"]["detection_rate_original"] == 0.0

@@ -41,8 +41,13 @@ def test_shapes_frames_and_timestamps_match_the_video(speech):
     path, s = speech
     assert len(s) == N and (s.width, s.height) == (700, 700)
     shapes = {g: a.shape for g, a in s.groups.items()}
-    assert shapes == {"body": (N, 33, 3), "left_hand": (N, 21, 3), "right_hand": (N, 21, 3),
-                      "face_mesh": (N, 478, 3), "face_dlib68": (N, 68, 3)}
+    assert shapes == {
+        "body": (N, 33, 3),
+        "left_hand": (N, 21, 3),
+        "right_hand": (N, 21, 3),
+        "face_mesh": (N, 478, 3),
+        "face_dlib68": (N, 68, 3),
+    }
     frames = list(read_frames(path, max_frames=N))
     assert s.frame_index.tolist() == [f.index for f in frames]
     np.testing.assert_allclose(s.time_s, [f.time_s for f in frames])
@@ -76,8 +81,9 @@ def test_csv_and_npz_round_trip_exactly(speech, tmp_path):
         assert back.meta == json.loads(json.dumps(s.meta))
 
 
-@pytest.mark.skipif(not _pyarrow_loads(),
-                    reason="pyarrow does not import beside NumPy 1.26 (pin pyarrow<=25.0.1)")
+@pytest.mark.skipif(
+    not _pyarrow_loads(), reason="pyarrow does not import beside NumPy 1.26 (pin pyarrow<=25.0.1)"
+)
 def test_parquet_round_trips_exactly(speech, tmp_path):
     path, s = speech
     back = load_keypoints(save_keypoints(s, tmp_path / "k.parquet"), video=path)
@@ -95,7 +101,8 @@ def test_keypoint_file_of_another_video_is_refused(speech, tmp_path):
     assert str(err.value) == (
         f"{f}: keypoints were extracted from another video (sha256 "
         f"{s.meta['video_sha256'][:12]}...), not speech_b.mp4 (sha256 "
-        f"{err.value.message.rsplit('sha256 ', 1)[1][:12]}...)")
+        f"{err.value.message.rsplit('sha256 ', 1)[1][:12]}...)"
+    )
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(KeypointFileError, match="no metadata line"):
@@ -116,12 +123,15 @@ def test_openpose_json_export(speech, tmp_path):
     assert person["hand_left_keypoints_2d"] == [0.0] * 63  # OpenPose's "missing"
     back = read_openpose_json(folder)
     assert back["frame_index"].tolist() == list(range(N))
-    np.testing.assert_allclose(back["face_keypoints_2d"][:, :68, :2],
-                               s.groups["face_dlib68"][..., :2], atol=1e-3)
-    np.testing.assert_allclose(back["face_keypoints_2d"][:, 68, :2],
-                               s.groups["face_mesh"][:, 468, :2], atol=1e-3)
-    np.testing.assert_allclose(back["pose_keypoints_2d"][..., :2],
-                               body25(s.groups["body"])[..., :2], atol=2e-3)
+    np.testing.assert_allclose(
+        back["face_keypoints_2d"][:, :68, :2], s.groups["face_dlib68"][..., :2], atol=1e-3
+    )
+    np.testing.assert_allclose(
+        back["face_keypoints_2d"][:, 68, :2], s.groups["face_mesh"][:, 468, :2], atol=1e-3
+    )
+    np.testing.assert_allclose(
+        back["pose_keypoints_2d"][..., :2], body25(s.groups["body"])[..., :2], atol=2e-3
+    )
     neck = (s.groups["body"][:, 11, :2] + s.groups["body"][:, 12, :2]) / 2
     np.testing.assert_allclose(back["pose_keypoints_2d"][:, 1, :2], neck, atol=2e-3)
     assert np.isnan(back["pose_keypoints_2d"][:, 8]).all()  # mid-hip off screen

@@ -136,14 +136,20 @@ def test_average_donor_is_a_morph_about_equally_far_from_both_portraits():
     assert to_a > 0.4 and to_g > 0.4 and abs(to_a - to_g) < 0.1, (to_a, to_g)
 
 
-def test_shape_zero_is_the_shape_keeping_swap():
+def test_shape_zero_keeps_the_patient_geometry_and_shape_changes_it():
     donor = builtin_donor("grace_hopper")
     face = builtin_donor("astronaut")
-    keep = face.image.copy()
-    MeshSwapper(SwapSettings(shape=0.0)).swap(keep, 0, face.landmarks, donor)
-    plain = face.image.copy()
-    MeshSwapper().swap(plain, 0, face.landmarks, donor)
-    assert np.array_equal(keep, plain)
-    moved = face.image.copy()
-    MeshSwapper(SwapSettings(shape=1.0)).swap(moved, 0, face.landmarks, donor)
-    assert not np.array_equal(moved, plain)
+    keep = MeshSwapper(SwapSettings(shape=0.0))
+    state = type("S", (), {"donor": donor})()
+    assert keep._shaped(state, face.landmarks) is face.landmarks  # geometry untouched
+    outputs = {}
+    for shape in (0.0, 0.5, 1.0):
+        frame = face.image.copy()
+        MeshSwapper(SwapSettings(shape=shape)).swap(frame, 0, face.landmarks, donor)
+        outputs[shape] = frame.astype(int)
+    again = face.image.copy()
+    MeshSwapper(SwapSettings(shape=0.0)).swap(again, 0, face.landmarks, donor)
+    assert np.array_equal(again, outputs[0.0])
+    d_half = np.abs(outputs[0.5] - outputs[0.0]).mean()
+    d_full = np.abs(outputs[1.0] - outputs[0.0]).mean()
+    assert 0 < d_half < d_full

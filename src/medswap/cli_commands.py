@@ -10,6 +10,7 @@ import sys
 import time
 
 from medswap.pipeline import METHODS
+from medswap.swap.engine import SwapSettings
 
 
 class _Progress:
@@ -74,6 +75,13 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "pixelate: blocks across the face)",
     )
     p.add_argument(
+        "--eyes",
+        choices=("iris", "opening", "none"),
+        default="iris",
+        help="what of the patient's eyes is kept: the iris (gaze, default), the whole opening, "
+        "or none (donor eyes moved by the patient's eyelids)",
+    )
+    p.add_argument(
         "--no-occlusion",
         action="store_true",
         help="do not look for hands in front of the face (faster)",
@@ -101,6 +109,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_frames=args.max_frames,
         progress=progress,
+        audit=not args.no_audit,
+        swap_settings=SwapSettings(keep_eyes=args.eyes),
     )
     t = result.totals
     if not result.face_found:
@@ -116,12 +126,14 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             f"{t['frames_baseline']} {args.method}",
             file=sys.stderr,
         )
+    if result.audit is not None:
+        print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
     return 0
 
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="demo-output", help="folder for the demo files")
-    p.add_argument("--frames", type=int, default=75, help="length of the demo clip")
+    p.add_argument("--frames", type=int, default=50, help="length of the demo clip")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -137,6 +149,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         f"demo_before_after.png, demo_report.json",
         file=sys.stderr,
     )
+    if result.audit is not None:
+        print(f"medswap demo: audit: {result.audit.summary()}", file=sys.stderr)
     return 0
 
 

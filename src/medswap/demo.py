@@ -36,7 +36,7 @@ def demo_frames(n_frames: int = 75, size: int = 384) -> list[np.ndarray]:
     return frames
 
 
-def run_demo(out_dir: str | Path, n_frames: int = 75, progress=None) -> DeidentifyResult:
+def run_demo(out_dir: str | Path, n_frames: int = 50, progress=None) -> DeidentifyResult:
     """Build the demo clip in ``out_dir``, de-identify it, and save a before/after still."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,6 +53,7 @@ def run_demo(out_dir: str | Path, n_frames: int = 75, progress=None) -> Deidenti
         donors=["grace_hopper"],
         report=out / "demo_report.json",
         progress=progress,
+        audit=True,
     )
     middle = n_frames // 2
     for frame in video.read_frames(result.output):

@@ -59,6 +59,7 @@ class DeidentifyResult:
     settings: dict
     donors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    audit: object | None = None  # medswap.evaluate.privacy.AuditResult when audited
 
     @property
     def face_found(self) -> bool:
@@ -84,6 +85,7 @@ class DeidentifyResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "totals": self.totals,
             "models": model_manifest(_MODELS_USED[self.method]) if include_models else {},
+            "audit": self.audit.to_json() if self.audit is not None else None,
             "frames": [f.to_json() for f in self.frames],
         }
 
@@ -143,6 +145,8 @@ def deidentify(
     mask_shape: str = "ellipse",
     occlusion: bool = True,
     swap_settings: SwapSettings | None = None,
+    audit: bool = False,
+    audit_stride: int = 3,
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
@@ -156,6 +160,9 @@ def deidentify(
     identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1);
     ``swap_settings`` sets every blending parameter (for sweeps and experiments).
     ``mask_shape`` is the ``mask`` baseline's shape: ``ellipse`` (default), ``box``, ``eyes``.
+    ``audit`` runs the privacy audit (:func:`medswap.evaluate.privacy.audit`, dlib on every
+    ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
+    the CLI does this by default, the API only when asked, because it costs more than the swap.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
     """
     t_start = time.perf_counter()
@@ -259,6 +266,16 @@ def deidentify(
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
     )
+    if audit and result.face_found:
+        from medswap.evaluate.privacy import audit as run_audit
+
+        result.audit = run_audit(
+            src,
+            dst,
+            donors=list(donors or ["average"]) if method == "swap" else None,
+            stride=audit_stride,
+            max_frames=max_frames,
+        )
     if report_path is not None:
         _write_json_atomic(report_path, result.to_json())
     log.info(

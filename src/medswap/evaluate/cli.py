@@ -36,7 +36,8 @@ def _positive(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive whole number, got '{text}'") from None
+            f"expected a positive whole number, got '{text}'"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
     return value
@@ -44,12 +45,20 @@ def _positive(text: str) -> int:
 
 # -- medswap keypoints -------------------------------------------------------------------------
 
+
 def add_keypoints_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", help="input video")
-    p.add_argument("-o", "--output", required=True,
-                   help="KEYPOINTS.parquet | .csv, or a folder for --format openpose-json")
-    p.add_argument("--format", choices=["parquet", "csv", "openpose-json"],
-                   help="file format (default: from the output's suffix)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="KEYPOINTS.parquet | .csv, or a folder for --format openpose-json",
+    )
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv", "openpose-json"],
+        help="file format (default: from the output's suffix)",
+    )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames")
 
 
@@ -59,12 +68,15 @@ def run_keypoints(args: argparse.Namespace) -> int:
     out = Path(args.output)
     fmt = args.format or {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower())
     if fmt is None:
-        raise UsageError(f"cannot tell the format of '{out}': use a .parquet or .csv name, "
-                         "or --format openpose-json with a folder")
+        raise UsageError(
+            f"cannot tell the format of '{out}': use a .parquet or .csv name, "
+            "or --format openpose-json with a folder"
+        )
     printer = ProgressPrinter(not args.quiet)
     name = Path(args.video).name
-    series = extract_keypoints(args.video, max_frames=args.max_frames,
-                               progress=lambda d, t: printer(name, d, t))
+    series = extract_keypoints(
+        args.video, max_frames=args.max_frames, progress=lambda d, t: printer(name, d, t)
+    )
     save_keypoints(series, out, fmt=fmt)
     if not args.quiet:
         print(f"medswap: wrote keypoints of {len(series)} frames to {out}", file=sys.stderr)
@@ -73,14 +85,18 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
 # -- medswap evaluate --------------------------------------------------------------------------
 
+
 def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--original", required=True, help="the original video")
-    p.add_argument("--deidentified", required=True, nargs="+",
-                   help="one or more de-identified versions of it")
+    p.add_argument(
+        "--deidentified", required=True, nargs="+", help="one or more de-identified versions of it"
+    )
     p.add_argument("-o", "--output", required=True, help="evaluation folder (created)")
     p.add_argument("--labels", help="comma-separated names for the de-identified videos")
-    p.add_argument("--original-keypoints",
-                   help="keypoint file of the original (refused if made from another video)")
+    p.add_argument(
+        "--original-keypoints",
+        help="keypoint file of the original (refused if made from another video)",
+    )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames")
 
 
@@ -89,11 +105,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels is not None and len(labels) != len(args.deidentified):
-        raise UsageError(f"--labels names {len(labels)} videos but {len(args.deidentified)} "
-                         "were given")
-    result = evaluate(args.original, args.deidentified, args.output, labels=labels,
-                      max_frames=args.max_frames, progress=ProgressPrinter(not args.quiet),
-                      original_keypoints=args.original_keypoints)
+        raise UsageError(
+            f"--labels names {len(labels)} videos but {len(args.deidentified)} were given"
+        )
+    result = evaluate(
+        args.original,
+        args.deidentified,
+        args.output,
+        labels=labels,
+        max_frames=args.max_frames,
+        progress=ProgressPrinter(not args.quiet),
+        original_keypoints=args.original_keypoints,
+    )
     if not args.quiet:
         from medswap.report.sections import evaluation_verdict
 
@@ -105,21 +128,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 # -- medswap compare ---------------------------------------------------------------------------
 
+
 def add_compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", help="original videos")
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
-    p.add_argument("--methods", default="swap,blur,pixelate,mask",
-                   help="comma-separated methods (default: swap,blur,pixelate,mask); the "
-                        "reencode control is always added")
+    p.add_argument(
+        "--methods",
+        default="swap,blur,pixelate,mask",
+        help="comma-separated methods (default: swap,blur,pixelate,mask); the "
+        "reencode control is always added",
+    )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
-    p.add_argument("--no-privacy", action="store_true",
-                   help="skip the privacy audit of every output (faster)")
-    p.add_argument("--privacy-stride", type=_positive, default=3, metavar="N",
-                   help="audit every N-th frame (default 3)")
-    p.add_argument("--sweep", action="store_true",
-                   help="the privacy-utility frontier: every method at several strengths "
-                        "(blur kernels, pixelation blocks, mask shapes, swap --shape blends); "
-                        "writes sweep.json, sweep.csv, frontier.png and report.html")
+    p.add_argument(
+        "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
+    )
+    p.add_argument(
+        "--privacy-stride",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="audit every N-th frame (default 3)",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the privacy-utility frontier: every method at several strengths "
+        "(blur kernels, pixelation blocks, mask shapes, swap --shape blends); "
+        "writes sweep.json, sweep.csv, frontier.png and report.html",
+    )
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -128,8 +164,9 @@ def run_compare(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise UsageError(f"unknown method '{unknown[0] if unknown else ''}'; choose from "
-                         f"{', '.join(METHODS)}")
+        raise UsageError(
+            f"unknown method '{unknown[0] if unknown else ''}'; choose from {', '.join(METHODS)}"
+        )
     printer = ProgressPrinter(not args.quiet)
     videos = list(args.videos)
     if args.sweep:
@@ -141,8 +178,15 @@ def run_compare(args: argparse.Namespace) -> int:
         i = next((k for k, v in enumerate(videos, 1) if Path(v).stem == video), 0)
         printer(f"video {i}/{len(videos)} {video}: {stage}", done, total)
 
-    comp = compare(videos, args.output, methods, max_frames=args.max_frames, progress=progress,
-                   privacy=not args.no_privacy, privacy_stride=args.privacy_stride)
+    comp = compare(
+        videos,
+        args.output,
+        methods,
+        max_frames=args.max_frames,
+        progress=progress,
+        privacy=not args.no_privacy,
+        privacy_stride=args.privacy_stride,
+    )
     if not args.quiet:
         for line in comp.verdict:
             print(f"medswap: {line}", file=sys.stderr)
@@ -157,8 +201,14 @@ def _run_sweep(args: argparse.Namespace, methods: list[str], videos: list[str]) 
         if not args.quiet:
             print(f"medswap: sweep {video}: {stage}", file=sys.stderr, flush=True)
 
-    result = sweep(videos, args.output, methods, max_frames=args.max_frames,
-                   stride=args.privacy_stride, progress=progress)
+    result = sweep(
+        videos,
+        args.output,
+        methods,
+        max_frames=args.max_frames,
+        stride=args.privacy_stride,
+        progress=progress,
+    )
     if not args.quiet:
         for line in result.verdict:
             print(f"medswap: {line}", file=sys.stderr)

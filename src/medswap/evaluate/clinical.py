@@ -192,12 +192,30 @@ def across_table(across: Mapping[str, dict]) -> str:
             if "error" in s:
                 rows.append([label, measure, s["n"], None, None, None, None, s["error"]])
             else:
-                rows.append([label, measure, s["n"], s["mean_diff"], s["loa_low"],
-                             s["loa_high"], s["icc_3_1"], ""])
+                rows.append(
+                    [
+                        label,
+                        measure,
+                        s["n"],
+                        s["mean_diff"],
+                        s["loa_low"],
+                        s["loa_high"],
+                        s["icc_3_1"],
+                        "",
+                    ]
+                )
     return table_html(
         rows,
-        ["method", "measure", "videos", "bias (de-id - orig)", "LoA low", "LoA high",
-         "ICC(3,1)", "note"],
+        [
+            "method",
+            "measure",
+            "videos",
+            "bias (de-id - orig)",
+            "LoA low",
+            "LoA high",
+            "ICC(3,1)",
+            "note",
+        ],
         caption="Across videos: Bland-Altman mean difference with 95 % limits of agreement, "
         "and ICC(3,1) (consistency of original and de-identified values)",
     )

@@ -55,8 +55,15 @@ FLOOR_FACTOR = 1.5
 #: a loaded 2-core machine, so a full scan of every output would dominate the comparison).
 PRIVACY_STRIDE = 3
 #: The privacy numbers aggregated across videos (median), from ``clinical.privacy_numbers``.
-PRIVACY_KEYS = ("reid_rate_dlib", "reid_rate_sface", "median_distance_dlib",
-                "median_distance_sface", "rank1_dlib", "rank1_sface", "chance_rank1")
+PRIVACY_KEYS = (
+    "reid_rate_dlib",
+    "reid_rate_sface",
+    "median_distance_dlib",
+    "median_distance_sface",
+    "rank1_dlib",
+    "rank1_sface",
+    "chance_rank1",
+)
 
 #: ``progress(video, stage, done, total)``: stage is "deidentify <method>" or "keypoints <label>".
 Progress = Callable[[str, str, int, int], None]
@@ -78,15 +85,28 @@ def reencode(input: str | Path, output: str | Path, max_frames: int | None = Non
 def pipeline_deidentifier(method: str) -> Deidentifier:
     """The product's own de-identification (``medswap.pipeline.deidentify``) for a method."""
 
-    def run(input: Path, output: Path, report: Path, max_frames: int | None,
-            progress: Callable[[int, int], None] | None = None):
+    def run(
+        input: Path,
+        output: Path,
+        report: Path,
+        max_frames: int | None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
         try:
             from medswap.pipeline import deidentify
         except ImportError as exc:
-            raise UsageError(f"method '{method}' needs medswap.pipeline, which does not load "
-                             f"({exc})") from None
-        return deidentify(input, output, method=method, report=report, overwrite=True,
-                          max_frames=max_frames, progress=progress)
+            raise UsageError(
+                f"method '{method}' needs medswap.pipeline, which does not load ({exc})"
+            ) from None
+        return deidentify(
+            input,
+            output,
+            method=method,
+            report=report,
+            overwrite=True,
+            max_frames=max_frames,
+            progress=progress,
+        )
 
     run.accepts_progress = True
     return run
@@ -118,12 +138,14 @@ class Comparison:
             "nothing_measured": self.nothing_measured,
             "verdict": self.verdict,
             "claims": self.claims,
-            "summary": {metric: {g: {m: s.to_json() for m, s in row.items()}
-                                 for g, row in groups.items()}
-                        for metric, groups in self.summary.items()},
-            "wilcoxon_swap_vs": {b: {g: {k: t.to_json() for k, t in row.items()}
-                                     for g, row in groups.items()}
-                                 for b, groups in self.tests.items()},
+            "summary": {
+                metric: {g: {m: s.to_json() for m, s in row.items()} for g, row in groups.items()}
+                for metric, groups in self.summary.items()
+            },
+            "wilcoxon_swap_vs": {
+                b: {g: {k: t.to_json() for k, t in row.items()} for g, row in groups.items()}
+                for b, groups in self.tests.items()
+            },
             "per_video": {name: str(e.out_dir) for name, e in self.evaluations.items()},
             "privacy": self.privacy,
             "clinical_measures": self.clinical,
@@ -139,8 +161,9 @@ def _unique_names(videos: Sequence[Path]) -> list[str]:
     return names
 
 
-def _cached_keypoints(video: Path, cache: Path, max_frames: int | None,
-                      progress: Callable[[int, int], None] | None) -> KeypointSeries:
+def _cached_keypoints(
+    video: Path, cache: Path, max_frames: int | None, progress: Callable[[int, int], None] | None
+) -> KeypointSeries:
     """Keypoints of a video from the cache when it was made from this exact file."""
     from medswap.keypoints import extract_keypoints, load_keypoints, save_keypoints
 
@@ -168,9 +191,17 @@ def _donor_names(ret: object, label: str) -> list[str] | None:
     return ["average"] if label == "swap" else None
 
 
-def audit_outputs(video: Path, outputs: dict[str, Path], donors: dict[str, list | None],
-                  out_dir: Path, max_frames: int | None, stride: int = PRIVACY_STRIDE,
-                  original_faces=None, progress: Progress | None = None, name: str = ""):
+def audit_outputs(
+    video: Path,
+    outputs: dict[str, Path],
+    donors: dict[str, list | None],
+    out_dir: Path,
+    max_frames: int | None,
+    stride: int = PRIVACY_STRIDE,
+    original_faces=None,
+    progress: Progress | None = None,
+    name: str = "",
+):
     """Privacy audit of each output; the original's faces are found once and reused.
 
     Only every ``stride``-th frame is analysed (the audit's ``grid_only`` sample). Writes
@@ -182,22 +213,35 @@ def audit_outputs(video: Path, outputs: dict[str, Path], donors: dict[str, list 
     if original_faces is None:
         if progress:
             progress(name, "privacy original", 0, 1)
-        original_faces = scan_original(video, max_frames=max_frames, stride=stride,
-                                       grid_only=True)
+        original_faces = scan_original(video, max_frames=max_frames, stride=stride, grid_only=True)
     results = {}
     for i, (label, out) in enumerate(outputs.items()):
         if progress:
             progress(name, f"privacy {label}", i, len(outputs))
-        results[label] = audit(video, out, donors=donors.get(label), max_frames=max_frames,
-                               stride=stride, original_faces=original_faces, grid_only=True)
+        results[label] = audit(
+            video,
+            out,
+            donors=donors.get(label),
+            max_frames=max_frames,
+            stride=stride,
+            original_faces=original_faces,
+            grid_only=True,
+        )
         write_json(results[label], out_dir / "audit" / f"{label}.json")
     return results
 
 
-def compare_one(video: Path, name: str, out_dir: Path, methods: Sequence[str],
-                deidentifiers: dict[str, Deidentifier], max_frames: int | None = None,
-                progress: Progress | None = None, privacy: bool = True,
-                privacy_stride: int = PRIVACY_STRIDE) -> Evaluation:
+def compare_one(
+    video: Path,
+    name: str,
+    out_dir: Path,
+    methods: Sequence[str],
+    deidentifiers: dict[str, Deidentifier],
+    max_frames: int | None = None,
+    progress: Progress | None = None,
+    privacy: bool = True,
+    privacy_stride: int = PRIVACY_STRIDE,
+) -> Evaluation:
     """De-identify one video every way, extract, evaluate, audit; files under ``out_dir``."""
     _prepare_dir(out_dir / "keypoints")
     outputs: dict[str, Path] = {}
@@ -226,14 +270,27 @@ def compare_one(video: Path, name: str, out_dir: Path, methods: Sequence[str],
 
     original = kp("original", video)
     series = {label: kp(label, path) for label, path in outputs.items()}
-    result = evaluate_series(original, series, {k: str(v) for k, v in outputs.items()},
-                             {k: flagged_frames(v) for k, v in reports.items()})
+    result = evaluate_series(
+        original,
+        series,
+        {k: str(v) for k, v in outputs.items()},
+        {k: flagged_frames(v) for k, v in reports.items()},
+    )
     result.original = str(video)
     if privacy:
-        result.privacy = audit_outputs(video, outputs, donors, out_dir, max_frames,
-                                       privacy_stride, progress=progress, name=name)
-    write_evaluation(result, out_dir, original, series,
-                     videos={"original": video, **outputs}, write_report=True)
+        result.privacy = audit_outputs(
+            video,
+            outputs,
+            donors,
+            out_dir,
+            max_frames,
+            privacy_stride,
+            progress=progress,
+            name=name,
+        )
+    write_evaluation(
+        result, out_dir, original, series, videos={"original": video, **outputs}, write_report=True
+    )
     return result
 
 
@@ -273,14 +330,17 @@ def aggregate_clinical(evaluations: dict[str, Evaluation], methods: Sequence[str
         rows = [r for c in per_video.values() for r in c.rows.get(m, [])]
         if not rows:
             continue
-        out[m] = {"counts": status_counts(rows), "agreement_score": agreement_score(rows),
-                  "across_videos": json_safe(across_videos(per_video, m))
-                  if len(per_video) >= 2 else {}}
+        out[m] = {
+            "counts": status_counts(rows),
+            "agreement_score": agreement_score(rows),
+            "across_videos": json_safe(across_videos(per_video, m)) if len(per_video) >= 2 else {},
+        }
     return json_safe(out)
 
 
 def aggregate(evaluations: dict[str, Evaluation], methods: Sequence[str]):
     """Median/IQR per metric, group and method; Wilcoxon swap vs each other method."""
+
     def values(metric: str, group: str, method: str) -> list[float]:
         out = []
         for e in evaluations.values():
@@ -288,26 +348,37 @@ def aggregate(evaluations: dict[str, Evaluation], methods: Sequence[str]):
             out.append(math.nan if m is None else m.groups[group].metrics[metric])
         return out
 
-    summary = {metric: {g.name: {m: median_iqr(values(metric, g.name, m)) for m in methods}
-                        for g in EVAL_GROUPS}
-               for metric in METRICS}
+    summary = {
+        metric: {
+            g.name: {m: median_iqr(values(metric, g.name, m)) for m in methods} for g in EVAL_GROUPS
+        }
+        for metric in METRICS
+    }
     summary["detection_ratio"] = {g.name: {} for g in EVAL_GROUPS}
     # detection_ratio: the de-identified video's detection rate over the original's
     for g in EVAL_GROUPS:
         for m in methods:
-            det, orig = values("detection_rate", g.name, m), values(
-                "detection_rate_original", g.name, m)
+            det, orig = (
+                values("detection_rate", g.name, m),
+                values("detection_rate_original", g.name, m),
+            )
             summary["detection_ratio"][g.name][m] = median_iqr(
-                [d / o if o and o > 0 else math.nan for d, o in zip(det, orig)])
+                [d / o if o and o > 0 else math.nan for d, o in zip(det, orig)]
+            )
     tests = {}
     if "swap" in methods:
         for base in methods:
             if base == "swap":
                 continue
-            tests[base] = {g.name: {metric: wilcoxon_paired(values(metric, g.name, "swap"),
-                                                            values(metric, g.name, base))
-                                    for metric in ("nme_median", "pck_0.10")}
-                           for g in EVAL_GROUPS}
+            tests[base] = {
+                g.name: {
+                    metric: wilcoxon_paired(
+                        values(metric, g.name, "swap"), values(metric, g.name, base)
+                    )
+                    for metric in ("nme_median", "pck_0.10")
+                }
+                for g in EVAL_GROUPS
+            }
     return summary, tests
 
 
@@ -324,16 +395,20 @@ def check_claims(summary, methods: Sequence[str]) -> dict[str, dict]:
         ratio = _v(summary, "detection_ratio", "face-dlib68", "swap")
         nme = _v(summary, "nme_median", "face-dlib68", "swap")
         claims["swap_face_kept"] = {
-            "detection_ratio": ratio, "nme_median": nme,
-            "holds": bool(ratio >= FACE_DETECTION_RATIO and nme <= FACE_NME_MAX)}
+            "detection_ratio": ratio,
+            "nme_median": nme,
+            "holds": bool(ratio >= FACE_DETECTION_RATIO and nme <= FACE_NME_MAX),
+        }
         for group in ("body-nonfacial", "left-hand", "right-hand"):
             s = _v(summary, "nme_median", group, "swap")
             f = _v(summary, "nme_median", group, CONTROL)
             ratio_floor = s / f if math.isfinite(s) and math.isfinite(f) and f > 0 else math.nan
             claims[f"swap_{group}_at_floor"] = {
-                "swap": s, "reencode": f, "ratio": ratio_floor,
-                "holds": bool(ratio_floor <= FLOOR_FACTOR) if math.isfinite(ratio_floor)
-                else None}
+                "swap": s,
+                "reencode": f,
+                "ratio": ratio_floor,
+                "holds": bool(ratio_floor <= FLOOR_FACTOR) if math.isfinite(ratio_floor) else None,
+            }
     # A baseline is "much worse" when the face is lost in most frames, or its error is at
     # least 3x the swap's (3x the re-encode noise floor when swap was not run).
     ref = nme if math.isfinite(nme) else _v(summary, "nme_median", "face-dlib68", CONTROL)
@@ -345,8 +420,10 @@ def check_claims(summary, methods: Sequence[str]) -> dict[str, dict]:
         lost = math.isfinite(r) and r < 0.5
         worse = math.isfinite(e) and math.isfinite(ref) and e >= 3 * ref
         claims[f"{base}_face_worse"] = {
-            "detection_ratio": r, "nme_median": e, "holds": bool(lost or worse or not
-                                                                 math.isfinite(e))}
+            "detection_ratio": r,
+            "nme_median": e,
+            "holds": bool(lost or worse or not math.isfinite(e)),
+        }
     return claims
 
 
@@ -358,8 +435,9 @@ def _num(v: float) -> str:
     return "n/a" if not math.isfinite(v) else f"{v:.3f}"
 
 
-def verdict(summary, claims: dict, methods: Sequence[str], n_videos: int,
-            nothing: bool) -> list[str]:
+def verdict(
+    summary, claims: dict, methods: Sequence[str], n_videos: int, nothing: bool
+) -> list[str]:
     """A short plain-language reading of the table."""
     if nothing:
         from medswap.report.sections import nothing_measured_text
@@ -373,25 +451,34 @@ def verdict(summary, claims: dict, methods: Sequence[str], n_videos: int,
             f"Face swap: facial landmarks {ok}. The independent face landmarks (dlib 68) were "
             f"found {_pct(c['detection_ratio'])} as often as in the original (needs >= "
             f"{FACE_DETECTION_RATIO:.0%}), median error {_num(c['nme_median'])} of the "
-            f"inter-ocular distance (needs <= {FACE_NME_MAX}).")
-    floor = [(g, claims[f"swap_{g}_at_floor"]) for g in ("body-nonfacial", "left-hand",
-                                                        "right-hand")
-             if f"swap_{g}_at_floor" in claims]
+            f"inter-ocular distance (needs <= {FACE_NME_MAX})."
+        )
+    floor = [
+        (g, claims[f"swap_{g}_at_floor"])
+        for g in ("body-nonfacial", "left-hand", "right-hand")
+        if f"swap_{g}_at_floor" in claims
+    ]
     measured = [(g, c) for g, c in floor if c["holds"] is not None]
     if measured:
         bad = [g for g, c in measured if not c["holds"]]
         detail = ", ".join(f"{g} {_num(c['swap'])} vs {_num(c['reencode'])}" for g, c in measured)
         lines.append(
-            ("Body and hands: unchanged by the swap beyond re-encoding noise"
-             if not bad else f"Body and hands: the swap moved {', '.join(bad)} more than "
-             f"{FLOOR_FACTOR}x the re-encoding noise") + f" (median NME swap vs re-encode: "
-            f"{detail}).")
+            (
+                "Body and hands: unchanged by the swap beyond re-encoding noise"
+                if not bad
+                else f"Body and hands: the swap moved {', '.join(bad)} more than "
+                f"{FLOOR_FACTOR}x the re-encoding noise"
+            )
+            + f" (median NME swap vs re-encode: "
+            f"{detail})."
+        )
     for base in ("blur", "pixelate", "mask"):
         c = claims.get(f"{base}_face_worse")
         if c:
             lines.append(
                 f"{base.capitalize()}: face landmarks found {_pct(c['detection_ratio'])} as "
-                f"often as in the original; median error {_num(c['nme_median'])}.")
+                f"often as in the original; median error {_num(c['nme_median'])}."
+            )
     return lines
 
 
@@ -403,7 +490,8 @@ def privacy_verdict(privacy: dict) -> list[str]:
         lines.append(
             f"Privacy, {m}: re-identified in {_pct(_f(p['reid_rate_dlib']))} (dlib) and "
             f"{_pct(_f(p['reid_rate_sface']))} (SFace) of checked frames (median across "
-            f"videos); {leaks} of {p['frames']} frames show the original identity.")
+            f"videos); {leaks} of {p['frames']} frames show the original identity."
+        )
     return lines
 
 
@@ -416,7 +504,8 @@ def clinical_verdict(clinical: dict) -> list[str]:
         if n:
             lines.append(
                 f"Clinical measures, {m}: {k['ok']} of {n} within tolerance, {k['differs']} "
-                f"differ, {k['lost']} lost (pooled over videos).")
+                f"differ, {k['lost']} lost (pooled over videos)."
+            )
     return lines
 
 
@@ -425,26 +514,32 @@ def _f(v) -> float:
 
 
 def _write_tables(comp: Comparison, out_dir: Path) -> None:
-    for metric, name in (("nme_median", "table_nme_median.csv"),
-                         ("detection_ratio", "table_detection_ratio.csv"),
-                         ("pck_0.10", "table_pck_0.10.csv")):
+    for metric, name in (
+        ("nme_median", "table_nme_median.csv"),
+        ("detection_ratio", "table_detection_ratio.csv"),
+        ("pck_0.10", "table_pck_0.10.csv"),
+    ):
         with open(out_dir / name, "w") as fh:
-            fh.write("group," + ",".join(f"{m} median,{m} q1,{m} q3,{m} n"
-                                         for m in comp.methods) + "\n")
+            fh.write(
+                "group," + ",".join(f"{m} median,{m} q1,{m} q3,{m} n" for m in comp.methods) + "\n"
+            )
             for g, row in comp.summary[metric].items():
                 cells = []
                 for m in comp.methods:
                     s = row[m]
-                    cells += [f"{v:.6g}" if math.isfinite(v) else "" for v in
-                              (s.median, s.q1, s.q3)] + [str(s.n)]
+                    cells += [
+                        f"{v:.6g}" if math.isfinite(v) else "" for v in (s.median, s.q1, s.q3)
+                    ] + [str(s.n)]
                 fh.write(g + "," + ",".join(cells) + "\n")
     with open(out_dir / "wilcoxon.csv", "w") as fh:
         fh.write("baseline,group,metric,n,statistic,p_value,median_difference,note\n")
         for base, groups in comp.tests.items():
             for g, row in groups.items():
                 for metric, t in row.items():
-                    vals = [f"{v:.6g}" if math.isfinite(v) else ""
-                            for v in (t.statistic, t.p_value, t.median_difference)]
+                    vals = [
+                        f"{v:.6g}" if math.isfinite(v) else ""
+                        for v in (t.statistic, t.p_value, t.median_difference)
+                    ]
                     fh.write(f"{base},{g},{metric},{t.n},{','.join(vals)},{t.note}\n")
     (out_dir / "summary.json").write_text(json.dumps(_json_safe(comp.to_json()), indent=2))
 
@@ -493,15 +588,31 @@ def compare(
     evaluations = {}
     for i, (video, name) in enumerate(zip(videos, _unique_names(videos)), 1):
         log.info("video %d/%d: %s", i, len(videos), video)
-        evaluations[name] = compare_one(video, name, out_dir / "videos" / name, methods,
-                                        deidentifiers, max_frames, progress, privacy,
-                                        privacy_stride)
+        evaluations[name] = compare_one(
+            video,
+            name,
+            out_dir / "videos" / name,
+            methods,
+            deidentifiers,
+            max_frames,
+            progress,
+            privacy,
+            privacy_stride,
+        )
     columns = [CONTROL, *methods]
     summary, tests = aggregate(evaluations, columns)
     claims = check_claims(summary, columns)
-    comp = Comparison([str(v) for v in videos], columns, evaluations, summary, tests, claims,
-                      out_dir=out_dir, privacy=aggregate_privacy(evaluations, columns),
-                      clinical=aggregate_clinical(evaluations, columns))
+    comp = Comparison(
+        [str(v) for v in videos],
+        columns,
+        evaluations,
+        summary,
+        tests,
+        claims,
+        out_dir=out_dir,
+        privacy=aggregate_privacy(evaluations, columns),
+        clinical=aggregate_clinical(evaluations, columns),
+    )
     comp.verdict = verdict(summary, claims, columns, len(videos), comp.nothing_measured)
     if not comp.nothing_measured:
         comp.verdict += privacy_verdict(comp.privacy) + clinical_verdict(comp.clinical)
@@ -509,7 +620,11 @@ def compare(
     from medswap.report.html import write_report
     from medswap.report.sections import comparison_sections
 
-    write_report(out_dir / "report.html", "Keypoint invariance across de-identification methods",
-                 comparison_sections(comp, out_dir), comp.verdict,
-                 {"videos": len(videos), "max frames": max_frames or "all"})
+    write_report(
+        out_dir / "report.html",
+        "Keypoint invariance across de-identification methods",
+        comparison_sections(comp, out_dir),
+        comp.verdict,
+        {"videos": len(videos), "max frames": max_frames or "all"},
+    )
     return comp

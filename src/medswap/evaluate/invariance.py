@@ -41,12 +41,19 @@ log = logging.getLogger(__name__)
 
 PCK_THRESHOLDS = (0.05, 0.10)
 METRICS = (
-    "nme_median", "nme_mean", "nme_p95", "pck_0.05", "pck_0.10",
-    "detection_rate", "detection_rate_original", "jitter_ratio",
+    "nme_median",
+    "nme_mean",
+    "nme_p95",
+    "pck_0.05",
+    "pck_0.10",
+    "detection_rate",
+    "detection_rate_original",
+    "jitter_ratio",
 )
 
 
 # -- pure metrics over arrays ----------------------------------------------------------------
+
 
 def detected(arr: np.ndarray) -> np.ndarray:
     """(N, K) True where a point has finite x and y."""
@@ -127,8 +134,9 @@ class GroupResult:
     points_compared: int
 
 
-def compare_group(orig_layout: np.ndarray, deid_layout: np.ndarray,
-                  group: EvalGroup) -> GroupResult:
+def compare_group(
+    orig_layout: np.ndarray, deid_layout: np.ndarray, group: EvalGroup
+) -> GroupResult:
     """Every metric of one group (arrays are the full layout, (N, K, 3))."""
     norm = normaliser(orig_layout, LAYOUTS[group.layout].normaliser)
     o, d = group.select(orig_layout), group.select(deid_layout)
@@ -146,12 +154,14 @@ def compare_group(orig_layout: np.ndarray, deid_layout: np.ndarray,
     return GroupResult(metrics, nme, int(np.isfinite(nme).sum()), int(np.isfinite(errors).sum()))
 
 
-def compare_series(original: KeypointSeries, deid: KeypointSeries,
-                   groups: Sequence[EvalGroup] = EVAL_GROUPS) -> dict[str, GroupResult]:
+def compare_series(
+    original: KeypointSeries, deid: KeypointSeries, groups: Sequence[EvalGroup] = EVAL_GROUPS
+) -> dict[str, GroupResult]:
     """Every group of one de-identified series against the original (already aligned)."""
     check_series_aligned(original, deid)
-    return {g.name: compare_group(original.groups[g.layout], deid.groups[g.layout], g)
-            for g in groups}
+    return {
+        g.name: compare_group(original.groups[g.layout], deid.groups[g.layout], g) for g in groups
+    }
 
 
 # -- alignment -------------------------------------------------------------------------------
@@ -163,16 +173,20 @@ def _tolerance(fps: float) -> float:
     return 0.25 / fps if fps and fps > 0 else 1e-3
 
 
-def check_series_aligned(original: KeypointSeries, deid: KeypointSeries,
-                         name: str = "the de-identified keypoints") -> None:
+def check_series_aligned(
+    original: KeypointSeries, deid: KeypointSeries, name: str = "the de-identified keypoints"
+) -> None:
     """Refuse two keypoint series that do not pair frame by frame."""
     oname = original.meta.get("video", "the original")
     if (deid.width, deid.height) != (original.width, original.height):
-        raise AlignmentError(f"{name} are for {deid.width}x{deid.height} but the original "
-                             f"{oname} is {original.width}x{original.height}; {_MUST}")
+        raise AlignmentError(
+            f"{name} are for {deid.width}x{deid.height} but the original "
+            f"{oname} is {original.width}x{original.height}; {_MUST}"
+        )
     if len(deid) != len(original):
-        raise AlignmentError(f"{name} have {len(deid)} frames but the original {oname} has "
-                             f"{len(original)}; {_MUST}")
+        raise AlignmentError(
+            f"{name} have {len(deid)} frames but the original {oname} has {len(original)}; {_MUST}"
+        )
     _check_times(original.time_s, deid.time_s, original.fps, oname, name)
 
 
@@ -183,11 +197,14 @@ def _check_times(t_orig, t_deid, fps: float, oname: str, name: str, path=None) -
         i = int(bad[0])
         raise AlignmentError(
             f"frame {i} is at {t_deid[i]:.3f} s but in the original {oname} at "
-            f"{t_orig[i]:.3f} s; {_MUST}", path)
+            f"{t_orig[i]:.3f} s; {_MUST}",
+            path,
+        )
 
 
-def check_videos_aligned(original: str | Path, deid: str | Path,
-                         max_frames: int | None = None) -> int:
+def check_videos_aligned(
+    original: str | Path, deid: str | Path, max_frames: int | None = None
+) -> int:
     """Refuse videos with different sizes, frame counts or timestamps; return the frame count.
 
     With ``max_frames`` only the first ``max_frames`` frames of each are compared (a
@@ -202,13 +219,16 @@ def check_videos_aligned(original: str | Path, deid: str | Path,
     if di.display_size != oi.display_size:
         raise AlignmentError(
             f"is {di.display_size[0]}x{di.display_size[1]} but the original {original.name} is "
-            f"{oi.display_size[0]}x{oi.display_size[1]}; {_MUST}", deid)
+            f"{oi.display_size[0]}x{oi.display_size[1]}; {_MUST}",
+            deid,
+        )
     po, pd_ = read_timestamps(original), read_timestamps(deid)
     if max_frames is not None:
         po, pd_ = po[:max_frames], pd_[:max_frames]
     if len(po) != len(pd_):
-        raise AlignmentError(f"has {len(pd_)} frames but the original {original.name} has "
-                             f"{len(po)}; {_MUST}", deid)
+        raise AlignmentError(
+            f"has {len(pd_)} frames but the original {original.name} has {len(po)}; {_MUST}", deid
+        )
 
     def seconds(pts, info):
         tb, fps = Fraction(info.time_base), float(info.fps or 25)
@@ -219,6 +239,7 @@ def check_videos_aligned(original: str | Path, deid: str | Path,
 
 
 # -- the evaluation of one original against its de-identified versions ----------------------
+
 
 @dataclass
 class MethodResult:
@@ -255,8 +276,10 @@ class Evaluation:
 
     def table(self, metric: str) -> dict[str, dict[str, float]]:
         """{group: {method: value}} for one metric."""
-        return {g.name: {m.label: m.groups[g.name].metrics[metric] for m in self.methods}
-                for g in EVAL_GROUPS}
+        return {
+            g.name: {m.label: m.groups[g.name].metrics[metric] for m in self.methods}
+            for g in EVAL_GROUPS
+        }
 
     def to_json(self) -> dict:
         extra = {}
@@ -278,8 +301,11 @@ class Evaluation:
                     "video": m.video,
                     "flagged_frames": m.flagged,
                     "groups": {
-                        g: {**_clean(r.metrics), "frames_compared": r.frames_compared,
-                            "points_compared": r.points_compared}
+                        g: {
+                            **_clean(r.metrics),
+                            "frames_compared": r.frames_compared,
+                            "points_compared": r.points_compared,
+                        }
                         for g, r in m.groups.items()
                     },
                 }
@@ -292,7 +318,7 @@ DEFINITIONS = {
     "normaliser": {g.name: LAYOUTS[g.layout].normaliser_name for g in EVAL_GROUPS},
     "nme": "per-frame mean distance / normaliser over points detected in both videos",
     "pck": "fraction of the original's detected points within alpha x normaliser "
-           "(a point lost in the de-identified video is a miss)",
+    "(a point lost in the de-identified video is a miss)",
     "detection_rate": "fraction of (frame, point) slots detected",
     "jitter_ratio": "mean |second difference| of the de-identified points / the original's",
     "body_facial": "MediaPipe pose points 0-10 (nose, eyes, ears, mouth)",
@@ -300,24 +326,29 @@ DEFINITIONS = {
 
 
 def _clean(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in d.items()}
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
-def evaluate_series(original: KeypointSeries, deidentified: dict[str, KeypointSeries],
-                    videos: dict[str, str] | None = None,
-                    flagged: dict[str, list[dict]] | None = None) -> Evaluation:
+def evaluate_series(
+    original: KeypointSeries,
+    deidentified: dict[str, KeypointSeries],
+    videos: dict[str, str] | None = None,
+    flagged: dict[str, list[dict]] | None = None,
+) -> Evaluation:
     """Compare keypoint series that are already extracted (pure; writes nothing)."""
     methods = []
     for label, series in deidentified.items():
         check_series_aligned(original, series, f"the keypoints of {label}")
-        methods.append(MethodResult(
-            label, (videos or {}).get(label, label), compare_series(original, series),
-            (flagged or {}).get(label, [])))
-    orig_det = {g.name: detection_rate(g.select(original.groups[g.layout]))
-                for g in EVAL_GROUPS}
-    return Evaluation(str(original.meta.get("video", "original")), len(original), methods,
-                      orig_det)
+        methods.append(
+            MethodResult(
+                label,
+                (videos or {}).get(label, label),
+                compare_series(original, series),
+                (flagged or {}).get(label, []),
+            )
+        )
+    orig_det = {g.name: detection_rate(g.select(original.groups[g.layout])) for g in EVAL_GROUPS}
+    return Evaluation(str(original.meta.get("video", "original")), len(original), methods, orig_det)
 
 
 def flagged_frames(report_json: str | Path | None) -> list[dict]:
@@ -339,16 +370,24 @@ def flagged_frames(report_json: str | Path | None) -> list[dict]:
     for f in frames:
         if isinstance(f, dict) and f.get("status") == "obscured":
             reasons = sorted({face.get("reason", "") for face in f.get("faces", [])} - {""})
-            out.append({"frame_index": f.get("frame_index"), "time_s": f.get("time_s"),
-                        "reason": "; ".join(reasons)})
+            out.append(
+                {
+                    "frame_index": f.get("frame_index"),
+                    "time_s": f.get("time_s"),
+                    "reason": "; ".join(reasons),
+                }
+            )
     return out
 
 
 def find_report(video: str | Path) -> Path | None:
     """The de-identification JSON report written next to a video, if there is one."""
     video = Path(video)
-    for cand in (video.with_suffix(".json"), video.with_name(video.name + ".json"),
-                 video.with_name(video.stem + ".report.json")):
+    for cand in (
+        video.with_suffix(".json"),
+        video.with_name(video.name + ".json"),
+        video.with_name(video.stem + ".report.json"),
+    ):
         if cand.is_file():
             return cand
     return None
@@ -407,21 +446,35 @@ def evaluate(
         orig = get(original, "original")
     series = {label: get(p, label) for label, p in zip(labels, deidentified)}
     reports = reports or {}
-    flagged = {label: flagged_frames(reports.get(label) or find_report(p))
-               for label, p in zip(labels, deidentified)}
-    result = evaluate_series(orig, series, {lb: str(p) for lb, p in zip(labels, deidentified)},
-                             flagged)
+    flagged = {
+        label: flagged_frames(reports.get(label) or find_report(p))
+        for label, p in zip(labels, deidentified)
+    }
+    result = evaluate_series(
+        orig, series, {lb: str(p) for lb, p in zip(labels, deidentified)}, flagged
+    )
     result.original = str(original)
-    write_evaluation(result, out_dir, orig, series,
-                     videos={"original": original, **dict(zip(labels, deidentified))},
-                     write_report=write_report)
+    write_evaluation(
+        result,
+        out_dir,
+        orig,
+        series,
+        videos={"original": original, **dict(zip(labels, deidentified))},
+        write_report=write_report,
+    )
     return result
 
 
 def _head(series: KeypointSeries, n: int) -> KeypointSeries:
-    return KeypointSeries(series.frame_index[:n], series.time_s[:n],
-                          {g: a[:n] for g, a in series.groups.items()},
-                          series.width, series.height, series.fps, dict(series.meta))
+    return KeypointSeries(
+        series.frame_index[:n],
+        series.time_s[:n],
+        {g: a[:n] for g, a in series.groups.items()},
+        series.width,
+        series.height,
+        series.fps,
+        dict(series.meta),
+    )
 
 
 def _prepare_dir(out_dir: str | Path) -> Path:
@@ -437,8 +490,7 @@ def _fmt(v: float) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
 
 
-def write_tables(result: Evaluation, out_dir: Path,
-                 original: KeypointSeries) -> dict[str, str]:
+def write_tables(result: Evaluation, out_dir: Path, original: KeypointSeries) -> dict[str, str]:
     """metrics.json, metrics.csv (long), summary_<metric>.csv (groups x methods), per_frame.csv."""
     files = {}
     (out_dir / "metrics.json").write_text(json.dumps(result.to_json(), indent=2))
@@ -463,15 +515,22 @@ def write_tables(result: Evaluation, out_dir: Path,
         for m in result.methods:
             for g, r in m.groups.items():
                 for i in np.flatnonzero(np.isfinite(r.nme)):
-                    fh.write(f"{m.label},{g},{int(original.frame_index[i])},"
-                             f"{original.time_s[i]:.6f},{r.nme[i]:.6g}\n")
+                    fh.write(
+                        f"{m.label},{g},{int(original.frame_index[i])},"
+                        f"{original.time_s[i]:.6f},{r.nme[i]:.6g}\n"
+                    )
     files["per_frame"] = "per_frame.csv"
     return files
 
 
-def write_evaluation(result: Evaluation, out_dir: Path, original: KeypointSeries,
-                     series: dict[str, KeypointSeries], videos: dict[str, Path] | None = None,
-                     write_report: bool = True) -> Evaluation:
+def write_evaluation(
+    result: Evaluation,
+    out_dir: Path,
+    original: KeypointSeries,
+    series: dict[str, KeypointSeries],
+    videos: dict[str, Path] | None = None,
+    write_report: bool = True,
+) -> Evaluation:
     """Write tables, plots and (optionally) report.html for one evaluation."""
     from medswap.report import plots
 
@@ -487,8 +546,11 @@ def write_evaluation(result: Evaluation, out_dir: Path, original: KeypointSeries
         from medswap.report.html import write_report as _write
         from medswap.report.sections import evaluation_sections
 
-        _write(out_dir / "report.html", f"Keypoint invariance: {Path(result.original).name}",
-               evaluation_sections(result, out_dir))
+        _write(
+            out_dir / "report.html",
+            f"Keypoint invariance: {Path(result.original).name}",
+            evaluation_sections(result, out_dir),
+        )
         result.files["report"] = "report.html"
     log.info("evaluation written to %s", out_dir)
     return result

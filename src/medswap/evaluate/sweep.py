@@ -67,8 +67,12 @@ class SweepPoint:
 
     @property
     def param(self) -> str:
-        return {"blur": "kernel/face width", "pixelate": "blocks across face",
-                "mask": "shape", "swap": "shape blend"}.get(self.method, "")
+        return {
+            "blur": "kernel/face width",
+            "pixelate": "blocks across face",
+            "mask": "shape",
+            "swap": "shape blend",
+        }.get(self.method, "")
 
     @property
     def label(self) -> str:
@@ -95,8 +99,9 @@ class SweepPoint:
             kw["mask_shape"] = str(self.value)
         else:
             kw["strength"] = float(self.value)
-        result = deidentify(video, out, method=self.method, overwrite=True,
-                            max_frames=max_frames, **kw)
+        result = deidentify(
+            video, out, method=self.method, overwrite=True, max_frames=max_frames, **kw
+        )
         return [d.split(":", 1)[0] for d in result.donors] or None
 
 
@@ -105,8 +110,12 @@ def default_points(
 ) -> list[SweepPoint]:
     """The control, then every method's settings, weakest privacy first."""
     pts = [SweepPoint(CONTROL)]
-    table = {"blur": BLUR_STRENGTHS, "pixelate": PIXELATE_BLOCKS, "mask": MASK_SHAPES,
-             "swap": SWAP_SHAPES}
+    table = {
+        "blur": BLUR_STRENGTHS,
+        "pixelate": PIXELATE_BLOCKS,
+        "mask": MASK_SHAPES,
+        "swap": SWAP_SHAPES,
+    }
     for m in methods:
         if m not in table:
             raise UsageError(f"unknown method '{m}'; choose from {', '.join(table)}")
@@ -134,9 +143,18 @@ def _group_metrics(ev, label: str) -> dict:
     return out
 
 
-def measure_point(point: SweepPoint, video: Path, out: Path, original, original_faces,
-                  original_measures, max_frames: int | None, stride: int,
-                  progress: Progress | None = None, name: str = "") -> dict:
+def measure_point(
+    point: SweepPoint,
+    video: Path,
+    out: Path,
+    original,
+    original_faces,
+    original_measures,
+    max_frames: int | None,
+    stride: int,
+    progress: Progress | None = None,
+    name: str = "",
+) -> dict:
     """De-identify, extract, evaluate, audit and measure one point; returns its numbers."""
     from medswap.evaluate.clinical import privacy_numbers
     from medswap.evaluate.privacy import audit
@@ -147,31 +165,48 @@ def measure_point(point: SweepPoint, video: Path, out: Path, original, original_
     check_videos_aligned(video, out, max_frames)
     if progress:
         progress(name, f"{point.label}: keypoints", 0, 1)
-    series = _cached_keypoints(out, out.parent / "keypoints" / f"{point.slug}.npz", max_frames,
-                               None)
+    series = _cached_keypoints(
+        out, out.parent / "keypoints" / f"{point.slug}.npz", max_frames, None
+    )
     ev = evaluate_series(original, {point.slug: series})
     if progress:
         progress(name, f"{point.label}: privacy", 0, 1)
-    audited = audit(video, out, donors=donors, max_frames=max_frames, stride=stride,
-                    original_faces=original_faces, grid_only=True)
-    clin = clinical_agreement(original, {point.slug: series}, None,
-                              original_set=original_measures)
+    audited = audit(
+        video,
+        out,
+        donors=donors,
+        max_frames=max_frames,
+        stride=stride,
+        original_faces=original_faces,
+        grid_only=True,
+    )
+    clin = clinical_agreement(original, {point.slug: series}, None, original_set=original_measures)
     rows = clin.rows[point.slug]
-    return json_safe({
-        "video": name,
-        "point": point.label,
-        "method": point.method,
-        "value": point.value,
-        "privacy": privacy_numbers(audited),
-        "keypoints": _group_metrics(ev, point.slug),
-        "clinical": {"agreement_score": agreement_score(rows),
-                     "counts": clin.counts(point.slug)},
-    })
+    return json_safe(
+        {
+            "video": name,
+            "point": point.label,
+            "method": point.method,
+            "value": point.value,
+            "privacy": privacy_numbers(audited),
+            "keypoints": _group_metrics(ev, point.slug),
+            "clinical": {
+                "agreement_score": agreement_score(rows),
+                "counts": clin.counts(point.slug),
+            },
+        }
+    )
 
 
-def sweep_video(video: Path, name: str, out_dir: Path, points: Sequence[SweepPoint],
-                max_frames: int | None, stride: int = SWEEP_STRIDE,
-                progress: Progress | None = None) -> list[dict]:
+def sweep_video(
+    video: Path,
+    name: str,
+    out_dir: Path,
+    points: Sequence[SweepPoint],
+    max_frames: int | None,
+    stride: int = SWEEP_STRIDE,
+    progress: Progress | None = None,
+) -> list[dict]:
     """Every point on one video; the original is analysed once. Cached per point."""
     from medswap.evaluate.privacy import scan_original
     from medswap.measures import measure_set
@@ -194,16 +229,28 @@ def sweep_video(video: Path, name: str, out_dir: Path, points: Sequence[SweepPoi
     if todo:
         if progress:
             progress(name, "original: keypoints and faces", 0, 1)
-        original = _cached_keypoints(video, out_dir / "keypoints" / "original.npz", max_frames,
-                                     None)
+        original = _cached_keypoints(
+            video, out_dir / "keypoints" / "original.npz", max_frames, None
+        )
         faces = scan_original(video, max_frames=max_frames, stride=stride, grid_only=True)
         measures = measure_set(original)
         for i, p in enumerate(todo, 1):
             log.info("%s: point %d/%d %s", name, i, len(todo), p.label)
-            res = measure_point(p, video, out_dir / f"{p.slug}.mp4", original, faces, measures,
-                                max_frames, stride, progress, name)
+            res = measure_point(
+                p,
+                video,
+                out_dir / f"{p.slug}.mp4",
+                original,
+                faces,
+                measures,
+                max_frames,
+                stride,
+                progress,
+                name,
+            )
             (out_dir / "points" / f"{p.slug}.json").write_text(
-                json.dumps({"key": key, "result": res}, indent=1))
+                json.dumps({"key": key, "result": res}, indent=1)
+            )
             results[p.label] = res
     return [results[p.label] for p in points]
 
@@ -231,8 +278,7 @@ def summarise(per_video: dict[str, list[dict]], points: Sequence[SweepPoint]) ->
         def kv(group: str, key: str, kp=kp) -> float:
             return _median(x[group][key] for x in kp)
 
-        hands = [_median([x["left-hand"]["nme_median"], x["right-hand"]["nme_median"]])
-                 for x in kp]
+        hands = [_median([x["left-hand"]["nme_median"], x["right-hand"]["nme_median"]]) for x in kp]
         reid = max(pv("reid_rate_dlib"), pv("reid_rate_sface"))
         row = {
             "point": p.label,
@@ -270,15 +316,22 @@ def dominates(a: dict, b: dict) -> bool:
 
 def pareto_front(rows: Sequence[dict]) -> list[str]:
     """The points no other point dominates (the control included: it is a choice too)."""
-    return [r["point"] for r in rows
-            if math.isfinite(r["privacy"]) and math.isfinite(r["utility"])
-            and not any(dominates(o, r) for o in rows if o is not r)]
+    return [
+        r["point"]
+        for r in rows
+        if math.isfinite(r["privacy"])
+        and math.isfinite(r["utility"])
+        and not any(dominates(o, r) for o in rows if o is not r)
+    ]
 
 
 def meets_target(row: dict) -> dict:
     """Issue 7's target at one swap point: each condition and whether all hold."""
-    cos = 1.0 - row["median_distance_sface"] if math.isfinite(row["median_distance_sface"]) \
+    cos = (
+        1.0 - row["median_distance_sface"]
+        if math.isfinite(row["median_distance_sface"])
         else math.nan
+    )
     checks = {
         "reid_dlib": row["reid_rate_dlib"] <= TARGET["reid_rate_max"],
         "reid_sface": row["reid_rate_sface"] <= TARGET["reid_rate_max"],
@@ -302,13 +355,16 @@ def domination_verdict(rows: Sequence[dict]) -> tuple[list[str], dict]:
         beaten = [p for p, s in by.items() if s]
         free = [p for p, s in by.items() if not s]
         if not free:
-            lines.append(f"The swap dominates {method} at every setting tried: some swap "
-                         "setting is at least as private and at least as useful as each.")
+            lines.append(
+                f"The swap dominates {method} at every setting tried: some swap "
+                "setting is at least as private and at least as useful as each."
+            )
         elif not beaten:
             lines.append(f"The swap dominates {method} at no setting tried ({', '.join(free)}).")
         else:
-            lines.append(f"The swap dominates {method} at {', '.join(beaten)}, but not at "
-                         f"{', '.join(free)}.")
+            lines.append(
+                f"The swap dominates {method} at {', '.join(beaten)}, but not at {', '.join(free)}."
+            )
         for p in free:
             r = next(x for x in pts if x["point"] == p)
             best = max(swaps, key=lambda s: (s["privacy"], s["utility"]))
@@ -319,8 +375,10 @@ def domination_verdict(rows: Sequence[dict]) -> tuple[list[str], dict]:
                 why.append(f"its face keypoints score higher ({r['utility']:.2f})")
             if not why:
                 why.append("no single swap setting beats it on both axes")
-            lines.append(f"  {p}: not dominated: {'; '.join(why)} "
-                         f"(privacy {r['privacy']:.2f}, utility {r['utility']:.2f}).")
+            lines.append(
+                f"  {p}: not dominated: {'; '.join(why)} "
+                f"(privacy {r['privacy']:.2f}, utility {r['utility']:.2f})."
+            )
     return lines, detail
 
 
@@ -333,18 +391,22 @@ def choose_shape(rows: Sequence[dict]) -> tuple[dict | None, list[str]]:
     ok = [r for r in swaps if meets_target(r)["all"]]
     if ok:
         pick = ok[0]
-        why = (f"--shape {float(pick['value']):g} is the smallest blend that meets issue 7's "
-               f"target on these clips (re-id dlib {_pct(pick['reid_rate_dlib'])}, SFace "
-               f"{_pct(pick['reid_rate_sface'])}, median dlib distance "
-               f"{pick['median_distance_dlib']:.3f}, SFace cosine "
-               f"{meets_target(pick)['median_sface_cosine']:.3f}, face NME "
-               f"{pick['face_nme']:.3f}).")
+        why = (
+            f"--shape {float(pick['value']):g} is the smallest blend that meets issue 7's "
+            f"target on these clips (re-id dlib {_pct(pick['reid_rate_dlib'])}, SFace "
+            f"{_pct(pick['reid_rate_sface'])}, median dlib distance "
+            f"{pick['median_distance_dlib']:.3f}, SFace cosine "
+            f"{meets_target(pick)['median_sface_cosine']:.3f}, face NME "
+            f"{pick['face_nme']:.3f})."
+        )
     else:
         pick = max(swaps, key=lambda r: (r["privacy"], _nan0(r["median_distance_dlib"])))
         failed = [k for k, v in meets_target(pick).items() if v is False]
-        why = (f"No swap blend meets issue 7's whole target on these clips; --shape "
-               f"{float(pick['value']):g} comes closest on privacy (fails: "
-               f"{', '.join(failed)}).")
+        why = (
+            f"No swap blend meets issue 7's whole target on these clips; --shape "
+            f"{float(pick['value']):g} comes closest on privacy (fails: "
+            f"{', '.join(failed)})."
+        )
     return pick, [why]
 
 
@@ -359,10 +421,29 @@ def _pct(v: float) -> str:
 # -- outputs ------------------------------------------------------------------------------------
 
 
-COLUMNS = ("point", "method", "value", "videos", "reid_rate_dlib", "reid_rate_sface",
-           "median_distance_dlib", "median_distance_sface", "leak_frames", "frames_audited",
-           "face_nme", "face_detection_ratio", "face_pck_0.10", "mesh_nme", "body_nme",
-           "hand_nme", "clinical_agreement", "clinical_lost", "privacy", "utility", "pareto")
+COLUMNS = (
+    "point",
+    "method",
+    "value",
+    "videos",
+    "reid_rate_dlib",
+    "reid_rate_sface",
+    "median_distance_dlib",
+    "median_distance_sface",
+    "leak_frames",
+    "frames_audited",
+    "face_nme",
+    "face_detection_ratio",
+    "face_pck_0.10",
+    "mesh_nme",
+    "body_nme",
+    "hand_nme",
+    "clinical_agreement",
+    "clinical_lost",
+    "privacy",
+    "utility",
+    "pareto",
+)
 
 
 def write_csv(rows: Sequence[dict], path: Path) -> Path:
@@ -401,24 +482,43 @@ def frontier_plot(rows: Sequence[dict], front: Sequence[str]) -> bytes:
         ax.plot(x, y, "-o", color=c, label=m, ms=6, lw=1.2, alpha=0.9)
         for r, xi, yi in zip(pts, x, y):
             if math.isfinite(xi) and math.isfinite(yi):
-                txt = "" if r["value"] is None else f"{r['value']:g}" if isinstance(
-                    r["value"], float | int) else str(r["value"])
-                ax.annotate(txt, (xi, yi), textcoords="offset points", xytext=(4, 4),
-                            fontsize=7, color=c)
+                txt = (
+                    ""
+                    if r["value"] is None
+                    else f"{r['value']:g}"
+                    if isinstance(r["value"], float | int)
+                    else str(r["value"])
+                )
+                ax.annotate(
+                    txt, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7, color=c
+                )
         reid = [max(r["reid_rate_dlib"], r["reid_rate_sface"]) for r in pts]
         nme = [r["face_nme"] if math.isfinite(r["face_nme"]) else nme_cap for r in pts]
         bx.plot(reid, nme, "-", color=c, lw=1.0, alpha=0.7)
         for r, xi, yi in zip(pts, reid, nme):
             lost = not math.isfinite(r["face_nme"])
-            bx.plot(xi, yi, "x" if lost else "o", color=c, ms=7 if lost else 6,
-                    label=None)
+            bx.plot(xi, yi, "x" if lost else "o", color=c, ms=7 if lost else 6, label=None)
         bx.plot([], [], "-o", color=c, label=m)
     fr = sorted((r for r in rows if r["point"] in front), key=lambda r: r["privacy"])
     if fr:
-        ax.step([r["privacy"] for r in fr], [r["utility"] for r in fr], where="post",
-                color="k", lw=2, alpha=0.35, label="Pareto front")
-        ax.plot([r["privacy"] for r in fr], [r["utility"] for r in fr], "s", mfc="none",
-                mec="k", ms=11, label="_nolegend_")
+        ax.step(
+            [r["privacy"] for r in fr],
+            [r["utility"] for r in fr],
+            where="post",
+            color="k",
+            lw=2,
+            alpha=0.35,
+            label="Pareto front",
+        )
+        ax.plot(
+            [r["privacy"] for r in fr],
+            [r["utility"] for r in fr],
+            "s",
+            mfc="none",
+            mec="k",
+            ms=11,
+            label="_nolegend_",
+        )
     ax.set_xlabel("privacy: 1 - re-identification rate (worse of dlib and SFace)")
     ax.set_ylabel("utility: face-dlib68 PCK@0.10 (lost face = 0)")
     ax.set_title("Privacy-utility frontier (up and right is better)")
@@ -455,25 +555,35 @@ class Sweep:
     out_dir: Path | None = None
 
     def to_json(self) -> dict:
-        return json_safe({
-            "videos": self.videos,
-            "axes": {"privacy": "1 - max(re-id rate dlib, re-id rate SFace)",
-                     "utility": "face-dlib68 PCK@0.10 (lost face = 0)"},
-            "target": TARGET,
-            "points": self.rows,
-            "pareto_front": self.front,
-            "swap_dominates": self.domination,
-            "swap_targets": self.targets,
-            "recommended_shape": self.recommended_shape,
-            "verdict": self.verdict,
-            "per_video": self.per_video,
-        })
+        return json_safe(
+            {
+                "videos": self.videos,
+                "axes": {
+                    "privacy": "1 - max(re-id rate dlib, re-id rate SFace)",
+                    "utility": "face-dlib68 PCK@0.10 (lost face = 0)",
+                },
+                "target": TARGET,
+                "points": self.rows,
+                "pareto_front": self.front,
+                "swap_dominates": self.domination,
+                "swap_targets": self.targets,
+                "recommended_shape": self.recommended_shape,
+                "verdict": self.verdict,
+                "per_video": self.per_video,
+            }
+        )
 
 
-def sweep(videos: Sequence[str | Path], out_dir: str | Path,
-          methods: Sequence[str] = ("blur", "pixelate", "mask", "swap"), *,
-          points: Sequence[SweepPoint] | None = None, max_frames: int | None = None,
-          stride: int = SWEEP_STRIDE, progress: Progress | None = None) -> Sweep:
+def sweep(
+    videos: Sequence[str | Path],
+    out_dir: str | Path,
+    methods: Sequence[str] = ("blur", "pixelate", "mask", "swap"),
+    *,
+    points: Sequence[SweepPoint] | None = None,
+    max_frames: int | None = None,
+    stride: int = SWEEP_STRIDE,
+    progress: Progress | None = None,
+) -> Sweep:
     """Measure every point on every video, find the frontier, write sweep.json/csv, report."""
     from medswap.video import probe
 
@@ -488,8 +598,9 @@ def sweep(videos: Sequence[str | Path], out_dir: str | Path,
     out_dir = _prepare_dir(out_dir)
     per_video = {}
     for video, name in zip(videos, _unique_names(videos)):
-        per_video[name] = sweep_video(video, name, out_dir / "videos" / name, points,
-                                      max_frames, stride, progress)
+        per_video[name] = sweep_video(
+            video, name, out_dir / "videos" / name, points, max_frames, stride, progress
+        )
     rows = summarise(per_video, points)
     front = pareto_front(rows)
     for r in rows:
@@ -504,8 +615,10 @@ def sweep(videos: Sequence[str | Path], out_dir: str | Path,
         f"{f' (first {max_frames} frames)' if max_frames else ''}; each number is the median "
         f"across videos; privacy audited on one frame in {stride}.",
         "Pareto front (no other setting is both more private and more useful): "
-        + ", ".join(front) + ".",
-        *lines, *why,
+        + ", ".join(front)
+        + ".",
+        *lines,
+        *why,
     ]
     write_outputs(result, out_dir)
     return result
@@ -519,34 +632,105 @@ def write_outputs(result: Sweep, out_dir: Path) -> None:
     write_csv(result.rows, out_dir / "sweep.csv")
     png = frontier_plot(result.rows, result.front)
     (out_dir / "frontier.png").write_bytes(png)
-    header = ["setting", "re-id dlib", "re-id SFace", "median dlib dist", "median SFace dist",
-              "leak frames", "face NME", "face det. ratio", "face PCK@0.10", "body NME",
-              "hand NME", "clinical agreement", "clinical lost", "Pareto"]
-    rows = [[r["point"], r["reid_rate_dlib"], r["reid_rate_sface"], r["median_distance_dlib"],
-             r["median_distance_sface"], r["leak_frames"], r["face_nme"],
-             r["face_detection_ratio"], r["face_pck_0.10"], r["body_nme"], r["hand_nme"],
-             r["clinical_agreement"], r["clinical_lost"], "yes" if r["pareto"] else ""]
-            for r in result.rows]
-    targets = [[p, *[("yes" if t[k] else "NO") for k in ("reid_dlib", "reid_sface",
-                                                         "median_distance_dlib",
-                                                         "sface_cosine_well_below",
-                                                         "face_nme", "all")],
-                t["median_sface_cosine"]] for p, t in result.targets.items()]
+    header = [
+        "setting",
+        "re-id dlib",
+        "re-id SFace",
+        "median dlib dist",
+        "median SFace dist",
+        "leak frames",
+        "face NME",
+        "face det. ratio",
+        "face PCK@0.10",
+        "body NME",
+        "hand NME",
+        "clinical agreement",
+        "clinical lost",
+        "Pareto",
+    ]
+    rows = [
+        [
+            r["point"],
+            r["reid_rate_dlib"],
+            r["reid_rate_sface"],
+            r["median_distance_dlib"],
+            r["median_distance_sface"],
+            r["leak_frames"],
+            r["face_nme"],
+            r["face_detection_ratio"],
+            r["face_pck_0.10"],
+            r["body_nme"],
+            r["hand_nme"],
+            r["clinical_agreement"],
+            r["clinical_lost"],
+            "yes" if r["pareto"] else "",
+        ]
+        for r in result.rows
+    ]
+    targets = [
+        [
+            p,
+            *[
+                ("yes" if t[k] else "NO")
+                for k in (
+                    "reid_dlib",
+                    "reid_sface",
+                    "median_distance_dlib",
+                    "sface_cosine_well_below",
+                    "face_nme",
+                    "all",
+                )
+            ],
+            t["median_sface_cosine"],
+        ]
+        for p, t in result.targets.items()
+    ]
     sections = [
-        ReportSection("Frontier", img_html(png, "privacy-utility frontier",
-                                           "Left: each method's settings as a curve, the "
-                                           "Pareto front in black. Right: re-identification "
-                                           "against face landmark error; x = face lost.")),
-        ReportSection("Every setting", table_html(
-            rows, header, caption="Median across videos. Distances: dlib euclidean (same "
-            "person < 0.6), SFace 1 - cosine (same person < 0.637); n/a where no face was "
-            "found in the output. Clinical agreement: ok / (ok + differs + lost).")),
+        ReportSection(
+            "Frontier",
+            img_html(
+                png,
+                "privacy-utility frontier",
+                "Left: each method's settings as a curve, the "
+                "Pareto front in black. Right: re-identification "
+                "against face landmark error; x = face lost.",
+            ),
+        ),
+        ReportSection(
+            "Every setting",
+            table_html(
+                rows,
+                header,
+                caption="Median across videos. Distances: dlib euclidean (same "
+                "person < 0.6), SFace 1 - cosine (same person < 0.637); n/a where no face was "
+                "found in the output. Clinical agreement: ok / (ok + differs + lost).",
+            ),
+        ),
     ]
     if targets:
-        sections.append(ReportSection("Swap against issue 7's target", table_html(
-            targets, ["setting", "re-id dlib <= 1%", "re-id SFace <= 1%",
-                      "median dlib >= 0.75", f"SFace cosine <= {SFACE_COSINE_MARGIN}",
-                      "face NME <= 0.05", "all", "median SFace cosine"])))
+        sections.append(
+            ReportSection(
+                "Swap against issue 7's target",
+                table_html(
+                    targets,
+                    [
+                        "setting",
+                        "re-id dlib <= 1%",
+                        "re-id SFace <= 1%",
+                        "median dlib >= 0.75",
+                        f"SFace cosine <= {SFACE_COSINE_MARGIN}",
+                        "face NME <= 0.05",
+                        "all",
+                        "median SFace cosine",
+                    ],
+                ),
+            )
+        )
     sections.append(ReportSection("Reading", paragraphs(result.verdict)))
-    write_report(out_dir / "report.html", "Privacy-utility frontier", sections, result.verdict,
-                 {"videos": len(result.videos)})
+    write_report(
+        out_dir / "report.html",
+        "Privacy-utility frontier",
+        sections,
+        result.verdict,
+        {"videos": len(result.videos)},
+    )

@@ -104,8 +104,9 @@ def shared_dlib_faces() -> DlibFaces:
 class DlibTracker:
     """dlib 68 landmarks per frame, searching near the last face first (see module doc)."""
 
-    def __init__(self, faces: DlibFaces | None = None, face_px: float = 110.0,
-                 full_pixels: float = 0.5e6) -> None:
+    def __init__(
+        self, faces: DlibFaces | None = None, face_px: float = 110.0, full_pixels: float = 0.5e6
+    ) -> None:
         self.faces = faces or shared_dlib_faces()
         self.face_px = face_px
         self.full_pixels = full_pixels

@@ -75,7 +75,7 @@ def _from_matrix(frame_index, time_s, matrix, md: dict, path: Path) -> KeypointS
     col = 0
     for g, k in KEYPOINT_GROUPS.items():
         groups[g] = np.ascontiguousarray(
-            matrix[:, col: col + 3 * k].reshape(-1, k, 3), dtype=np.float32
+            matrix[:, col : col + 3 * k].reshape(-1, k, 3), dtype=np.float32
         )
         col += 3 * k
     try:
@@ -99,8 +99,9 @@ def _pyarrow(error: type, path: Path):
         import pyarrow
         import pyarrow.parquet
     except ImportError as exc:
-        raise error(f"Parquet is unavailable, pyarrow does not load ({exc}); use CSV",
-                    path) from None
+        raise error(
+            f"Parquet is unavailable, pyarrow does not load ({exc}); use CSV", path
+        ) from None
     return pyarrow, pyarrow.parquet
 
 
@@ -108,7 +109,8 @@ def save_keypoints(series: KeypointSeries, path: str | Path, fmt: str | None = N
     """Write keypoints as Parquet, CSV or an OpenPose JSON folder (``fmt`` or the suffix)."""
     path = Path(path)
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(
-        path.suffix.lower(), "openpose-json")
+        path.suffix.lower(), "openpose-json"
+    )
     if fmt not in FORMATS:
         raise OutputError(f"unknown keypoint format '{fmt}'; use one of {', '.join(FORMATS)}")
     if fmt == "openpose-json":
@@ -118,8 +120,13 @@ def save_keypoints(series: KeypointSeries, path: str | Path, fmt: str | None = N
         raise OutputError("output folder does not exist", path)
     md = json.dumps(_metadata(series))
     if fmt == "npz":  # the evaluation's cache: fast, no extra dependency
-        np.savez(path, frame_index=series.frame_index, time_s=series.time_s,
-                 matrix=_matrix(series), medswap=np.array(md))
+        np.savez(
+            path,
+            frame_index=series.frame_index,
+            time_s=series.time_s,
+            matrix=_matrix(series),
+            medswap=np.array(md),
+        )
         return path
     matrix = _matrix(series).astype(np.float64)
     if fmt == "parquet":
@@ -172,11 +179,18 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
         missing = [c for c in ["frame_index", "time_s", *columns()] if c not in table.column_names]
         if missing:
             raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
-        matrix = np.column_stack(
-            [table.column(c).to_numpy(zero_copy_only=False) for c in columns()]
-        ) if table.num_rows else np.zeros((0, len(columns())), np.float32)
-        series = _from_matrix(table.column("frame_index").to_numpy(),
-                              table.column("time_s").to_numpy(), matrix, md, path)
+        matrix = (
+            np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in columns()])
+            if table.num_rows
+            else np.zeros((0, len(columns())), np.float32)
+        )
+        series = _from_matrix(
+            table.column("frame_index").to_numpy(),
+            table.column("time_s").to_numpy(),
+            matrix,
+            md,
+            path,
+        )
     elif path.suffix.lower() == ".csv":
         import pandas as pd
 
@@ -184,13 +198,18 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
             first = fh.readline()
             if not first.startswith(_CSV_PREFIX):
                 raise KeypointFileError("is not a medswap keypoint CSV (no metadata line)", path)
-            md = json.loads(first[len(_CSV_PREFIX):])
+            md = json.loads(first[len(_CSV_PREFIX) :])
             df = pd.read_csv(fh, float_precision="round_trip")
         missing = [c for c in ["frame_index", "time_s", *columns()] if c not in df.columns]
         if missing:
             raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
-        series = _from_matrix(df["frame_index"].to_numpy(), df["time_s"].to_numpy(),
-                              df[columns()].to_numpy(dtype=np.float64), md, path)
+        series = _from_matrix(
+            df["frame_index"].to_numpy(),
+            df["time_s"].to_numpy(),
+            df[columns()].to_numpy(dtype=np.float64),
+            md,
+            path,
+        )
     elif path.suffix.lower() == ".npz":
         try:
             with np.load(path) as z:
@@ -210,8 +229,31 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
 
 #: BODY_25 from MediaPipe pose: an index, a pair to average, or None (no such point).
 BODY25_FROM_MP: tuple[int | tuple[int, int] | None, ...] = (
-    0, (11, 12), 12, 14, 16, 11, 13, 15, (23, 24), 24, 26, 28, 23, 25, 27,
-    5, 2, 8, 7, 31, None, 29, 32, None, 30,
+    0,
+    (11, 12),
+    12,
+    14,
+    16,
+    11,
+    13,
+    15,
+    (23, 24),
+    24,
+    26,
+    28,
+    23,
+    25,
+    27,
+    5,
+    2,
+    8,
+    7,
+    31,
+    None,
+    29,
+    32,
+    None,
+    30,
 )
 
 
@@ -244,8 +286,9 @@ def _flat(points: np.ndarray) -> list[float]:
     return [round(float(v), 3) for v in pts.reshape(-1)]
 
 
-def write_openpose_json(series: KeypointSeries, out_dir: str | Path,
-                        stem: str | None = None) -> Path:
+def write_openpose_json(
+    series: KeypointSeries, out_dir: str | Path, stem: str | None = None
+) -> Path:
     """One OpenPose-style JSON per frame in ``out_dir`` (created), plus ``medswap_meta.json``."""
     out_dir = Path(out_dir)
     try:
@@ -260,19 +303,26 @@ def write_openpose_json(series: KeypointSeries, out_dir: str | Path,
         parts = (pose[i], face[i], g["left_hand"][i], g["right_hand"][i])
         people = []
         if any(np.isfinite(p[:, :2]).any() for p in parts):
-            people.append({
-                "person_id": [-1],
-                "pose_keypoints_2d": _flat(pose[i]),
-                "face_keypoints_2d": _flat(face[i]),
-                "hand_left_keypoints_2d": _flat(g["left_hand"][i]),
-                "hand_right_keypoints_2d": _flat(g["right_hand"][i]),
-                "pose_keypoints_3d": [], "face_keypoints_3d": [],
-                "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": [],
-            })
+            people.append(
+                {
+                    "person_id": [-1],
+                    "pose_keypoints_2d": _flat(pose[i]),
+                    "face_keypoints_2d": _flat(face[i]),
+                    "hand_left_keypoints_2d": _flat(g["left_hand"][i]),
+                    "hand_right_keypoints_2d": _flat(g["right_hand"][i]),
+                    "pose_keypoints_3d": [],
+                    "face_keypoints_3d": [],
+                    "hand_left_keypoints_3d": [],
+                    "hand_right_keypoints_3d": [],
+                }
+            )
         doc = {"version": 1.3, "people": people}
         (out_dir / f"{stem}_{int(frame_index):012d}_keypoints.json").write_text(json.dumps(doc))
-    meta = {**_metadata(series), "frame_index": series.frame_index.tolist(),
-            "time_s": series.time_s.tolist()}
+    meta = {
+        **_metadata(series),
+        "frame_index": series.frame_index.tolist(),
+        "time_s": series.time_s.tolist(),
+    }
     (out_dir / "medswap_meta.json").write_text(json.dumps(meta))
     return out_dir
 
@@ -287,8 +337,12 @@ def read_openpose_json(folder: str | Path) -> dict[str, np.ndarray]:
     files = sorted(folder.glob("*_keypoints.json"))
     if not files:
         raise KeypointFileError("no *_keypoints.json files", folder)
-    sizes = {"pose_keypoints_2d": 25, "face_keypoints_2d": 70,
-             "hand_left_keypoints_2d": 21, "hand_right_keypoints_2d": 21}
+    sizes = {
+        "pose_keypoints_2d": 25,
+        "face_keypoints_2d": 70,
+        "hand_left_keypoints_2d": 21,
+        "hand_right_keypoints_2d": 21,
+    }
     out = {k: np.full((len(files), n, 3), np.nan) for k, n in sizes.items()}
     index = []
     for i, f in enumerate(files):

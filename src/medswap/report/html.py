@@ -47,7 +47,7 @@ def png_data_uri(png: bytes | str | Path) -> str:
 def img_html(png: bytes | str | Path, alt: str, caption: str = "") -> str:
     """An embedded image in a figure, with its caption."""
     cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return (f'<figure><img src="{png_data_uri(png)}" alt="{escape(alt)}">{cap}</figure>')
+    return f'<figure><img src="{png_data_uri(png)}" alt="{escape(alt)}">{cap}</figure>'
 
 
 def _cell(value: object, digits: int) -> str:
@@ -58,8 +58,9 @@ def _cell(value: object, digits: int) -> str:
     return f"<td>{escape(value)}</td>"
 
 
-def table_html(rows: Sequence[Sequence[object]], header: Sequence[str], digits: int = 3,
-               caption: str = "") -> str:
+def table_html(
+    rows: Sequence[Sequence[object]], header: Sequence[str], digits: int = 3, caption: str = ""
+) -> str:
     """An HTML table; floats are rounded, NaN/None shown as n/a."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_cell(v, digits) for v in row) + "</tr>" for row in rows)
@@ -76,8 +77,12 @@ def bullet_list(lines: Iterable[str]) -> str:
     return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
 
 
-def render_report(title: str, sections: Sequence[ReportSection], verdict: Sequence[str] = (),
-                  meta: dict | None = None) -> str:
+def render_report(
+    title: str,
+    sections: Sequence[ReportSection],
+    verdict: Sequence[str] = (),
+    meta: dict | None = None,
+) -> str:
     """The report as one HTML string."""
     import jinja2
 
@@ -98,8 +103,13 @@ def render_report(title: str, sections: Sequence[ReportSection], verdict: Sequen
     )
 
 
-def write_report(path: str | Path, title: str, sections: Sequence[ReportSection],
-                 verdict: Sequence[str] = (), meta: dict | None = None) -> Path:
+def write_report(
+    path: str | Path,
+    title: str,
+    sections: Sequence[ReportSection],
+    verdict: Sequence[str] = (),
+    meta: dict | None = None,
+) -> Path:
     """Write the report; the folder must exist."""
     path = Path(path)
     try:

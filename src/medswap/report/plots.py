@@ -12,8 +12,14 @@ import numpy as np
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS, edges
 
 #: Method colours, stable across figures; the noise floor is grey.
-COLOURS = {"original": "#222222", "reencode": "#8c8c8c", "swap": "#1b9e77", "blur": "#d95f02",
-           "pixelate": "#7570b3", "mask": "#e7298a"}
+COLOURS = {
+    "original": "#222222",
+    "reencode": "#8c8c8c",
+    "swap": "#1b9e77",
+    "blur": "#d95f02",
+    "pixelate": "#7570b3",
+    "mask": "#e7298a",
+}
 _FALLBACK = ["#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a"]
 
 
@@ -40,9 +46,13 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def bar_by_group(values: dict[str, dict[str, float]], ylabel: str, title: str,
-                 lower: dict[str, dict[str, float]] | None = None,
-                 upper: dict[str, dict[str, float]] | None = None) -> bytes:
+def bar_by_group(
+    values: dict[str, dict[str, float]],
+    ylabel: str,
+    title: str,
+    lower: dict[str, dict[str, float]] | None = None,
+    upper: dict[str, dict[str, float]] | None = None,
+) -> bytes:
     """Grouped bars: {group: {method: value}}; optional IQR whiskers; n/a marked."""
     groups = list(values)
     methods = list(dict.fromkeys(m for row in values.values() for m in row))
@@ -70,8 +80,11 @@ def bar_by_group(values: dict[str, dict[str, float]], ylabel: str, title: str,
 
 def nme_over_time(result, original) -> bytes:
     """Per-frame NME of every group that was measured, one panel per group."""
-    groups = [g.name for g in EVAL_GROUPS
-              if any(np.isfinite(m.groups[g.name].nme).any() for m in result.methods)]
+    groups = [
+        g.name
+        for g in EVAL_GROUPS
+        if any(np.isfinite(m.groups[g.name].nme).any() for m in result.methods)
+    ]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,8 +94,7 @@ def nme_over_time(result, original) -> bytes:
     fig, axes = plt.subplots(n, 1, figsize=(8, 1.9 * n), dpi=100, sharex=True, squeeze=False)
     for ax, g in zip(axes[:, 0], groups):
         for j, m in enumerate(result.methods):
-            ax.plot(original.time_s, m.groups[g].nme, label=m.label, color=colour(m.label, j),
-                    lw=1)
+            ax.plot(original.time_s, m.groups[g].nme, label=m.label, color=colour(m.label, j), lw=1)
         ax.set_ylabel(g, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=max(1, len(result.methods)))
@@ -107,12 +119,20 @@ def still_frame_index(original) -> int:
     return int(np.argmax(count)) if len(count) else 0
 
 
-_DRAW = {"body": (0, 200, 0), "left_hand": (0, 140, 255), "right_hand": (255, 140, 0),
-         "face_dlib68": (255, 230, 0)}
+_DRAW = {
+    "body": (0, 200, 0),
+    "left_hand": (0, 140, 255),
+    "right_hand": (255, 140, 0),
+    "face_dlib68": (255, 230, 0),
+}
 
 
-def draw_keypoints(image: np.ndarray, groups: dict[str, np.ndarray], i: int,
-                   reference: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def draw_keypoints(
+    image: np.ndarray,
+    groups: dict[str, np.ndarray],
+    i: int,
+    reference: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """Frame ``i``'s skeletons drawn on a copy; ``reference`` (the original's) as red dots."""
     out = image.copy()
     t = max(1, round(max(image.shape[:2]) / 400))
@@ -126,8 +146,14 @@ def draw_keypoints(image: np.ndarray, groups: dict[str, np.ndarray], i: int,
         for a, b in edges(name):
             pa, pb = pts[a], pts[b]
             if np.isfinite(pa).all() and np.isfinite(pb).all():
-                cv2.line(out, tuple(int(round(v)) for v in pa), tuple(int(round(v)) for v in pb),
-                         rgb, t, cv2.LINE_AA)
+                cv2.line(
+                    out,
+                    tuple(int(round(v)) for v in pa),
+                    tuple(int(round(v)) for v in pb),
+                    rgb,
+                    t,
+                    cv2.LINE_AA,
+                )
         for x, y in pts:
             if np.isfinite(x) and np.isfinite(y):
                 cv2.circle(out, (int(round(x)), int(round(y))), t, rgb, -1)
@@ -138,8 +164,9 @@ def encode_png(image: np.ndarray, max_side: int = 480) -> bytes:
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1:
-        image = cv2.resize(image, (round(w * scale), round(h * scale)),
-                           interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
     _, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     return buf.tobytes()
 
@@ -147,8 +174,11 @@ def encode_png(image: np.ndarray, max_side: int = 480) -> bytes:
 def evaluation_plots(result, out_dir: Path, original, series: dict, videos: dict | None) -> dict:
     """nme_by_group.png, nme_over_time.png and still_<method>.png; returns {key: filename}."""
     files = {}
-    (out_dir / "nme_by_group.png").write_bytes(bar_by_group(
-        result.table("nme_median"), "median NME", "Keypoint error per group (lower is better)"))
+    (out_dir / "nme_by_group.png").write_bytes(
+        bar_by_group(
+            result.table("nme_median"), "median NME", "Keypoint error per group (lower is better)"
+        )
+    )
     files["plot_nme_by_group"] = "nme_by_group.png"
     (out_dir / "nme_over_time.png").write_bytes(nme_over_time(result, original))
     files["plot_nme_over_time"] = "nme_over_time.png"

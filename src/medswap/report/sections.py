@@ -15,13 +15,22 @@ from medswap.report.html import (
     table_html,
 )
 
-_SHOWN = ("nme_median", "nme_p95", "pck_0.05", "pck_0.10", "detection_rate",
-          "detection_rate_original", "jitter_ratio")
+_SHOWN = (
+    "nme_median",
+    "nme_p95",
+    "pck_0.05",
+    "pck_0.10",
+    "detection_rate",
+    "detection_rate_original",
+    "jitter_ratio",
+)
 
 
 def nothing_measured_text(names: str) -> str:
-    return (f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
-            "so there is nothing to compare.")
+    return (
+        f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
+        "so there is nothing to compare."
+    )
 
 
 def evaluation_verdict(result) -> list[str]:
@@ -39,8 +48,13 @@ def evaluation_verdict(result) -> list[str]:
             nme = face["nme_median"]
             parts.append(
                 f"independent face landmarks (dlib 68) found {ratio:.0%} as often as in the "
-                "original" + (f", median error {nme:.3f} of the inter-ocular distance"
-                              if math.isfinite(nme) else ""))
+                "original"
+                + (
+                    f", median error {nme:.3f} of the inter-ocular distance"
+                    if math.isfinite(nme)
+                    else ""
+                )
+            )
         if math.isfinite(body["nme_median"]):
             txt = f"body below the face moved {body['nme_median']:.3f} of the shoulder width"
             if floor is not None and m is not floor:
@@ -54,21 +68,38 @@ def evaluation_verdict(result) -> list[str]:
 
 def metrics_table(result, label: str) -> str:
     m = next(x for x in result.methods if x.label == label)
-    rows = [[g.name, LAYOUTS[g.layout].normaliser_name,
-             *[m.groups[g.name].metrics[k] for k in _SHOWN],
-             m.groups[g.name].frames_compared] for g in EVAL_GROUPS]
-    return table_html(rows, ["group", "normaliser", *_SHOWN, "frames compared"],
-                      caption=f"{label}: {Path(m.video).name}")
+    rows = [
+        [
+            g.name,
+            LAYOUTS[g.layout].normaliser_name,
+            *[m.groups[g.name].metrics[k] for k in _SHOWN],
+            m.groups[g.name].frames_compared,
+        ]
+        for g in EVAL_GROUPS
+    ]
+    return table_html(
+        rows,
+        ["group", "normaliser", *_SHOWN, "frames compared"],
+        caption=f"{label}: {Path(m.video).name}",
+    )
 
 
 def flagged_html(result) -> str:
-    rows = [[m.label, f.get("frame_index"), f.get("time_s"), f.get("reason", "")]
-            for m in result.methods for f in m.flagged]
+    rows = [
+        [m.label, f.get("frame_index"), f.get("time_s"), f.get("reason", "")]
+        for m in result.methods
+        for f in m.flagged
+    ]
     if not rows:
-        return paragraphs(["No frame was flagged by the de-identification reports (or no "
-                           "report was found next to the videos)."])
+        return paragraphs(
+            [
+                "No frame was flagged by the de-identification reports (or no "
+                "report was found next to the videos)."
+            ]
+        )
     return table_html(rows[:500], ["method", "frame", "time (s)", "reason"]) + (
-        paragraphs([f"... and {len(rows) - 500} more"]) if len(rows) > 500 else "")
+        paragraphs([f"... and {len(rows) - 500} more"]) if len(rows) > 500 else ""
+    )
 
 
 def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
@@ -77,17 +108,22 @@ def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
     sections = [ReportSection("Verdict", paragraphs(verdict))]
     if result.nothing_measured:
         return sections
-    sections.append(ReportSection(
-        "Metrics", "".join(metrics_table(result, m.label) for m in result.methods)))
+    sections.append(
+        ReportSection("Metrics", "".join(metrics_table(result, m.label) for m in result.methods))
+    )
     figs = ""
-    for key, caption in (("plot_nme_by_group", "Median NME per keypoint group"),
-                         ("plot_nme_over_time", "NME per frame")):
+    for key, caption in (
+        ("plot_nme_by_group", "Median NME per keypoint group"),
+        ("plot_nme_over_time", "NME per frame"),
+    ):
         if key in result.files:
             figs += img_html(out_dir / result.files[key], caption, caption)
     sections.append(ReportSection("Plots", figs or paragraphs(["No plot."])))
     stills = "".join(
         img_html(out_dir / name, key, key.removeprefix("still_") + " (red: original's points)")
-        for key, name in result.files.items() if key.startswith("still_"))
+        for key, name in result.files.items()
+        if key.startswith("still_")
+    )
     if stills:
         sections.append(ReportSection("Keypoints overlaid", stills))
     sections += extra_sections(result, out_dir)
@@ -114,29 +150,59 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
     """Privacy and clinical measures across the compared videos, when they were computed."""
     sections = []
     if comp.privacy:
-        rows = [[m, p["videos"], p["reid_rate_dlib"], p["reid_rate_sface"],
-                 p["median_distance_dlib"], p["median_distance_sface"], p["rank1_dlib"],
-                 p["rank1_sface"], p["chance_rank1"], p["leak_frames"], p["frames"]]
-                for m, p in comp.privacy.items()]
-        sections.append(ReportSection("Privacy across videos", table_html(
-            rows, ["method", "videos", "re-id dlib", "re-id SFace", "median dlib distance",
-                   "median SFace distance", "rank-1 dlib", "rank-1 SFace", "chance",
-                   "leak frames", "frames"],
-            caption="Median across videos (leak frames and frames summed). Same person: dlib "
-                    "distance < 0.6, SFace cosine > 0.363 (distance < 0.637); a face not found "
-                    "in the output counts as hidden.")))
+        rows = [
+            [
+                m,
+                p["videos"],
+                p["reid_rate_dlib"],
+                p["reid_rate_sface"],
+                p["median_distance_dlib"],
+                p["median_distance_sface"],
+                p["rank1_dlib"],
+                p["rank1_sface"],
+                p["chance_rank1"],
+                p["leak_frames"],
+                p["frames"],
+            ]
+            for m, p in comp.privacy.items()
+        ]
+        sections.append(
+            ReportSection(
+                "Privacy across videos",
+                table_html(
+                    rows,
+                    [
+                        "method",
+                        "videos",
+                        "re-id dlib",
+                        "re-id SFace",
+                        "median dlib distance",
+                        "median SFace distance",
+                        "rank-1 dlib",
+                        "rank-1 SFace",
+                        "chance",
+                        "leak frames",
+                        "frames",
+                    ],
+                    caption="Median across videos (leak frames and frames summed). Same "
+                    "person: dlib distance < 0.6, SFace cosine > 0.363 (distance < 0.637); a "
+                    "face not found in the output counts as hidden.",
+                ),
+            )
+        )
     if comp.clinical:
         from medswap.evaluate.clinical import across_table
 
         rows = []
         for m, c in comp.clinical.items():
             k = c["counts"]
-            rows.append([m, k["ok"], k["differs"], k["lost"], k["absent"],
-                         c["agreement_score"]])
-        body = table_html(rows, ["method", "ok", "differs", "LOST", "absent in original",
-                                 "agreement score"],
-                          caption="Clinical measures pooled over videos: LOST = the original "
-                                  "has the measure, the de-identified video does not")
+            rows.append([m, k["ok"], k["differs"], k["lost"], k["absent"], c["agreement_score"]])
+        body = table_html(
+            rows,
+            ["method", "ok", "differs", "LOST", "absent in original", "agreement score"],
+            caption="Clinical measures pooled over videos: LOST = the original "
+            "has the measure, the de-identified video does not",
+        )
         across = {m: c["across_videos"] for m, c in comp.clinical.items() if c["across_videos"]}
         if across:
             body += across_table(across)
@@ -148,8 +214,10 @@ def definitions_html() -> str:
     from medswap.evaluate.invariance import DEFINITIONS
 
     items = [f"{k}: {v}" for k, v in DEFINITIONS.items() if isinstance(v, str)]
-    items.append("normalisers: " + ", ".join(
-        f"{g.name} = {LAYOUTS[g.layout].normaliser_name}" for g in EVAL_GROUPS))
+    items.append(
+        "normalisers: "
+        + ", ".join(f"{g.name} = {LAYOUTS[g.layout].normaliser_name}" for g in EVAL_GROUPS)
+    )
     return bullet_list(items) + f"<p>{escape('Missing keypoints are NaN, never zeros.')}</p>"
 
 
@@ -162,29 +230,46 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
         return [ReportSection("Verdict", paragraphs(comp.verdict))]
     header = ["group", *comp.methods]
     for metric, caption in (
-        ("nme_median", "Median NME per video (normalised error; lower is better): "
-                       "median [IQR] across videos"),
+        (
+            "nme_median",
+            "Median NME per video (normalised error; lower is better): median [IQR] across videos",
+        ),
         ("detection_ratio", "Detection rate relative to the original: median [IQR]"),
         ("pck_0.10", "PCK@0.10: median [IQR]"),
         ("jitter_ratio", "Jitter relative to the original: median [IQR]"),
     ):
-        rows = [[g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
-                for g in comp.summary[metric]]
-        sections.append(ReportSection(caption.split(" (")[0].split(":")[0],
-                                      table_html(rows, header, caption=caption)))
-    rows = [[base, g, metric, t.n, t.p_value, t.median_difference, t.note]
-            for base, groups in comp.tests.items() for g, row in groups.items()
-            for metric, t in row.items()]
+        rows = [
+            [g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
+            for g in comp.summary[metric]
+        ]
+        sections.append(
+            ReportSection(
+                caption.split(" (")[0].split(":")[0], table_html(rows, header, caption=caption)
+            )
+        )
+    rows = [
+        [base, g, metric, t.n, t.p_value, t.median_difference, t.note]
+        for base, groups in comp.tests.items()
+        for g, row in groups.items()
+        for metric, t in row.items()
+    ]
     if rows:
-        sections.append(ReportSection("Wilcoxon signed-rank tests, swap vs each baseline",
-                                      table_html(rows, ["baseline", "group", "metric", "n",
-                                                        "p", "median swap - baseline", "note"])))
+        sections.append(
+            ReportSection(
+                "Wilcoxon signed-rank tests, swap vs each baseline",
+                table_html(
+                    rows,
+                    ["baseline", "group", "metric", "n", "p", "median swap - baseline", "note"],
+                ),
+            )
+        )
     nme = comp.summary["nme_median"]
     med = {g: {m: s.median for m, s in row.items()} for g, row in nme.items()}
     lo = {g: {m: s.q1 for m, s in row.items()} for g, row in nme.items()}
     hi = {g: {m: s.q3 for m, s in row.items()} for g, row in nme.items()}
-    png = plots.bar_by_group(med, "median NME (IQR)", "Keypoint error per group across videos",
-                             lo, hi)
+    png = plots.bar_by_group(
+        med, "median NME (IQR)", "Keypoint error per group across videos", lo, hi
+    )
     (out_dir / "nme_by_group.png").write_bytes(png)
     sections.append(ReportSection("Error per keypoint group", img_html(png, "error per group")))
     sections += comparison_extra_sections(comp)
@@ -195,11 +280,12 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
         else:
             for key in ("plot_nme_over_time",):
                 if key in ev.files:
-                    body += img_html(ev.out_dir / ev.files[key], "error over time",
-                                     "NME per frame")
+                    body += img_html(ev.out_dir / ev.files[key], "error over time", "NME per frame")
             body += "".join(
                 img_html(ev.out_dir / f, k, k.removeprefix("still_") + " (red: original's points)")
-                for k, f in ev.files.items() if k.startswith("still_"))
+                for k, f in ev.files.items()
+                if k.startswith("still_")
+            )
             for sec in extra_sections(ev, ev.out_dir):
                 body += f"<h3>{escape(sec.title)}</h3>{sec.html}"
             body += "<h3>Flagged frames</h3>" + flagged_html(ev)

@@ -40,13 +40,14 @@ _RIGID = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 12
 class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
-    shape: float = 0.0  # 0 keeps the patient's face geometry, 1 takes the donor's
+    shape: float = 0.5  # 0 keeps the patient's face geometry, 1 takes the donor's
     keep_eyes: str = "iris"  # from the frame: "opening" (whole eye), "iris" (gaze), "none"
     keep_mouth: bool = True  # teeth and tongue from the frame
     relight: float = 1.0  # 0: donor's own shading, 1: the scene's low-frequency light
-    relight_sigma: float = 0.12  # x face width
+    relight_sigma: float = 0.25  # x face width
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
+    outline_grow: float = 0.08  # x face size: donor skin reaches this far past the mesh outline
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
@@ -66,9 +67,33 @@ def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndar
     centre = lm[c, :2]
     radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
     mask = np.zeros(shape_hw, np.uint8)
-    cv2.circle(mask, tuple(np.round(centre * 4).astype(int)), int(round(radius * 1.1 * 4)), 255,
-               -1, lineType=cv2.LINE_AA, shift=2)
+    cv2.circle(
+        mask,
+        tuple(np.round(centre * 4).astype(int)),
+        int(round(radius * 1.1 * 4)),
+        255,
+        -1,
+        lineType=cv2.LINE_AA,
+        shift=2,
+    )
     return mask
+
+
+def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.ndarray:
+    """The 468 mesh points plus a ring of the face outline pushed out by ``grow``.
+
+    The ring lets the donor's skin cover the band along the patient's face outline, where the
+    cheek and jaw contour carries identity. For the donor the ring is pulled slightly *inward*
+    instead, so that band is filled by stretching the donor's own edge skin, never the donor
+    portrait's hair or background.
+    """
+    pts = lm[:N_TRI_POINTS]
+    oval = lm[FACE_OVAL]
+    centre = oval[:, :2].mean(axis=0)
+    ring = oval.copy()
+    factor = 0.97 if inward else 1.0 + grow
+    ring[:, :2] = centre + (oval[:, :2] - centre) * factor
+    return np.concatenate([pts, ring])
 
 
 def _oval_weights(reference: np.ndarray) -> np.ndarray:
@@ -91,10 +116,20 @@ class MeshSwapper:
     def reset(self) -> None:
         self._tracks.clear()
 
+    def _donor_points(self, donor: Donor) -> np.ndarray:
+        if self.settings.outline_grow > 0:
+            return with_outline_ring(donor.landmarks, self.settings.outline_grow, inward=True)
+        return donor.landmarks[:N_TRI_POINTS]
+
+    def _mesh_points(self, lm: np.ndarray) -> np.ndarray:
+        if self.settings.outline_grow > 0:
+            return with_outline_ring(lm, self.settings.outline_grow)
+        return lm[:N_TRI_POINTS]
+
     def _triangles(self, donor: Donor) -> np.ndarray:
         key = donor.fingerprint
         if key not in self._tri_cache:
-            self._tri_cache[key] = triangulate(donor.landmarks[:N_TRI_POINTS])
+            self._tri_cache[key] = triangulate(self._donor_points(donor))
         return self._tri_cache[key]
 
     def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
@@ -145,8 +180,8 @@ class MeshSwapper:
             state = self._tracks[track_id] = _TrackState(donor)
         h, w = frame.shape[:2]
         target = self._shaped(state, landmarks)
-        pts = target[:N_TRI_POINTS]
-        face_w = float(np.ptp(pts[:, 0]))
+        face_w = float(np.ptp(target[:N_TRI_POINTS, 0]))
+        pts = self._mesh_points(target)
         x0, y0 = np.floor(pts[:, :2].min(0)).astype(int) - 2
         x1, y1 = np.ceil(pts[:, :2].max(0)).astype(int) + 3
         x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1))
@@ -165,20 +200,21 @@ class MeshSwapper:
             out[:, :2] = (p[:, :2] - (x0, y0)) * scale
             return out
 
-        t_loc, o_loc = local(target), local(landmarks)
+        t_loc, o_loc, mesh_loc = local(target), local(landmarks), local(pts)
         roi_s = roi if f == 1.0 else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
         shape_hw = roi_s.shape[:2]
         face_ws = face_w * scale[0]
         tri = self._triangles(donor)
         maps = warp_maps(
-            t_loc[:N_TRI_POINTS],
-            donor.landmarks[:N_TRI_POINTS],
+            mesh_loc,
+            self._donor_points(donor),
             tri,
             (0, 0, sw, sh),
-            depth=t_loc[:N_TRI_POINTS, 2],
+            depth=mesh_loc[:, 2],
         )
         donor_px = apply_maps(donor.image, maps)
-        face_mask = blend.polygon_mask(shape_hw, t_loc[FACE_OVAL])
+        outline = mesh_loc[N_TRI_POINTS:] if self.settings.outline_grow > 0 else t_loc[FACE_OVAL]
+        face_mask = blend.polygon_mask(shape_hw, outline)
         face_mask[~maps.covered] = 0
         # Eye and mouth openings keep the patient's own pixels (moved with any shape offset).
         eyes = [RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes in ("opening", "iris") else []
@@ -224,9 +260,7 @@ class MeshSwapper:
                 k_alpha = cv2.resize(k_alpha, size, interpolation=cv2.INTER_LINEAR)
         if k_alpha is not None:
             if cfg.shape > 0:
-                back = warp_maps(
-                    target[:N_TRI_POINTS], landmarks[:N_TRI_POINTS], tri, region, depth=pts[:, 2]
-                )
+                back = warp_maps(pts, self._mesh_points(landmarks), tri, region, depth=pts[:, 2])
                 own = cv2.remap(
                     frame, back.map_x, back.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
                 )
