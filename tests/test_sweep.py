@@ -75,7 +75,11 @@ def test_target_and_shape_choice():
     pick, why = choose_shape([far_worse, ok, _row("swap 1", "swap", 1.0, 1.0, 0.9)])
     assert pick["value"] == 0.5 and why[0].startswith("--shape 0.5 is the smallest blend")
     pick, why = choose_shape([far_worse])
-    assert pick["value"] == 0.0 and "fails: median_distance_dlib" in why[0]
+    assert pick["value"] == 0.0 and "(4 of 5; fails: median_distance_dlib)" in why[0]
+    # none meets all: the one meeting the most conditions, not simply the most private
+    too_far = _row("swap 1", "swap", 1.0, 1.0, 0.9, face_nme=0.06, median_distance_dlib=0.7)
+    pick, why = choose_shape([too_far, far_worse])
+    assert pick["value"] == 0.0
 
 
 def test_default_points_cover_every_method():

@@ -75,6 +75,12 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "pixelate: blocks across the face)",
     )
     p.add_argument(
+        "--mask-shape",
+        choices=("ellipse", "box", "eyes"),
+        default="ellipse",
+        help="shape of the mask baseline: the face ellipse (default), its box, or an eye bar",
+    )
+    p.add_argument(
         "--eyes",
         choices=("iris", "opening", "none"),
         default="iris",
@@ -105,6 +111,7 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         report=args.report,
         shape=args.shape,
         strength=args.strength,
+        mask_shape=args.mask_shape,
         occlusion=not args.no_occlusion,
         overwrite=args.overwrite,
         max_frames=args.max_frames,

@@ -383,31 +383,55 @@ def domination_verdict(rows: Sequence[dict]) -> tuple[list[str], dict]:
 
 
 def choose_shape(rows: Sequence[dict]) -> tuple[dict | None, list[str]]:
-    """The swap shape to recommend: the smallest blend meeting issue 7's target (geometry
-    kept as much as possible), else the most private one."""
+    """The swap shape to recommend from the medians across clips.
+
+    The smallest blend that meets all of issue 7's target (the patient's geometry kept as much
+    as possible); when none does, the one that meets the most conditions (ties: the smaller).
+    """
     swaps = sorted((r for r in rows if r["method"] == "swap"), key=lambda r: float(r["value"]))
     if not swaps:
         return None, []
-    ok = [r for r in swaps if meets_target(r)["all"]]
+    checks = {r["point"]: meets_target(r) for r in swaps}
+    ok = [r for r in swaps if checks[r["point"]]["all"]]
     if ok:
         pick = ok[0]
-        why = (
-            f"--shape {float(pick['value']):g} is the smallest blend that meets issue 7's "
-            f"target on these clips (re-id dlib {_pct(pick['reid_rate_dlib'])}, SFace "
-            f"{_pct(pick['reid_rate_sface'])}, median dlib distance "
-            f"{pick['median_distance_dlib']:.3f}, SFace cosine "
-            f"{meets_target(pick)['median_sface_cosine']:.3f}, face NME "
-            f"{pick['face_nme']:.3f})."
-        )
+        lead = f"--shape {float(pick['value']):g} is the smallest blend that meets issue 7's target"
     else:
-        pick = max(swaps, key=lambda r: (r["privacy"], _nan0(r["median_distance_dlib"])))
-        failed = [k for k, v in meets_target(pick).items() if v is False]
-        why = (
-            f"No swap blend meets issue 7's whole target on these clips; --shape "
-            f"{float(pick['value']):g} comes closest on privacy (fails: "
-            f"{', '.join(failed)})."
+
+        def met(r: dict) -> int:
+            return sum(v is True for k, v in checks[r["point"]].items() if k != "all")
+
+        pick = max(swaps, key=lambda r: (met(r), -float(r["value"])))
+        failed = [k for k, v in checks[pick["point"]].items() if v is False and k != "all"]
+        lead = (
+            f"No swap blend meets all of issue 7's target; --shape {float(pick['value']):g} "
+            f"meets the most ({met(pick)} of 5; fails: {', '.join(failed)})"
         )
+    why = (
+        f"{lead} (medians across clips: re-id dlib {_pct(pick['reid_rate_dlib'])}, SFace "
+        f"{_pct(pick['reid_rate_sface'])}, median dlib distance "
+        f"{pick['median_distance_dlib']:.3f}, SFace cosine "
+        f"{checks[pick['point']]['median_sface_cosine']:.3f}, face NME {pick['face_nme']:.3f})."
+    )
     return pick, [why]
+
+
+def worst_clip(per_video: dict[str, list[dict]], point: str) -> str | None:
+    """A line on the clip where ``point`` protects least: medians hide a clip that leaks."""
+    worst, name = -1.0, None
+    for video, lst in per_video.items():
+        r = next((x for x in lst if x["point"] == point), None)
+        if r is None or r["privacy"].get("nothing_to_protect"):
+            continue
+        reid = max(r["privacy"]["reid_rate_dlib"] or 0.0, r["privacy"]["reid_rate_sface"] or 0.0)
+        if reid > worst:
+            worst, name, rec = reid, video, r["privacy"]
+    if name is None:
+        return None
+    return (
+        f"Worst clip at {point}: {name}, re-identified in {_pct(rec['reid_rate_dlib'] or 0.0)} "
+        f"(dlib) and {_pct(rec['reid_rate_sface'] or 0.0)} (SFace) of the audited frames."
+    )
 
 
 def _nan0(v: float) -> float:
@@ -504,7 +528,7 @@ def frontier_plot(rows: Sequence[dict], front: Sequence[str]) -> bytes:
         ax.step(
             [r["privacy"] for r in fr],
             [r["utility"] for r in fr],
-            where="post",
+            where="pre",
             color="k",
             lw=2,
             alpha=0.35,
@@ -610,6 +634,8 @@ def sweep(
     result.targets = {r["point"]: meets_target(r) for r in rows if r["method"] == "swap"}
     pick, why = choose_shape(rows)
     result.recommended_shape = None if pick is None else float(pick["value"])
+    if pick is not None and (line := worst_clip(per_video, pick["point"])):
+        why.append(line)
     result.verdict = [
         f"{len(points)} settings on {len(videos)} video(s)"
         f"{f' (first {max_frames} frames)' if max_frames else ''}; each number is the median "
