@@ -48,6 +48,7 @@ class SwapSettings:
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
     outline_grow: float = 0.08  # x face size: donor skin reaches this far past the mesh outline
+    forehead_fade: float = 0.15  # x face height: the top of the forehead fades to the patient's
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
@@ -59,6 +60,23 @@ class _TrackState:
     neutral_n: int = 0
     shape_offset: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+
+
+def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np.ndarray:
+    """0 at the top of the face outline rising to 1 ``fade`` face-heights below it.
+
+    A portrait donor's mesh often ends in the hair (fringes), so the band just below the top
+    of its face outline can be hair, not skin; the patient's own forehead shows there instead.
+    """
+    top, chin = lm[10, :2], lm[152, :2]
+    axis = chin - top
+    length = float(np.linalg.norm(axis))
+    if length < 1e-6:
+        return np.ones(shape_hw, np.float32)
+    axis = axis / length
+    yy, xx = np.mgrid[0 : shape_hw[0], 0 : shape_hw[1]].astype(np.float32)
+    t = ((xx - top[0]) * axis[0] + (yy - top[1]) * axis[1]) / length
+    return np.clip(t / fade, 0.0, 1.0).astype(np.float32)
 
 
 def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
@@ -239,6 +257,8 @@ class MeshSwapper:
             lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_ws, cfg.relight)
         face_rgb = blend.lab_to_rgb(lab)
         alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
+        if cfg.forehead_fade > 0:
+            alpha *= _forehead_ramp(shape_hw, t_loc, cfg.forehead_fade)
         if hands:
             occl = np.zeros(shape_hw, np.uint8)
             for hand in hands:
