@@ -32,9 +32,29 @@ def swapped(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def quality(swapped):
+    """dlib / SFace measurements of each swapped clip against its original (cached)."""
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            _, out = swapped(name)
+            cache[name] = measure(VIDEOS / name, out, stride=3)
+        return cache[name]
+
+    return get
+
+
+#: Clips where SFace still takes the swapped face for the patient in more than 1% of frames,
+#: with what benchmarks/swap_quality.py measured. Known gaps, not hidden: if one starts
+#: passing, the strict xfail fails and this table must be updated.
+SFACE_KNOWN_GAPS: dict[str, str] = {}
+
+
 @needs_shared
 @pytest.mark.parametrize("name", FACE_CLIPS)
-def test_swap_is_frame_exact_and_hides_identity(swapped, name):
+def test_swap_is_frame_exact_and_keeps_independent_landmarks(swapped, quality, name):
     src = VIDEOS / name
     result, out = swapped(name)
     info, back = video.probe(src), video.probe(out)
@@ -47,10 +67,24 @@ def test_swap_is_frame_exact_and_hides_identity(swapped, name):
     # Every frame with a face was swapped or obscured, never passed through.
     for frame in result.frames:
         assert all(f.status in (FaceStatus.SWAPPED, FaceStatus.OBSCURED) for f in frame.faces)
-    q = measure(src, out, stride=3)
+    q = quality(name)
     assert q.dlib_found_original > 0
     assert q.detection_ratio >= 0.98, f"dlib found the face in {q.detection_ratio:.1%}"
     assert np.median(q.nme) <= 0.05, f"median NME {np.median(q.nme):.3f}"
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=SFACE_KNOWN_GAPS[n], strict=True))
+        if n in SFACE_KNOWN_GAPS
+        else n
+        for n in FACE_CLIPS
+    ],
+)
+def test_swap_hides_identity_from_both_recognisers(quality, name):
+    q = quality(name)
     assert np.mean(q.dlib_distance >= 0.6) >= 0.99, f"dlib distances {q.dlib_distance.min()}"
     assert np.mean(q.sface_cosine < 0.363) >= 0.99, f"SFace cosines {q.sface_cosine.max()}"
 
