@@ -116,7 +116,12 @@ def _run_deidentify(args: argparse.Namespace) -> int:
     if not result.face_found:
         print(
             f"medswap: notice: {args.input}: no face found in any of {t['frames']} frames; "
-            f"the output is a re-encoded copy",
+            + (
+                f"{t['frames_obscured']} frames with a possible face (safety-net detector) "
+                "were obscured"
+                if t["frames_obscured"]
+                else "the output is a re-encoded copy"
+            ),
             file=sys.stderr,
         )
     else:

@@ -63,7 +63,8 @@ class DeidentifyResult:
 
     @property
     def face_found(self) -> bool:
-        return self.totals["frames_with_face"] > 0
+        """A face was found by the face mesh (not only a possible face from the safety net)."""
+        return self.totals["frames_with_mesh_face"] > 0
 
     def to_json(self, include_models: bool = True) -> dict:
         info = self.info
@@ -304,12 +305,21 @@ def _process_face(
     return FaceStatus.OBSCURED, reason, None
 
 
+_NOT_MESH_REASONS = (
+    "face lost for a few frames (track bridged)",
+    "face seen by the safety-net detector only",
+)
+
+
 def _totals(outcomes: list[FrameOutcome], reasons: Counter) -> dict:
     status = Counter(o.status for o in outcomes)
     faces = Counter(f.status.value for o in outcomes for f in o.faces)
     return {
         "frames": len(outcomes),
         "frames_with_face": sum(1 for o in outcomes if o.faces),
+        "frames_with_mesh_face": sum(
+            1 for o in outcomes if any(f.reason not in _NOT_MESH_REASONS for f in o.faces)
+        ),
         "frames_swapped": status.get("swapped", 0),
         "frames_obscured": status.get("obscured", 0),
         "frames_baseline": status.get("baseline", 0),

@@ -62,6 +62,35 @@ class _TrackState:
     extra: dict = field(default_factory=dict)
 
 
+#: MediaPipe hand landmarks: palm outline and the joint chains of the five fingers.
+_PALM = [0, 1, 5, 9, 13, 17]
+_FINGERS = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16], [17, 18, 19, 20]]
+
+
+def hand_mask(hand: np.ndarray, mask: np.ndarray) -> None:
+    """Draw a hand (21 landmarks, pixel coordinates of ``mask``) as palm plus thick fingers.
+
+    Not the convex hull: between spread fingers the face behind must still be swapped, or the
+    patient's face shows through the gaps (a leak measured on hand_open_close.mp4).
+    """
+    palm_width = float(np.linalg.norm(hand[5] - hand[17]))
+    width = max(2, int(round(0.3 * palm_width)))
+    palm = cv2.convexHull(np.round(hand[_PALM] * 4).astype(np.int32))
+    cv2.fillConvexPoly(mask, palm, 255, lineType=cv2.LINE_AA, shift=2)
+    for chain in _FINGERS:
+        pts = hand[chain].copy()
+        pts[-1] = pts[-1] + 0.35 * (pts[-1] - pts[-2])  # the fingertip lies past its landmark
+        cv2.polylines(
+            mask,
+            [np.round(pts * 4).astype(np.int32)],
+            False,
+            255,
+            width,
+            lineType=cv2.LINE_AA,
+            shift=2,
+        )
+
+
 def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np.ndarray:
     """0 at the top of the face outline rising to 1 ``fade`` face-heights below it.
 
@@ -262,13 +291,9 @@ class MeshSwapper:
         if hands:
             occl = np.zeros(shape_hw, np.uint8)
             for hand in hands:
-                hull = cv2.convexHull(np.round((hand - (x0, y0)) * scale * 4).astype(np.int32))
-                cv2.fillConvexPoly(occl, hull, 255, lineType=cv2.LINE_AA, shift=2)
+                hand_mask((hand - (x0, y0)) * scale, occl)
             if occl.any():
-                hand_size = max(float(np.ptp(hands[0][:, 1])) * scale[1], 1.0)
-                kd = int(2 * round(0.06 * hand_size) + 1)
-                occl = cv2.dilate(occl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kd, kd)))
-                alpha *= 1.0 - blend.feather(occl, 0, 1.5)
+                alpha *= 1.0 - blend.feather(occl, 0, 1.0)
         k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_ws)) if polys else None
 
         # Back to full resolution, and composite there.
