@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from medswap.pipeline import METHODS
+from medswap.pipeline import ENGINES, METHODS
 
 
 class _Progress:
@@ -78,6 +78,15 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not look for hands in front of the face (faster)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="mesh",
+        help="mesh (default: landmark-driven warp) or learned (a model from medswap train)",
+    )
+    p.add_argument(
+        "--model", metavar="MODEL.medswap", help="the trained model for --engine learned"
+    )
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
@@ -101,6 +110,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_frames=args.max_frames,
         progress=progress,
+        engine=args.engine,
+        model=args.model,
     )
     t = result.totals
     if not result.face_found:
@@ -157,4 +168,12 @@ COMMANDS["measures"] = (
     "Clinical measures (finger tapping, hand movements, tremor, blinks, mouth, facial motion) "
     "from a video or its keypoints.",
     (_measures_cli.add_arguments, _measures_cli.run),
+)
+
+from medswap.learned import cli as _learned_cli  # noqa: E402
+
+COMMANDS["train"] = (
+    "Train a learned swap model (shared encoder, one decoder per identity) for one patient "
+    "and one donor; needs the extra medswap[learned] (torch).",
+    (_learned_cli.add_arguments, _learned_cli.run),
 )

@@ -103,3 +103,9 @@ class ModelFileError(MedswapError):
     """A trained medswap model file is corrupt, foreign, or for another subject."""
 
     exit_code = 15
+
+
+class MissingExtraError(MedswapError):
+    """A feature needs an optional extra that is not installed (the learned engine: torch)."""
+
+    exit_code = 16
