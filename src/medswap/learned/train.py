@@ -30,7 +30,7 @@ import numpy as np
 from medswap.errors import DonorError, InputNotFoundError, UsageError
 from medswap.learned import data
 from medswap.learned.identity import mean_descriptor
-from medswap.learned.modelfile import read_model_file, write_model_file
+from medswap.learned.modelfile import read_header, read_model_file, write_model_file
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +410,13 @@ def train_model(
 
         raise OutputError("output folder does not exist", out)
     _setup_torch(config)  # fail fast (no torch, no GPU) before minutes of preparation
+    if resume:  # and on a checkpoint that cannot be resumed
+        ckpt = checkpoint_path(out)
+        if not ckpt.exists():
+            raise InputNotFoundError("no checkpoint to resume from", ckpt)
+        done = read_header(ckpt)["training"]["steps"]
+        if done >= config.steps:
+            raise UsageError(f"checkpoint is already at step {done}; ask for more --steps")
     material = prepare_material(subjects, donors, config)
     log.info(
         "material: %d patient crops, %d donor crops (%s) in %.1fs",
