@@ -409,7 +409,15 @@ def train_model(
         from medswap.errors import OutputError
 
         raise OutputError("output folder does not exist", out)
-    _setup_torch(config)  # fail fast (no torch, no GPU) before minutes of preparation
+    from medswap.swap.donors import BUILTIN_DONORS
+
+    for p in subjects:  # fail fast, before minutes of preparation
+        if not Path(p).is_file():
+            raise InputNotFoundError("subject video not found", p)
+    for d in donors:
+        if str(d) not in BUILTIN_DONORS and not Path(d).is_file():
+            raise InputNotFoundError("donor image or video not found", d)
+    _setup_torch(config)  # no torch, no GPU
     if resume:  # and on a checkpoint that cannot be resumed
         ckpt = checkpoint_path(out)
         if not ckpt.exists():
