@@ -145,6 +145,7 @@ def deidentify(
     report: str | Path | None = None,
     shape: float | None = None,
     strength: float | None = None,
+    mask_shape: str = "ellipse",
     occlusion: bool = True,
     swap_settings: SwapSettings | None = None,
     audit: bool = False,
@@ -163,6 +164,7 @@ def deidentify(
     one donor, reproducibly from ``donor_seed``. ``audio`` is ``drop`` (default: a voice
     identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1);
     ``swap_settings`` sets every blending parameter (for sweeps and experiments).
+    ``mask_shape`` is the ``mask`` baseline's shape: ``ellipse`` (default), ``box``, ``eyes``.
     ``audit`` runs the privacy audit (:func:`medswap.evaluate.privacy.audit`, dlib on every
     ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
     the CLI does this by default, the API only when asked, because it costs more than the swap.
@@ -176,6 +178,10 @@ def deidentify(
         raise UsageError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     if audio not in ("drop", "keep"):
         raise UsageError(f"--audio must be 'drop' or 'keep', got '{audio}'")
+    if mask_shape not in obs.MASK_SHAPES:
+        raise UsageError(
+            f"unknown mask shape '{mask_shape}'; choose one of {', '.join(obs.MASK_SHAPES)}"
+        )
     if shape is not None and not 0.0 <= shape <= 1.0:
         raise UsageError(f"--shape must be between 0 and 1, got {shape}")
     if engine not in ENGINES:
@@ -236,7 +242,15 @@ def deidentify(
                 faces: list[FaceOutcome] = []
                 for st in states:
                     status, reason, donor_name = _process_face(
-                        image, st, method, strength_used, donor_list, donor_seed, swapper, hand_pts
+                        image,
+                        st,
+                        method,
+                        strength_used,
+                        donor_list,
+                        donor_seed,
+                        swapper,
+                        hand_pts,
+                        mask_shape,
                     )
                     reasons[reason] += bool(reason)
                     faces.append(
@@ -269,6 +283,7 @@ def deidentify(
             "model": Path(model).name if model is not None else None,
             "shape": settings.shape,
             "strength": strength_used,
+            **({"mask_shape": mask_shape} if method == "mask" else {}),
             "occlusion": bool(hands),
             "audio": audio,
             "donor_seed": donor_seed,
@@ -316,11 +331,13 @@ def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
 
 
 def _process_face(
-    image, st, method, strength, donors, seed, swapper, hands
+    image, st, method, strength, donors, seed, swapper, hands, mask_shape="ellipse"
 ) -> tuple[FaceStatus, str, str | None]:
     """Swap, obscure or apply a baseline to one tracked face, in place on ``image``."""
     if method != "swap":
-        obs.apply_in_region(image, st.box, method, strength)
+        obs.apply_in_region(
+            image, st.box, method, strength, shape=mask_shape, landmarks=st.landmarks
+        )
         return FaceStatus.BASELINE, "", None
     reason = ""
     if st.landmarks is None:

@@ -139,6 +139,23 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         "reencode control is always added",
     )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
+    p.add_argument(
+        "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
+    )
+    p.add_argument(
+        "--privacy-stride",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="audit every N-th frame (default 3)",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the privacy-utility frontier: every method at several strengths "
+        "(blur kernels, pixelation blocks, mask shapes, swap --shape blends); "
+        "writes sweep.json, sweep.csv, frontier.png and report.html",
+    )
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -152,14 +169,48 @@ def run_compare(args: argparse.Namespace) -> int:
         )
     printer = ProgressPrinter(not args.quiet)
     videos = list(args.videos)
+    if args.sweep:
+        if args.no_privacy:
+            raise UsageError("--sweep measures privacy: it cannot be combined with --no-privacy")
+        return _run_sweep(args, methods, videos)
 
     def progress(video: str, stage: str, done: int, total: int) -> None:
         i = next((k for k, v in enumerate(videos, 1) if Path(v).stem == video), 0)
         printer(f"video {i}/{len(videos)} {video}: {stage}", done, total)
 
-    comp = compare(videos, args.output, methods, max_frames=args.max_frames, progress=progress)
+    comp = compare(
+        videos,
+        args.output,
+        methods,
+        max_frames=args.max_frames,
+        progress=progress,
+        privacy=not args.no_privacy,
+        privacy_stride=args.privacy_stride,
+    )
     if not args.quiet:
         for line in comp.verdict:
+            print(f"medswap: {line}", file=sys.stderr)
+        print(f"medswap: wrote {Path(args.output) / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace, methods: list[str], videos: list[str]) -> int:
+    from medswap.evaluate.sweep import sweep
+
+    def progress(video: str, stage: str, done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"medswap: sweep {video}: {stage}", file=sys.stderr, flush=True)
+
+    result = sweep(
+        videos,
+        args.output,
+        methods,
+        max_frames=args.max_frames,
+        stride=args.privacy_stride,
+        progress=progress,
+    )
+    if not args.quiet:
+        for line in result.verdict:
             print(f"medswap: {line}", file=sys.stderr)
         print(f"medswap: wrote {Path(args.output) / 'report.html'}", file=sys.stderr)
     return 0

@@ -8,6 +8,12 @@ against the original. Then aggregate across videos: methods in columns, keypoint
 rows, median and IQR, the paired Wilcoxon signed-rank test of swap against each baseline, a
 plain-language verdict, and ``report.html``.
 
+Beside the keypoints: a privacy audit of every output (:mod:`medswap.evaluate.privacy`) on
+every ``privacy_stride``-th frame (a sample: ``medswap audit`` scans every frame for leaks),
+with the original's faces found once per video (off with ``privacy=False``); and the
+clinical measures of every output against the original's (:mod:`medswap.evaluate.clinical`),
+per video and across videos.
+
 Every method is measured on its delivered, encoded output, as a user would share it, and read
 against ``reencode``, the noise floor that encoding alone causes.
 """
@@ -20,6 +26,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from medswap.errors import KeypointFileError, MedswapError, UsageError
 from medswap.evaluate.invariance import (
@@ -43,6 +51,19 @@ CONTROL = "reencode"
 FACE_DETECTION_RATIO = 0.98
 FACE_NME_MAX = 0.05
 FLOOR_FACTOR = 1.5
+#: ``compare`` audits every n-th frame (detection and both recognisers; about 1 s a frame on
+#: a loaded 2-core machine, so a full scan of every output would dominate the comparison).
+PRIVACY_STRIDE = 3
+#: The privacy numbers aggregated across videos (median), from ``clinical.privacy_numbers``.
+PRIVACY_KEYS = (
+    "reid_rate_dlib",
+    "reid_rate_sface",
+    "median_distance_dlib",
+    "median_distance_sface",
+    "rank1_dlib",
+    "rank1_sface",
+    "chance_rank1",
+)
 
 #: ``progress(video, stage, done, total)``: stage is "deidentify <method>" or "keypoints <label>".
 Progress = Callable[[str, str, int, int], None]
@@ -103,6 +124,8 @@ class Comparison:
     claims: dict[str, dict] = field(default_factory=dict)
     verdict: list[str] = field(default_factory=list)
     out_dir: Path | None = None
+    privacy: dict[str, dict] = field(default_factory=dict)  # method -> aggregated numbers
+    clinical: dict[str, dict] = field(default_factory=dict)  # method -> counts, across stats
 
     @property
     def nothing_measured(self) -> bool:
@@ -124,6 +147,8 @@ class Comparison:
                 for b, groups in self.tests.items()
             },
             "per_video": {name: str(e.out_dir) for name, e in self.evaluations.items()},
+            "privacy": self.privacy,
+            "clinical_measures": self.clinical,
         }
 
 
@@ -158,6 +183,54 @@ def _cached_keypoints(
     return series
 
 
+def _donor_names(ret: object, label: str) -> list[str] | None:
+    """The donors a de-identifier used, as the audit takes them (built-in names or paths)."""
+    names = getattr(ret, "donors", None)
+    if names:
+        return [str(n).split(":", 1)[0] for n in names]
+    return ["average"] if label == "swap" else None
+
+
+def audit_outputs(
+    video: Path,
+    outputs: dict[str, Path],
+    donors: dict[str, list | None],
+    out_dir: Path,
+    max_frames: int | None,
+    stride: int = PRIVACY_STRIDE,
+    original_faces=None,
+    progress: Progress | None = None,
+    name: str = "",
+):
+    """Privacy audit of each output; the original's faces are found once and reused.
+
+    Only every ``stride``-th frame is analysed (the audit's ``grid_only`` sample). Writes
+    ``out_dir/audit/<label>.json``; returns ``{label: AuditResult}``.
+    """
+    from medswap.evaluate.privacy import audit, scan_original, write_json
+
+    _prepare_dir(out_dir / "audit")
+    if original_faces is None:
+        if progress:
+            progress(name, "privacy original", 0, 1)
+        original_faces = scan_original(video, max_frames=max_frames, stride=stride, grid_only=True)
+    results = {}
+    for i, (label, out) in enumerate(outputs.items()):
+        if progress:
+            progress(name, f"privacy {label}", i, len(outputs))
+        results[label] = audit(
+            video,
+            out,
+            donors=donors.get(label),
+            max_frames=max_frames,
+            stride=stride,
+            original_faces=original_faces,
+            grid_only=True,
+        )
+        write_json(results[label], out_dir / "audit" / f"{label}.json")
+    return results
+
+
 def compare_one(
     video: Path,
     name: str,
@@ -166,11 +239,14 @@ def compare_one(
     deidentifiers: dict[str, Deidentifier],
     max_frames: int | None = None,
     progress: Progress | None = None,
+    privacy: bool = True,
+    privacy_stride: int = PRIVACY_STRIDE,
 ) -> Evaluation:
-    """De-identify one video every way, extract, evaluate; files under ``out_dir``."""
+    """De-identify one video every way, extract, evaluate, audit; files under ``out_dir``."""
     _prepare_dir(out_dir / "keypoints")
     outputs: dict[str, Path] = {}
     reports: dict[str, Path] = {}
+    donors: dict[str, list | None] = {}
     for label in (CONTROL, *methods):
         out = out_dir / f"{label}.mp4"
         report = out_dir / f"{label}.report.json"
@@ -184,7 +260,7 @@ def compare_one(
             extra = {}
             if progress and getattr(fn, "accepts_progress", False):
                 extra["progress"] = lambda d, t, lb=label: progress(name, f"deidentify {lb}", d, t)
-            fn(video, out, report, max_frames, **extra)
+            donors[label] = _donor_names(fn(video, out, report, max_frames, **extra), label)
         check_videos_aligned(video, out, max_frames)
         outputs[label], reports[label] = out, report
 
@@ -201,10 +277,65 @@ def compare_one(
         {k: flagged_frames(v) for k, v in reports.items()},
     )
     result.original = str(video)
+    if privacy:
+        result.privacy = audit_outputs(
+            video,
+            outputs,
+            donors,
+            out_dir,
+            max_frames,
+            privacy_stride,
+            progress=progress,
+            name=name,
+        )
     write_evaluation(
         result, out_dir, original, series, videos={"original": video, **outputs}, write_report=True
     )
     return result
+
+
+def aggregate_privacy(evaluations: dict[str, Evaluation], methods: Sequence[str]) -> dict:
+    """Per method: the median across videos of each privacy number, and summed leak frames."""
+    from medswap.evaluate.clinical import privacy_numbers
+
+    out = {}
+    for m in methods:
+        nums = [privacy_numbers(e.privacy[m]) for e in evaluations.values() if m in e.privacy]
+        nums = [n for n in nums if not n["nothing_to_protect"]]
+        if not nums:
+            continue
+        row = {}
+        for k in PRIVACY_KEYS:
+            vals = [n[k] for n in nums if n.get(k) is not None]
+            row[k] = float(np.median(vals)) if vals else None
+        row["leak_frames"] = int(sum(n["leak_frames"] for n in nums))
+        row["frames"] = int(sum(n["frames"] for n in nums))
+        row["videos"] = len(nums)
+        out[m] = row
+    return out
+
+
+def aggregate_clinical(evaluations: dict[str, Evaluation], methods: Sequence[str]) -> dict:
+    """Per method: measure counts pooled over videos, and Bland-Altman/ICC across videos."""
+    from medswap.evaluate.clinical import (
+        across_videos,
+        agreement_score,
+        json_safe,
+        status_counts,
+    )
+
+    per_video = {n: e.clinical for n, e in evaluations.items() if e.clinical is not None}
+    out = {}
+    for m in methods:
+        rows = [r for c in per_video.values() for r in c.rows.get(m, [])]
+        if not rows:
+            continue
+        out[m] = {
+            "counts": status_counts(rows),
+            "agreement_score": agreement_score(rows),
+            "across_videos": json_safe(across_videos(per_video, m)) if len(per_video) >= 2 else {},
+        }
+    return json_safe(out)
 
 
 def aggregate(evaluations: dict[str, Evaluation], methods: Sequence[str]):
@@ -351,6 +482,37 @@ def verdict(
     return lines
 
 
+def privacy_verdict(privacy: dict) -> list[str]:
+    """One line per method: re-identification by both recognisers, and leak frames."""
+    lines = []
+    for m, p in privacy.items():
+        leaks = p["leak_frames"]
+        lines.append(
+            f"Privacy, {m}: re-identified in {_pct(_f(p['reid_rate_dlib']))} (dlib) and "
+            f"{_pct(_f(p['reid_rate_sface']))} (SFace) of checked frames (median across "
+            f"videos); {leaks} of {p['frames']} frames show the original identity."
+        )
+    return lines
+
+
+def clinical_verdict(clinical: dict) -> list[str]:
+    """One line per method: how many of the original's clinical measures it reproduces."""
+    lines = []
+    for m, c in clinical.items():
+        k = c["counts"]
+        n = k["ok"] + k["differs"] + k["lost"]
+        if n:
+            lines.append(
+                f"Clinical measures, {m}: {k['ok']} of {n} within tolerance, {k['differs']} "
+                f"differ, {k['lost']} lost (pooled over videos)."
+            )
+    return lines
+
+
+def _f(v) -> float:
+    return math.nan if v is None else float(v)
+
+
 def _write_tables(comp: Comparison, out_dir: Path) -> None:
     for metric, name in (
         ("nme_median", "table_nme_median.csv"),
@@ -401,11 +563,13 @@ def compare(
     max_frames: int | None = None,
     progress: Progress | None = None,
     deidentifiers: dict[str, Deidentifier] | None = None,
+    privacy: bool = True,
+    privacy_stride: int = PRIVACY_STRIDE,
 ) -> Comparison:
     """De-identify each video with each method, evaluate all, write the table and report.
 
     ``deidentifiers`` maps a method name to a function writing its output; by default every
-    method runs through ``medswap.pipeline.deidentify``.
+    method runs through ``medswap.pipeline.deidentify``. ``privacy=False`` skips the audits.
     """
     from medswap.video import probe
 
@@ -418,20 +582,40 @@ def compare(
         deidentifiers.setdefault(m, pipeline_deidentifier(m))
     for v in videos:  # refuse a bad input before hours of work
         probe(v)
+    if privacy_stride < 1:
+        raise UsageError(f"--privacy-stride must be 1 or more, got {privacy_stride}")
     out_dir = _prepare_dir(out_dir)
     evaluations = {}
     for i, (video, name) in enumerate(zip(videos, _unique_names(videos)), 1):
         log.info("video %d/%d: %s", i, len(videos), video)
         evaluations[name] = compare_one(
-            video, name, out_dir / "videos" / name, methods, deidentifiers, max_frames, progress
+            video,
+            name,
+            out_dir / "videos" / name,
+            methods,
+            deidentifiers,
+            max_frames,
+            progress,
+            privacy,
+            privacy_stride,
         )
     columns = [CONTROL, *methods]
     summary, tests = aggregate(evaluations, columns)
     claims = check_claims(summary, columns)
     comp = Comparison(
-        [str(v) for v in videos], columns, evaluations, summary, tests, claims, out_dir=out_dir
+        [str(v) for v in videos],
+        columns,
+        evaluations,
+        summary,
+        tests,
+        claims,
+        out_dir=out_dir,
+        privacy=aggregate_privacy(evaluations, columns),
+        clinical=aggregate_clinical(evaluations, columns),
     )
     comp.verdict = verdict(summary, claims, columns, len(videos), comp.nothing_measured)
+    if not comp.nothing_measured:
+        comp.verdict += privacy_verdict(comp.privacy) + clinical_verdict(comp.clinical)
     _write_tables(comp, out_dir)
     from medswap.report.html import write_report
     from medswap.report.sections import comparison_sections

@@ -264,6 +264,10 @@ class Evaluation:
     original_detection: dict[str, float]
     out_dir: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
+    #: clinical measures' agreement (medswap.evaluate.clinical.ClinicalAgreement), if computed
+    clinical: object | None = None
+    #: privacy audits per label (medswap.evaluate.privacy.AuditResult), if run
+    privacy: dict = field(default_factory=dict)
 
     @property
     def nothing_measured(self) -> bool:
@@ -278,7 +282,15 @@ class Evaluation:
         }
 
     def to_json(self) -> dict:
+        extra = {}
+        if self.clinical is not None:
+            extra["clinical_measures"] = self.clinical.to_json()
+        if self.privacy:
+            from medswap.evaluate.clinical import privacy_numbers
+
+            extra["privacy"] = {k: privacy_numbers(a) for k, a in self.privacy.items()}
         return {
+            **extra,
             "original": self.original,
             "n_frames": self.n_frames,
             "nothing_measured": self.nothing_measured,
@@ -523,6 +535,10 @@ def write_evaluation(
     from medswap.report import plots
 
     result.out_dir = out_dir
+    if result.clinical is None and series:
+        from medswap.evaluate.clinical import clinical_agreement
+
+        result.clinical = clinical_agreement(original, series, out_dir)
     result.files.update(write_tables(result, out_dir, original))
     if not result.nothing_measured and result.methods:
         result.files.update(plots.evaluation_plots(result, out_dir, original, series, videos))

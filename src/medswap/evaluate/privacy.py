@@ -580,8 +580,12 @@ class FrameScan:
     outputs: list[FaceRecord]
 
 
-def check_alignment(orig: VideoInfo, out: VideoInfo) -> None:
-    """Refuse an output that cannot be a frame-by-frame copy of the original."""
+def check_alignment(orig: VideoInfo, out: VideoInfo, max_frames: int | None = None) -> None:
+    """Refuse an output that cannot be a frame-by-frame copy of the original.
+
+    With ``max_frames`` the output may be a copy of the original's first ``max_frames`` frames
+    (as ``deidentify(..., max_frames=N)`` writes).
+    """
     if orig.display_size != out.display_size:
         ow, oh = orig.display_size
         dw, dh = out.display_size
@@ -590,10 +594,13 @@ def check_alignment(orig: VideoInfo, out: VideoInfo) -> None:
             "not derived from it",
             out.path,
         )
-    if orig.n_frames and out.n_frames and orig.n_frames != out.n_frames:
+    expected = orig.n_frames
+    if expected and max_frames is not None and out.n_frames and out.n_frames < expected:
+        expected = min(expected, max_frames)
+    if expected and out.n_frames and expected != out.n_frames:
         raise AlignmentError(
             f"has {out.n_frames} frames but the original {Path(orig.path).name} has "
-            f"{orig.n_frames}: not derived from it",
+            f"{expected}: not derived from it",
             out.path,
         )
 
@@ -662,6 +669,7 @@ def scan(
     known: dict[int, FaceRecord] | None = None,
     start: int = 0,
     stop: int | None = None,
+    grid_only: bool = False,
 ) -> list[FrameScan]:
     """One pass over both videos: the patient's face and every output face, every frame.
 
@@ -672,7 +680,8 @@ def scan(
     Detection (YuNet and HOG) and SFace run on every frame. dlib's descriptor, about ten times
     dearer, runs on every ``stride``-th frame; off that grid it runs only for output faces that
     SFace already finds near the patient (:data:`SFACE_SUSPECT_DISTANCE`), or for every face
-    while there is no template.
+    while there is no template. ``grid_only`` skips the frames off the stride grid entirely
+    (a sample, for sweeps: no leak scan between grid frames).
     """
     known = known or {}
     scans = []
@@ -683,8 +692,11 @@ def scan(
         if stop is not None and a.index >= stop:
             break
         on_grid = a.index % stride == 0
-        original = known.get(a.index)
-        if original is None:
+        if grid_only and not on_grid:
+            continue
+        if a.index in known:  # a face (or None: no face) found by an earlier pass
+            original = known[a.index]
+        else:
             original = _patient_face(analyser, a.image, want_dlib=on_grid)
         outputs = []
         for pair in analyser.detect(b.image):
@@ -935,6 +947,55 @@ def _donor_image(d: object) -> tuple[str, np.ndarray, str]:
     return path.stem, image, str(path)
 
 
+@dataclass
+class OriginalFaces:
+    """The patient's face in every frame of an original, and the enrolment: computed once.
+
+    A sweep audits many outputs of one original; with this, each audit analyses only the
+    output's frames. Valid for the ``stride`` and ``max_frames`` it was made with.
+    """
+
+    path: str
+    stride: int
+    max_frames: int | None
+    enrolled: dict[int, FaceRecord]
+    faces: dict[int, FaceRecord | None]  # frame index -> the patient's face (None: no face)
+    grid_only: bool = False
+
+
+def scan_original(
+    original: str | Path,
+    max_frames: int | None = None,
+    stride: int = 1,
+    enrol_frames: int = 8,
+    analyser: FaceAnalyser | None = None,
+    grid_only: bool = False,
+) -> OriginalFaces:
+    """Find and describe the patient's face in every frame of ``original`` (see ``audit``).
+
+    ``grid_only``: only in the frames on the stride grid (for audits with ``grid_only``).
+    """
+    if stride < 1:
+        raise UsageError(f"--stride must be 1 or more, got {stride}")
+    analyser = analyser or FaceAnalyser()
+    info = probe(original)
+    n_hint = info.n_frames or 10**9
+    if max_frames is not None:
+        n_hint = min(n_hint, max_frames)
+    enrolled = enrol(analyser, info, n_hint, enrol_frames, stride) if n_hint < 10**9 else {}
+    faces: dict[int, FaceRecord | None] = {}
+    for frame in read_frames(info.path, info, max_frames=max_frames):
+        if grid_only and frame.index % stride:
+            continue
+        if frame.index in enrolled:
+            faces[frame.index] = enrolled[frame.index]
+        else:
+            faces[frame.index] = _patient_face(
+                analyser, frame.image, want_dlib=frame.index % stride == 0
+            )
+    return OriginalFaces(str(original), stride, max_frames, enrolled, faces, grid_only)
+
+
 def audit(
     original: str | Path,
     deidentified: str | Path,
@@ -946,6 +1007,8 @@ def audit(
     stride: int = 1,
     enrol_frames: int = 8,
     workers: int = 1,
+    original_faces: OriginalFaces | None = None,
+    grid_only: bool = False,
 ) -> AuditResult:
     """Audit a de-identified video against its original; see the module docstring.
 
@@ -954,7 +1017,10 @@ def audit(
     before ``strict`` is applied, so a failed audit still leaves its evidence. ``strict``
     raises :class:`PrivacyError` when any output frame shows the patient. ``workers`` > 1 splits
     the pass over that many spawned processes (each starts in a few seconds and loads its own
-    models; worth it only on idle cores, so one by default).
+    models; worth it only on idle cores, so one by default). ``original_faces`` (from
+    :func:`scan_original` with the same ``stride`` and ``max_frames``) skips the analysis of
+    the original, for audits of many outputs of one original. ``grid_only`` analyses only
+    every ``stride``-th frame (no leak scan in between): a sample, for comparisons and sweeps.
     """
     t0 = time.perf_counter()
     if stride < 1:
@@ -968,21 +1034,52 @@ def audit(
         if not out.parent.is_dir():
             raise OutputError("output folder does not exist", out)
     orig_info, out_info = probe(original), probe(deidentified)
-    check_alignment(orig_info, out_info)
+    check_alignment(orig_info, out_info, max_frames)
     analyser = FaceAnalyser()
     donor_records = load_donors(donors, analyser)
 
     n_hint = orig_info.n_frames or 10**9
     if max_frames is not None:
         n_hint = min(n_hint, max_frames)
-    enrolled = enrol(analyser, orig_info, n_hint, enrol_frames, stride) if n_hint < 10**9 else {}
-    template = _template(list(enrolled.values()))
-    if workers > 1 and n_hint < 10**9:
-        scans = scan_parallel(
-            orig_info, out_info, template, n_hint, workers, stride, max_frames, enrolled
+    if original_faces is not None:
+        made = (original_faces.stride, original_faces.max_frames, original_faces.grid_only)
+        if made != (stride, max_frames, grid_only):
+            raise UsageError(
+                f"original_faces were found with (stride, max_frames, grid_only) {made}, "
+                f"not {(stride, max_frames, grid_only)}"
+            )
+        enrolled = dict(original_faces.enrolled)
+        template = _template(list(enrolled.values()))
+        scans = scan(
+            analyser,
+            orig_info,
+            out_info,
+            template,
+            stride,
+            max_frames,
+            original_faces.faces,
+            grid_only=grid_only,
         )
     else:
-        scans = scan(analyser, orig_info, out_info, template, stride, max_frames, enrolled)
+        enrolled = (
+            enrol(analyser, orig_info, n_hint, enrol_frames, stride) if n_hint < 10**9 else {}
+        )
+        template = _template(list(enrolled.values()))
+        if workers > 1 and n_hint < 10**9 and not grid_only:
+            scans = scan_parallel(
+                orig_info, out_info, template, n_hint, workers, stride, max_frames, enrolled
+            )
+        else:
+            scans = scan(
+                analyser,
+                orig_info,
+                out_info,
+                template,
+                stride,
+                max_frames,
+                enrolled,
+                grid_only=grid_only,
+            )
 
     with_face = [s for s in scans if s.original is not None]
     result = AuditResult(

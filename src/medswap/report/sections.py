@@ -126,8 +126,87 @@ def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
     )
     if stills:
         sections.append(ReportSection("Keypoints overlaid", stills))
+    sections += extra_sections(result, out_dir)
     sections.append(ReportSection("Flagged frames", flagged_html(result)))
     sections.append(ReportSection("Definitions", definitions_html()))
+    return sections
+
+
+def extra_sections(result, out_dir: Path) -> list[ReportSection]:
+    """The privacy audit and clinical measures of one evaluation, when they were computed."""
+    sections = []
+    if result.privacy:
+        from medswap.evaluate.privacy import privacy_section
+
+        sections.append(ReportSection(*privacy_section(result.privacy)))
+    if result.clinical is not None:
+        from medswap.evaluate.clinical import clinical_section
+
+        sections.append(clinical_section(result.clinical, out_dir))
+    return sections
+
+
+def comparison_extra_sections(comp) -> list[ReportSection]:
+    """Privacy and clinical measures across the compared videos, when they were computed."""
+    sections = []
+    if comp.privacy:
+        rows = [
+            [
+                m,
+                p["videos"],
+                p["reid_rate_dlib"],
+                p["reid_rate_sface"],
+                p["median_distance_dlib"],
+                p["median_distance_sface"],
+                p["rank1_dlib"],
+                p["rank1_sface"],
+                p["chance_rank1"],
+                p["leak_frames"],
+                p["frames"],
+            ]
+            for m, p in comp.privacy.items()
+        ]
+        sections.append(
+            ReportSection(
+                "Privacy across videos",
+                table_html(
+                    rows,
+                    [
+                        "method",
+                        "videos",
+                        "re-id dlib",
+                        "re-id SFace",
+                        "median dlib distance",
+                        "median SFace distance",
+                        "rank-1 dlib",
+                        "rank-1 SFace",
+                        "chance",
+                        "leak frames",
+                        "frames",
+                    ],
+                    caption="Median across videos (leak frames and frames summed). Same "
+                    "person: dlib distance < 0.6, SFace cosine > 0.363 (distance < 0.637); a "
+                    "face not found in the output counts as hidden.",
+                ),
+            )
+        )
+    if comp.clinical:
+        from medswap.evaluate.clinical import across_table
+
+        rows = []
+        for m, c in comp.clinical.items():
+            k = c["counts"]
+            rows.append([m, k["ok"], k["differs"], k["lost"], k["absent"], c["agreement_score"]])
+        body = table_html(
+            rows,
+            ["method", "ok", "differs", "LOST", "absent in original", "agreement score"],
+            caption="Clinical measures pooled over videos: LOST = the original "
+            "has the measure, the de-identified video does not",
+        )
+        across = {m: c["across_videos"] for m, c in comp.clinical.items() if c["across_videos"]}
+        if across:
+            body += across_table(across)
+        sections.append(ReportSection("Clinical measures across videos", body))
     return sections
 
 
@@ -193,6 +272,7 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
     )
     (out_dir / "nme_by_group.png").write_bytes(png)
     sections.append(ReportSection("Error per keypoint group", img_html(png, "error per group")))
+    sections += comparison_extra_sections(comp)
     for name, ev in comp.evaluations.items():
         body = ""
         if ev.nothing_measured:
@@ -206,6 +286,8 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
                 for k, f in ev.files.items()
                 if k.startswith("still_")
             )
+            for sec in extra_sections(ev, ev.out_dir):
+                body += f"<h3>{escape(sec.title)}</h3>{sec.html}"
             body += "<h3>Flagged frames</h3>" + flagged_html(ev)
         rel = Path("videos") / name / "report.html"
         body += f'<p><a href="{escape(rel.as_posix())}">Full metrics of {escape(name)}</a></p>'

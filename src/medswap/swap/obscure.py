@@ -11,8 +11,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
+
 #: Defaults: strong enough that dlib finds no face (measured; see README "Baselines").
 DEFAULT_STRENGTH = {"blur": 1.0, "pixelate": 8.0, "mask": 1.0}
+#: Shapes of the ``mask`` baseline: the face ellipse the other methods use (default), the
+#: rectangle around it, or a bar over the eyes only (the classic, weak, "eye bar").
+MASK_SHAPES = ("ellipse", "box", "eyes")
+#: Mesh points of both eyes, for the eye bar when the face's landmarks are known.
+_EYE_POINTS = RIGHT_EYE + LEFT_EYE
 
 
 def face_region(
@@ -71,10 +78,56 @@ def solid(patch: np.ndarray, value: int = 0) -> np.ndarray:
     return np.full_like(patch, value)
 
 
+def eye_bar(
+    box: np.ndarray, frame_shape: tuple[int, int], landmarks: np.ndarray | None = None
+) -> tuple[int, int, int, int]:
+    """The pixel rectangle of an eye bar: both eyes, brow to below the lower lids.
+
+    From the face mesh's eye points when given; otherwise from the face box (eyes lie about
+    a quarter to a half of the way down a mesh-extent box).
+    """
+    h, w = frame_shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    fw = x1 - x0
+    if landmarks is not None and len(landmarks) > max(_EYE_POINTS):
+        eyes = np.asarray(landmarks)[_EYE_POINTS, :2]
+        ex0, ey0 = eyes.min(0)
+        ex1, ey1 = eyes.max(0)
+        pad_y = max(0.5 * (ey1 - ey0), 0.05 * fw)
+        bx0, bx1 = ex0 - 0.12 * fw, ex1 + 0.12 * fw
+        by0, by1 = ey0 - pad_y, ey1 + pad_y
+    else:
+        fh = y1 - y0
+        bx0, bx1 = x0 - 0.02 * fw, x1 + 0.02 * fw
+        by0, by1 = y0 + 0.25 * fh, y0 + 0.50 * fh
+    rx0, ry0 = int(max(0, np.floor(bx0))), int(max(0, np.floor(by0)))
+    rx1, ry1 = int(min(w, np.ceil(bx1))), int(min(h, np.ceil(by1)))
+    return rx0, ry0, max(rx0 + 1, rx1), max(ry0 + 1, ry1)
+
+
 def apply_in_region(
-    frame: np.ndarray, box: np.ndarray, method: str, strength: float, grow: float = 1.25
+    frame: np.ndarray,
+    box: np.ndarray,
+    method: str,
+    strength: float,
+    grow: float = 1.25,
+    shape: str = "ellipse",
+    landmarks: np.ndarray | None = None,
 ) -> None:
-    """Apply one method inside the face ellipse of ``box``, in place."""
+    """Apply one method inside the face ellipse of ``box``, in place.
+
+    ``shape`` (``mask`` only, see :data:`MASK_SHAPES`) fills the ellipse, its bounding
+    rectangle, or an eye bar (placed from ``landmarks`` when given).
+    """
+    if method == "mask" and shape != "ellipse":
+        if shape == "box":
+            (x0, y0, x1, y1), _ = face_region(box, frame.shape, grow)
+        elif shape == "eyes":
+            x0, y0, x1, y1 = eye_bar(box, frame.shape, landmarks)
+        else:
+            raise ValueError(f"unknown mask shape '{shape}'; choose one of {MASK_SHAPES}")
+        frame[y0:y1, x0:x1] = 0
+        return
     region, mask = face_region(box, frame.shape, grow)
     x0, y0, x1, y1 = region
     patch = frame[y0:y1, x0:x1]
