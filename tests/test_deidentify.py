@@ -142,11 +142,16 @@ def test_no_face_video_is_a_valid_result(tmp_path):
 
 
 @needs_shared
-def test_scene_cut_to_a_title_stops_flagging_faces(swapped):
+def test_scene_cut_to_a_title_stops_swapping_and_bridging(swapped):
+    """The person's track ends at the cut (frame 72) within the bridging gap; on the title card
+    the safety net's rare possible faces (skin-coloured letters) are obscured, never swapped."""
     result, _ = swapped("face_then_title.mov")
     statuses = [f.status for f in result.frames]
     assert statuses[0] == "swapped"
-    assert statuses[-30:] == ["no_face"] * 30, "the title card at the end has no face"
+    after = result.frames[72 + 9 :]  # the cut, plus the longest bridged gap
+    assert all(f.status != "swapped" for f in after)
+    assert all("detector" in x.reason or "bridged" in x.reason for f in after for x in f.faces)
+    assert sum(f.status == "no_face" for f in after) >= 60
 
 
 def test_someone_walking_in_is_caught(tmp_path):
