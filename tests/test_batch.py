@@ -350,3 +350,28 @@ def test_no_usable_rows_and_existing_output_are_refused(dataset, tmp_path, capsy
     assert "output folder exists and is not empty" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "earlier work"
     assert main(["batch", str(dataset), "-o", str(dataset / "inside")]) == 2
+
+
+def test_evaluate_adds_keypoint_and_privacy_numbers_per_video_and_for_the_dataset(tmp_path):
+    """--evaluate: invariance and privacy of each video, aggregated into the output manifest."""
+    import json as _json
+
+    from media import portrait_clip
+
+    from medswap.batch.runner import run_batch
+
+    data = tmp_path / "in" / "P01"
+    data.mkdir(parents=True)
+    portrait_clip(data / "visit.mp4", n_frames=8)
+    run_batch(
+        tmp_path / "in",
+        tmp_path / "out",
+        method="blur",
+        workers=0,
+        evaluate=True,
+        key_file=tmp_path / "key",
+    )
+    manifest = _json.loads((tmp_path / "out" / "manifest.json").read_text())
+    text = _json.dumps(manifest)
+    assert "nme_median.face-mesh" in text and "reid_rate.sface" in text
+    assert "visit" not in text and "P01" not in text  # no original names in the output

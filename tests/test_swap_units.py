@@ -153,3 +153,22 @@ def test_shape_zero_keeps_the_patient_geometry_and_shape_changes_it():
     d_half = np.abs(outputs[0.5] - outputs[0.0]).mean()
     d_full = np.abs(outputs[1.0] - outputs[0.0]).mean()
     assert 0 < d_half < d_full
+
+
+def test_hand_mask_covers_fingers_but_not_the_gaps_between_them():
+    from medswap.swap.engine import hand_mask
+
+    # A spread hand, palm at the bottom, five straight fingers fanning upwards.
+    hand = np.zeros((21, 2))
+    hand[0] = (100, 190)
+    bases = {1: (70, 160), 5: (80, 130), 9: (100, 125), 13: (120, 130), 17: (135, 140)}
+    angles = {1: -60, 5: -25, 9: 0, 13: 25, 17: 50}
+    for base, (bx, by) in bases.items():
+        a = np.deg2rad(angles[base])
+        for k in range(4):
+            hand[base + k] = (bx + np.sin(a) * 18 * k, by - np.cos(a) * 18 * k)
+    mask = np.zeros((220, 220), np.uint8)
+    hand_mask(hand, mask)
+    assert mask[125, 100] == 255 and mask[int(hand[12][1]), int(hand[12][0])] == 255
+    gap = (hand[8] + hand[12]) / 2  # between index and middle fingertips
+    assert mask[int(gap[1]), int(gap[0])] == 0

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from medswap.pipeline import METHODS
+from medswap.pipeline import ENGINES, METHODS
 from medswap.swap.engine import SwapSettings
 
 
@@ -92,6 +92,15 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not look for hands in front of the face (faster)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="mesh",
+        help="mesh (default: landmark-driven warp) or learned (a model from medswap train)",
+    )
+    p.add_argument(
+        "--model", metavar="MODEL.medswap", help="the trained model for --engine learned"
+    )
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
@@ -118,12 +127,19 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         progress=progress,
         audit=not args.no_audit,
         swap_settings=SwapSettings(keep_eyes=args.eyes),
+        engine=args.engine,
+        model=args.model,
     )
     t = result.totals
     if not result.face_found:
         print(
             f"medswap: notice: {args.input}: no face found in any of {t['frames']} frames; "
-            f"the output is a re-encoded copy",
+            + (
+                f"{t['frames_obscured']} frames with a possible face (safety-net detector) "
+                "were obscured"
+                if t["frames_obscured"]
+                else "the output is a re-encoded copy"
+            ),
             file=sys.stderr,
         )
     else:
@@ -207,4 +223,12 @@ from medswap.evaluate import audit_cli as _audit_cli  # noqa: E402
 COMMANDS["audit"] = (
     "Audit a de-identified video: re-identification, identification, a leak scan of every frame.",
     (_audit_cli.add_arguments, _audit_cli.run),
+)
+
+from medswap.learned import cli as _learned_cli  # noqa: E402
+
+COMMANDS["train"] = (
+    "Train a learned swap model (shared encoder, one decoder per identity) for one patient "
+    "and one donor; needs the extra medswap[learned] (torch).",
+    (_learned_cli.add_arguments, _learned_cli.run),
 )

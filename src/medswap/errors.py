@@ -115,3 +115,9 @@ class KeypointFileError(MedswapError):
     """A keypoint file cannot be read back (not medswap's, damaged, or missing columns)."""
 
     exit_code = 17
+
+
+class MissingExtraError(MedswapError):
+    """A feature needs an optional extra that is not installed (the learned engine: torch)."""
+
+    exit_code = 18

@@ -35,6 +35,8 @@ from medswap.types import FaceOutcome, FaceStatus, FrameOutcome
 log = logging.getLogger(__name__)
 
 METHODS = ("swap", "blur", "pixelate", "mask")
+#: Swap engines: the landmark-driven mesh warp, or a model trained with ``medswap train``.
+ENGINES = ("mesh", "learned")
 #: Beyond this head turn (0 frontal .. 1 profile) the warp folds: obscure instead.
 MAX_YAW = 0.75
 #: Faces narrower than this many pixels are obscured: too few pixels for a faithful swap.
@@ -63,7 +65,8 @@ class DeidentifyResult:
 
     @property
     def face_found(self) -> bool:
-        return self.totals["frames_with_face"] > 0
+        """A face was found by the face mesh (not only a possible face from the safety net)."""
+        return self.totals["frames_with_mesh_face"] > 0
 
     def to_json(self, include_models: bool = True) -> dict:
         info = self.info
@@ -150,6 +153,8 @@ def deidentify(
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
+    engine: str = "mesh",
+    model: str | Path | None = None,
 ) -> DeidentifyResult:
     """De-identify ``input`` into ``output``; the Python twin of ``medswap deidentify``.
 
@@ -164,6 +169,8 @@ def deidentify(
     ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
     the CLI does this by default, the API only when asked, because it costs more than the swap.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
+    ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
+    from ``medswap train`` (its donor is baked in); it refuses a video of another person.
     """
     t_start = time.perf_counter()
     src, dst = Path(input), Path(output)
@@ -177,6 +184,19 @@ def deidentify(
         )
     if shape is not None and not 0.0 <= shape <= 1.0:
         raise UsageError(f"--shape must be between 0 and 1, got {shape}")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    if engine == "learned":
+        if method != "swap":
+            raise UsageError("--engine learned swaps faces; it does not combine with --method")
+        if model is None:
+            raise UsageError("--engine learned needs --model MODEL.medswap (from medswap train)")
+        if donors or shape:
+            raise UsageError(
+                "--engine learned: the donor and shape are in the model; drop --donor and --shape"
+            )
+    elif model is not None:
+        raise UsageError("--model is used by --engine learned only")
     info = video.probe(src)
     video.check_output_path(dst, overwrite=overwrite)
     if _same_file(src, dst):
@@ -184,10 +204,14 @@ def deidentify(
     report_path = Path(report) if report else None
     if report_path is not None and not report_path.parent.is_dir():
         raise OutputError("report folder does not exist", report_path)
-    donor_list = _resolve_donors(donors) if method == "swap" else []
     settings = swap_settings or SwapSettings()
     if shape is not None:
         settings = replace(settings, shape=shape)
+    learned = _learned_swapper(model, src, settings) if engine == "learned" else None
+    if learned is not None:
+        donor_list = [learned.donor]
+    else:
+        donor_list = _resolve_donors(donors) if method == "swap" else []
     strength_used = strength if strength is not None else obs.DEFAULT_STRENGTH.get(method, 0.0)
 
     mesher = FaceMesher(max_faces=4, video=True)
@@ -195,7 +219,7 @@ def deidentify(
     hands = HandFinder() if (method == "swap" and occlusion) else None
     tracker = FaceTracker(max_gap=max(8, 2 * DETECT_EVERY))
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-hands")
-    swapper = MeshSwapper(settings)
+    swapper = learned if learned is not None else MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
     n_total = max_frames or info.n_frames
@@ -255,6 +279,8 @@ def deidentify(
         totals=totals,
         settings={
             "method": method,
+            "engine": engine if method == "swap" else None,
+            "model": Path(model).name if model is not None else None,
             "shape": settings.shape,
             "strength": strength_used,
             **({"mask_shape": mask_shape} if method == "mask" else {}),
@@ -290,6 +316,20 @@ def deidentify(
     return result
 
 
+def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
+    """Load and validate a ``.medswap`` model, and refuse a video of another person."""
+    from medswap.learned import require_torch
+
+    require_torch()
+    from medswap.learned.engine import LearnedSwapper
+    from medswap.learned.identity import check_subject
+    from medswap.learned.modelfile import read_model_file
+
+    mf = read_model_file(model)
+    check_subject(model, mf.subject_fingerprint, src)
+    return LearnedSwapper(mf, settings)
+
+
 def _process_face(
     image, st, method, strength, donors, seed, swapper, hands, mask_shape="ellipse"
 ) -> tuple[FaceStatus, str, str | None]:
@@ -321,12 +361,21 @@ def _process_face(
     return FaceStatus.OBSCURED, reason, None
 
 
+_NOT_MESH_REASONS = (
+    "face lost for a few frames (track bridged)",
+    "face seen by the safety-net detector only",
+)
+
+
 def _totals(outcomes: list[FrameOutcome], reasons: Counter) -> dict:
     status = Counter(o.status for o in outcomes)
     faces = Counter(f.status.value for o in outcomes for f in o.faces)
     return {
         "frames": len(outcomes),
         "frames_with_face": sum(1 for o in outcomes if o.faces),
+        "frames_with_mesh_face": sum(
+            1 for o in outcomes if any(f.reason not in _NOT_MESH_REASONS for f in o.faces)
+        ),
         "frames_swapped": status.get("swapped", 0),
         "frames_obscured": status.get("obscured", 0),
         "frames_baseline": status.get("baseline", 0),

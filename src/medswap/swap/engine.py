@@ -48,6 +48,7 @@ class SwapSettings:
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
     outline_grow: float = 0.08  # x face size: donor skin reaches this far past the mesh outline
+    forehead_fade: float = 0.15  # x face height: the top of the forehead fades to the patient's
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
@@ -59,6 +60,52 @@ class _TrackState:
     neutral_n: int = 0
     shape_offset: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+
+
+#: MediaPipe hand landmarks: palm outline and the joint chains of the five fingers.
+_PALM = [0, 1, 5, 9, 13, 17]
+_FINGERS = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16], [17, 18, 19, 20]]
+
+
+def hand_mask(hand: np.ndarray, mask: np.ndarray) -> None:
+    """Draw a hand (21 landmarks, pixel coordinates of ``mask``) as palm plus thick fingers.
+
+    Not the convex hull: between spread fingers the face behind must still be swapped, or the
+    patient's face shows through the gaps (a leak measured on hand_open_close.mp4).
+    """
+    palm_width = float(np.linalg.norm(hand[5] - hand[17]))
+    width = max(2, int(round(0.3 * palm_width)))
+    palm = cv2.convexHull(np.round(hand[_PALM] * 4).astype(np.int32))
+    cv2.fillConvexPoly(mask, palm, 255, lineType=cv2.LINE_AA, shift=2)
+    for chain in _FINGERS:
+        pts = hand[chain].copy()
+        pts[-1] = pts[-1] + 0.35 * (pts[-1] - pts[-2])  # the fingertip lies past its landmark
+        cv2.polylines(
+            mask,
+            [np.round(pts * 4).astype(np.int32)],
+            False,
+            255,
+            width,
+            lineType=cv2.LINE_AA,
+            shift=2,
+        )
+
+
+def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np.ndarray:
+    """0 at the top of the face outline rising to 1 ``fade`` face-heights below it.
+
+    A portrait donor's mesh often ends in the hair (fringes), so the band just below the top
+    of its face outline can be hair, not skin; the patient's own forehead shows there instead.
+    """
+    top, chin = lm[10, :2], lm[152, :2]
+    axis = chin - top
+    length = float(np.linalg.norm(axis))
+    if length < 1e-6:
+        return np.ones(shape_hw, np.float32)
+    axis = axis / length
+    yy, xx = np.mgrid[0 : shape_hw[0], 0 : shape_hw[1]].astype(np.float32)
+    t = ((xx - top[0]) * axis[0] + (yy - top[1]) * axis[1]) / length
+    return np.clip(t / fade, 0.0, 1.0).astype(np.float32)
 
 
 def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
@@ -239,16 +286,14 @@ class MeshSwapper:
             lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_ws, cfg.relight)
         face_rgb = blend.lab_to_rgb(lab)
         alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
+        if cfg.forehead_fade > 0:
+            alpha *= _forehead_ramp(shape_hw, t_loc, cfg.forehead_fade)
         if hands:
             occl = np.zeros(shape_hw, np.uint8)
             for hand in hands:
-                hull = cv2.convexHull(np.round((hand - (x0, y0)) * scale * 4).astype(np.int32))
-                cv2.fillConvexPoly(occl, hull, 255, lineType=cv2.LINE_AA, shift=2)
+                hand_mask((hand - (x0, y0)) * scale, occl)
             if occl.any():
-                hand_size = max(float(np.ptp(hands[0][:, 1])) * scale[1], 1.0)
-                kd = int(2 * round(0.06 * hand_size) + 1)
-                occl = cv2.dilate(occl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kd, kd)))
-                alpha *= 1.0 - blend.feather(occl, 0, 1.5)
+                alpha *= 1.0 - blend.feather(occl, 0, 1.0)
         k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_ws)) if polys else None
 
         # Back to full resolution, and composite there.

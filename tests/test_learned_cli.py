@@ -1,0 +1,38 @@
+"""The learned engine stays optional: the core never imports torch, and without it the
+command line says how to get it, with its own exit code. Runs with or without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from medswap.cli import main
+from medswap.errors import MissingExtraError
+
+
+def test_core_does_not_import_torch():
+    code = (
+        "import sys, medswap.cli, medswap.pipeline, medswap.cli_commands, medswap.learned.cli; "
+        "medswap.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_torch_train_and_learned_engine_say_how_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    rc = main(["train", "--subject", "a.mp4", "--donor", "average", "-o", str(tmp_path / "m")])
+    assert rc == MissingExtraError.exit_code == 18
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["medswap: error: the learned engine needs torch: pip install 'medswap[learned]'"]
+
+
+def test_engine_options_are_checked(tmp_path, capsys):
+    from media import portrait_clip
+
+    clip = portrait_clip(tmp_path / "c.mp4", n_frames=3)
+    rc = main(["deidentify", str(clip), "-o", str(tmp_path / "o.mp4"), "--engine", "learned"])
+    assert rc == 2
+    assert "needs --model" in capsys.readouterr().err
+    rc = main(["deidentify", str(clip), "-o", str(tmp_path / "o.mp4"), "--model", "m.medswap"])
+    assert rc == 2
+    assert "--model is used by --engine learned only" in capsys.readouterr().err
