@@ -17,31 +17,27 @@ from medswap.faces.mesh import landmarks_box
 from medswap.types import FaceTrackState
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection-over-union of boxes a (N, 4) and b (M, 4)."""
+def _intersection(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas of boxes a (N, 4) and b (M, 4), and each set's areas."""
     a = a.reshape(-1, 4)[:, None, :]
     b = b.reshape(-1, 4)[None, :, :]
-    x0 = np.maximum(a[..., 0], b[..., 0])
-    y0 = np.maximum(a[..., 1], b[..., 1])
-    x1 = np.minimum(a[..., 2], b[..., 2])
-    y1 = np.minimum(a[..., 3], b[..., 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return w * h, area_a, area_b
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection-over-union of boxes a (N, 4) and b (M, 4)."""
+    inter, area_a, area_b = _intersection(a, b)
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def coverage(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     """Fraction of each ``inner`` box (N, 4) covered by each ``outer`` box (M, 4)."""
-    a = inner.reshape(-1, 4)[:, None, :]
-    b = outer.reshape(-1, 4)[None, :, :]
-    x0 = np.maximum(a[..., 0], b[..., 0])
-    y0 = np.maximum(a[..., 1], b[..., 1])
-    x1 = np.minimum(a[..., 2], b[..., 2])
-    y1 = np.minimum(a[..., 3], b[..., 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    return inter / np.maximum(area_a, 1e-9)
+    inter, area_inner, _ = _intersection(inner, outer)
+    return inter / np.maximum(area_inner, 1e-9)
 
 
 class OneEuroFilter:
