@@ -34,8 +34,10 @@ def main() -> None:
     ap.add_argument("--clips", default=",".join(FACE_CLIPS))
     ap.add_argument("--shape", type=float, default=None)
     args = ap.parse_args()
-    print("clip | frames | fps | swapped | obscured | dlib found | NME median | "
-          "dlib dist median (min) | dlib re-id | SFace cos median (max) | SFace re-id")
+    print(
+        "clip | frames | fps | swapped | obscured | dlib found | NME median | "
+        "dlib dist median (min) | dlib re-id | SFace cos median (max) | SFace re-id"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for clip in args.clips.split(","):
             src = VIDEOS / clip
@@ -45,12 +47,14 @@ def main() -> None:
             fps = r.totals["frames"] / (time.perf_counter() - t0)
             q = measure(src, out, stride=args.stride)
             t = r.totals
-            print(f"{clip} | {t['frames']} | {fps:.1f} | {t['frames_swapped']} | "
-                  f"{t['frames_obscured']} | {q.detection_ratio:.3f} | {np.median(q.nme):.4f} | "
-                  f"{np.median(q.dlib_distance):.3f} ({q.dlib_distance.min():.3f}) | "
-                  f"{np.mean(q.dlib_distance < 0.6):.1%} | {np.median(q.sface_cosine):.3f} "
-                  f"({q.sface_cosine.max():.3f}) | {np.mean(q.sface_cosine > 0.363):.1%}",
-                  flush=True)
+            print(
+                f"{clip} | {t['frames']} | {fps:.1f} | {t['frames_swapped']} | "
+                f"{t['frames_obscured']} | {q.detection_ratio:.3f} | {np.median(q.nme):.4f} | "
+                f"{np.median(q.dlib_distance):.3f} ({q.dlib_distance.min():.3f}) | "
+                f"{np.mean(q.dlib_distance < 0.6):.1%} | {np.median(q.sface_cosine):.3f} "
+                f"({q.sface_cosine.max():.3f}) | {np.mean(q.sface_cosine > 0.363):.1%}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
