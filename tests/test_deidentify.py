@@ -99,15 +99,7 @@ def test_swap_keeps_independent_landmarks(quality, name):
 
 
 @needs_shared
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=SFACE_KNOWN_GAPS[n], strict=True))
-        if n in SFACE_KNOWN_GAPS
-        else n
-        for n in FACE_CLIPS
-    ],
-)
+@pytest.mark.parametrize("name", _with_gaps(SFACE_KNOWN_GAPS))
 def test_swap_hides_identity_from_both_recognisers(quality, name):
     q = quality(name)
     assert np.mean(q.dlib_distance >= 0.6) >= 0.99, f"dlib distances {q.dlib_distance.min()}"
