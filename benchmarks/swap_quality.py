@@ -1,6 +1,7 @@
 """The swap on every shared face clip, judged by models it does not use (dlib, SFace).
 
     .venv/bin/python benchmarks/swap_quality.py [--stride 3] [--clips a.mp4,b.mp4] [--shape S]
+                                                [--donor NAME]
 
 Prints one row per clip: frames, fps of the whole run (decode to encode), dlib 68 detection
 ratio and median NME (mean point error / inter-ocular distance), and identity distances to the
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=3)
     ap.add_argument("--clips", default=",".join(FACE_CLIPS))
     ap.add_argument("--shape", type=float, default=None)
+    ap.add_argument("--donor", action="append", help="donor image or built-in name (default)")
     args = ap.parse_args()
     print(
         "clip | frames | fps | swapped | obscured | dlib found | NME median | "
@@ -43,7 +45,7 @@ def main() -> None:
             src = VIDEOS / clip
             out = Path(tmp) / (src.stem + ".mp4")
             t0 = time.perf_counter()
-            r = deidentify(src, out, shape=args.shape)
+            r = deidentify(src, out, shape=args.shape, donors=args.donor)
             fps = r.totals["frames"] / (time.perf_counter() - t0)
             q = measure(src, out, stride=args.stride)
             t = r.totals

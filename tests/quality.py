@@ -14,6 +14,7 @@ from medswap.faces.independent import (
     inter_ocular,
     sface_cosine,
 )
+from medswap.faces.track import iou
 
 
 @dataclass
@@ -57,9 +58,16 @@ def measure(original, output, stride: int = 3, identity: bool = True) -> Quality
         if identity:
             sa, sb = _SFACE.detect(fa.image), _SFACE.detect(fb.image)
             if sa and sb:
-                sc.append(
-                    sface_cosine(
-                        _SFACE.descriptor(fa.image, sa[0]), _SFACE.descriptor(fb.image, sb[0])
+                # The patient is YuNet's most confident face, compared with the output face
+                # in the same place: its largest face can be a raised hand (hand_open_close,
+                # score 0.60 against 0.93), which is the same unchanged hand in both frames.
+                face = max(sa, key=lambda f: f.score)
+                overlap = iou(face.box, np.array([f.box for f in sb]))[0]
+                same = sb[int(np.argmax(overlap))]
+                if overlap.max() > 0.3:
+                    sc.append(
+                        sface_cosine(
+                            _SFACE.descriptor(fa.image, face), _SFACE.descriptor(fb.image, same)
+                        )
                     )
-                )
     return Quality(n, found_o, found_b, np.array(nme), np.array(dd), np.array(sc))

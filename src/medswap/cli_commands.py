@@ -47,8 +47,8 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "--donor",
         action="append",
         metavar="IMAGE",
-        help="donor face image, or a built-in: average (default), astronaut, "
-        "grace_hopper; repeat for several (one per face track)",
+        help="donor face image, or a built-in: grace_hopper (default), average, "
+        "astronaut; repeat for several (one per face track)",
     )
     p.add_argument(
         "--donor-seed", type=int, default=0, help="makes the track-to-donor choice reproducible"

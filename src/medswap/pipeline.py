@@ -28,7 +28,13 @@ from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder, head_yaw_ra
 from medswap.faces.track import FaceTracker
 from medswap.models import model_manifest
 from medswap.swap import obscure as obs
-from medswap.swap.donors import Donor, assign_donor, builtin_donor, load_donor
+from medswap.swap.donors import (
+    DEFAULT_DONOR,
+    Donor,
+    assign_donor,
+    builtin_donor,
+    load_donor,
+)
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.types import FaceOutcome, FaceStatus, FrameOutcome
 
@@ -41,9 +47,8 @@ ENGINES = ("mesh", "learned")
 MAX_YAW = 0.75
 #: Faces narrower than this many pixels are obscured: too few pixels for a faithful swap.
 MIN_SWAP_WIDTH = 24
-#: The safety-net detector runs on every n-th frame, and on any frame where the mesh lost a
-#: face; tracks it starts are bridged in between, so a face it sees is obscured throughout.
-DETECT_EVERY = 3
+#: A track not seen for up to this many frames is bridged (obscured where it was heading).
+MAX_GAP = 8
 
 Progress = Callable[[int, int], None]
 
@@ -110,7 +115,7 @@ _MODELS_USED = {
 
 def _resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
     if not donors:
-        return [builtin_donor("average")]
+        return [builtin_donor(DEFAULT_DONOR)]
     return [d if isinstance(d, Donor) else load_donor(d) for d in donors]
 
 
@@ -160,7 +165,7 @@ def deidentify(
 
     ``method`` is ``swap`` (default) or a baseline: ``blur``, ``pixelate``, ``mask``, applied
     to the same tracked face regions at ``strength`` (relative to face size). ``donors`` are
-    image paths or built-in names (default: the built-in average face); each face track gets
+    image paths or built-in names (default: ``DEFAULT_DONOR``); each face track gets
     one donor, reproducibly from ``donor_seed``. ``audio`` is ``drop`` (default: a voice
     identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1);
     ``swap_settings`` sets every blending parameter (for sweeps and experiments).
@@ -217,8 +222,9 @@ def deidentify(
     mesher = FaceMesher(max_faces=4, video=True)
     detector = FaceDetector(min_confidence=0.4)
     hands = HandFinder() if (method == "swap" and occlusion) else None
-    tracker = FaceTracker(max_gap=max(8, 2 * DETECT_EVERY))
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-hands")
+    tracker = FaceTracker(max_gap=MAX_GAP)
+    # Hands and the safety-net detector run on worker threads while the mesh runs here.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="medswap-side")
     swapper = learned if learned is not None else MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
@@ -226,17 +232,14 @@ def deidentify(
     audio_src = src if audio == "keep" else None
     try:
         with video.VideoWriter(dst, info, audio_from=audio_src) as writer:
-            n_prev = 0
             for frame in video.read_frames(src, info, max_frames=max_frames):
                 image = frame.image.copy()
-                # Hands run on the other core while the mesh runs on this one.
                 hands_job = pool.submit(hands, frame.image) if hands is not None else None
+                # The safety net looks at every frame: a face the mesh misses is obscured from
+                # the first frame it appears in, never passed through until a later check.
+                detect_job = pool.submit(detector, frame.image)
                 meshes = mesher(image)
-                if frame.index % DETECT_EVERY == 0 or len(meshes) < n_prev:
-                    boxes, scores = detector(image)
-                else:
-                    boxes, scores = np.zeros((0, 4)), np.zeros(0)
-                n_prev = len(meshes)
+                boxes, scores = detect_job.result()
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
                 hand_pts = hands_job.result() if hands_job is not None else []
                 faces: list[FaceOutcome] = []
@@ -298,7 +301,7 @@ def deidentify(
         result.audit = run_audit(
             src,
             dst,
-            donors=list(donors or ["average"]) if method == "swap" else None,
+            donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
             stride=audit_stride,
             max_frames=max_frames,
         )

@@ -41,6 +41,7 @@ from medswap.evaluate.invariance import (
 )
 from medswap.evaluate.stats import MedianIQR, PairedTest, median_iqr, wilcoxon_paired
 from medswap.keypoints.schema import EVAL_GROUPS
+from medswap.swap.donors import DEFAULT_DONOR
 from medswap.types import KeypointSeries
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _donor_names(ret: object, label: str) -> list[str] | None:
     names = getattr(ret, "donors", None)
     if names:
         return [str(n).split(":", 1)[0] for n in names]
-    return ["average"] if label == "swap" else None
+    return [DEFAULT_DONOR] if label == "swap" else None
 
 
 def audit_outputs(

@@ -5,11 +5,17 @@ and features onto the patient's moving mesh, so a donor must show a frontal, eve
 
 Built-in donors come from public-domain portraits shipped inside installed packages, so a
 fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
-``grace_hopper`` (US Navy portrait, in matplotlib). ``average`` (the default) is a morph of
+``grace_hopper`` (US Navy portrait, in matplotlib; the default). ``average`` is a morph of
 both, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
 features (glasses, lines) dominate an equal mix, which both recognisers then take for her
 (dlib distance 0.36); weights of 0.7 / 0.3 place the morph about equally far from both
 portraits (dlib 0.47 / 0.49), measured by tests/test_swap_units.py.
+
+Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typical face, and
+the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
+SFace still took the swapped face for the patient in 33-60% of frames on four of the eleven
+shared clips with ``average``; with ``grace_hopper`` (distinct glasses and lines) the worst clip
+was 9.5%, and dlib's worst 0.8% (``benchmarks/swap_quality.py --donor NAME``, README "Results").
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from medswap.swap.geometry import (
 )
 
 BUILTIN_DONORS = ("average", "astronaut", "grace_hopper")
+#: The donor used when none is given (see the module docstring for why).
+DEFAULT_DONOR = "grace_hopper"
 #: Weights of astronaut and grace_hopper in the built-in average (see the module docstring).
 AVERAGE_WEIGHTS = (0.7, 0.3)
 #: Mesh points used for the triangulation (irises excluded: they move inside the eye).
