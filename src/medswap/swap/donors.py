@@ -14,8 +14,11 @@ portraits (dlib 0.47 / 0.49), measured by tests/test_swap_units.py.
 Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typical face, and
 the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
 SFace still took the swapped face for the patient in 33-60% of frames on four of the eleven
-shared clips with ``average``; with ``grace_hopper`` (distinct glasses and lines) the worst clip
-was 9.5%, and dlib's worst 0.8% (``benchmarks/swap_quality.py --donor NAME``, README "Results").
+shared clips with ``average``, and dlib in 45% on one; with ``grace_hopper`` (distinct glasses
+and lines) and the default relight, SFace's worst clip is 4.8% and dlib's 0%
+(``benchmarks/swap_quality.py --donor NAME``, README "Results"). The price is in the face
+measures: her glasses and lips are drawn where the patient's eyelids and lips move, and the
+mesh then reads smaller mouth openings and misses some blinks (README "Clinical measures").
 """
 
 from __future__ import annotations
