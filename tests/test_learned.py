@@ -6,6 +6,7 @@ packaged public-domain portraits, so no ../shared media is needed; about a minut
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import zipfile
@@ -290,3 +291,19 @@ def test_cli_train_writes_a_model(clip, tmp_path, capsys):
     )
     assert rc == 2
     assert "already at step 4" in capsys.readouterr().err
+
+
+def test_compare_engines_mesh_and_learned_in_the_same_tables(clip, tmp_path):
+    out = tmp_path / "cmp"
+    args = ["-q", "compare", str(clip), "-o", str(out), "--methods", "swap,blur"]
+    args += ["--engines", "mesh,learned", "--learned-steps", "20", "--privacy-stride", "10"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["methods"] == ["reencode", "swap", "swap-learned", "blur"]
+    assert set(summary["privacy"]) == {"reencode", "swap", "swap-learned", "blur"}
+    assert summary["privacy"]["swap-learned"]["frames"] > 0
+    models = list(out.rglob("*.medswap"))
+    assert [m.stem for m in models] == ["swap-learned"], "one model, trained on the clip itself"
+    assert read_model_file(models[0]).header["training"]["steps"] == 20
+    html = (out / "report.html").read_text()
+    assert "swap-learned" in html

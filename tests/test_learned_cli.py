@@ -36,3 +36,20 @@ def test_engine_options_are_checked(tmp_path, capsys):
     rc = main(["deidentify", str(clip), "-o", str(tmp_path / "o.mp4"), "--model", "m.medswap"])
     assert rc == 2
     assert "--model is used by --engine learned only" in capsys.readouterr().err
+
+
+def test_compare_engines_are_checked_before_any_work(monkeypatch, capsys, tmp_path):
+    out = str(tmp_path / "cmp")
+    rc = main(["compare", "missing.mp4", "-o", out, "--engines", "mesh,gan"])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == (
+        "medswap: error: unknown engine 'gan'; choose from mesh, learned"
+    )
+    rc = main(["compare", "missing.mp4", "-o", out, "--engines", "learned", "--sweep"])
+    assert rc == 2
+    assert "--sweep runs the mesh engine only" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "torch", None)
+    rc = main(["compare", "missing.mp4", "-o", out, "--engines", "mesh,learned"])
+    assert rc == MissingExtraError.exit_code == 18
+    assert "pip install 'medswap[learned]'" in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists(), "nothing is written before the checks pass"

@@ -138,6 +138,33 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         help="comma-separated methods (default: swap,blur,pixelate,mask); the "
         "reencode control is always added",
     )
+    p.add_argument(
+        "--engines",
+        default="mesh",
+        help="swap engines to compare: mesh (default), learned, or mesh,learned; learned "
+        "trains a model on each video with one budget (--learned-steps) and adds the "
+        "column swap-learned (needs medswap[learned])",
+    )
+    p.add_argument(
+        "--learned-steps",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="training steps per video for --engines learned (default 500)",
+    )
+    p.add_argument(
+        "--learned-size",
+        type=int,
+        choices=(64, 96, 128),
+        default=64,
+        help="face crop size for --engines learned (default 64)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where --engines learned trains (default cpu)",
+    )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
     p.add_argument(
         "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
@@ -158,6 +185,33 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _engine_methods(
+    args: argparse.Namespace, methods: list[str]
+) -> tuple[list[str], dict[str, object]]:
+    """The method columns and plugged-in de-identifiers for ``--engines``."""
+    from medswap.evaluate.compare import LEARNED, learned_deidentifier
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ("mesh", "learned")]
+    if unknown or not engines:
+        raise UsageError(
+            f"unknown engine '{unknown[0] if unknown else ''}'; choose from mesh, learned"
+        )
+    if "learned" not in engines:
+        return methods, {}
+    if args.sweep:
+        raise UsageError("--sweep runs the mesh engine only; drop --engines learned")
+    from medswap.learned import require_torch
+
+    require_torch()
+    rest = [m for m in methods if m != "swap" or "mesh" in engines]
+    at = methods.index("swap") + 1 if "swap" in methods else 0
+    columns = [*rest[:at], LEARNED, *rest[at:]] if "mesh" in engines else [LEARNED, *rest]
+    return columns, {
+        LEARNED: learned_deidentifier(args.learned_steps, args.learned_size, args.device)
+    }
+
+
 def run_compare(args: argparse.Namespace) -> int:
     from medswap.evaluate.compare import METHODS, compare
 
@@ -167,6 +221,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown method '{unknown[0] if unknown else ''}'; choose from {', '.join(METHODS)}"
         )
+    methods, plugged = _engine_methods(args, methods)
     printer = ProgressPrinter(not args.quiet)
     videos = list(args.videos)
     if args.sweep:
@@ -184,6 +239,7 @@ def run_compare(args: argparse.Namespace) -> int:
         methods,
         max_frames=args.max_frames,
         progress=progress,
+        deidentifiers=plugged,
         privacy=not args.no_privacy,
         privacy_stride=args.privacy_stride,
     )

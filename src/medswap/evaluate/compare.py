@@ -113,6 +113,45 @@ def pipeline_deidentifier(method: str) -> Deidentifier:
     return run
 
 
+#: The method label of the learned engine's column in ``compare --engines mesh,learned``.
+LEARNED = "swap-learned"
+
+
+def learned_deidentifier(steps: int, size: int = 64, device: str = "cpu") -> Deidentifier:
+    """Train the learned engine on each original video, then swap it with that model.
+
+    The same budget (``steps``, ``size``, ``device``) for every video, so the column compares
+    like with like. The model is trained on the clip it de-identifies (the paper's setting:
+    the patient's own frames), with the default donor rendered in the patient's poses; it is
+    written beside the output as ``<output>.medswap`` (and its checkpoint, which is patient
+    data). Needs the ``medswap[learned]`` extra.
+    """
+
+    def run(input: Path, output: Path, report: Path, max_frames: int | None, progress=None):
+        from medswap.learned.train import TrainConfig, train_model
+        from medswap.pipeline import deidentify
+
+        model = Path(output).with_suffix(".medswap")
+        config = TrainConfig(
+            size=size, steps=steps, device=device, max_frames=max_frames, checkpoint_every=10**9
+        )
+        trained = train_model([input], [DEFAULT_DONOR], model, config)
+        log.info("%s: learned engine trained in %.0f s", Path(input).name, trained.seconds)
+        return deidentify(
+            input,
+            output,
+            engine="learned",
+            model=model,
+            report=report,
+            overwrite=True,
+            max_frames=max_frames,
+            progress=progress,
+        )
+
+    run.accepts_progress = True
+    return run
+
+
 @dataclass
 class Comparison:
     """The aggregated result of :func:`compare`."""
