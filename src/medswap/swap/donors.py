@@ -15,7 +15,7 @@ Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typi
 the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
 SFace still took the swapped face for the patient in 33-60% of frames on four of the eleven
 shared clips with ``average``, and dlib in 45% on one; with ``grace_hopper`` (distinct glasses
-and lines) and the default relight, SFace's worst clip is 4.8% and dlib's 0%
+and lines) and the default relight, neither recogniser's worst clip is above 0.8%
 (``benchmarks/swap_quality.py --donor NAME``, README "Results"). The price is in the face
 measures: her glasses and lips are drawn where the patient's eyelids and lips move, and the
 mesh then reads smaller mouth openings and misses some blinks (README "Clinical measures").

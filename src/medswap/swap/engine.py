@@ -44,7 +44,7 @@ class SwapSettings:
     keep_eyes: str = "iris"  # from the frame: "opening" (whole eye), "iris" (gaze), "none"
     keep_mouth: bool = True  # teeth and tongue from the frame
     relight: float = 1.0  # 0: donor's own shading, 1: the scene's low-frequency light
-    relight_sigma: float = 0.5  # x face width: coarser keeps less of the patient's shading
+    relight_sigma: float = 1.0  # x face width: coarser keeps less of the patient's shading
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
     outline_grow: float = 0.08  # x face size: donor skin reaches this far past the mesh outline
