@@ -1,6 +1,7 @@
 """Privacy of each de-identification method on shared face clips, with the controls.
 
     PYTHONPATH=src python benchmarks/bench_privacy_methods.py [--frames 30] [--clips a.mp4 ...]
+        [--methods swap,blur,pixelate,mask]
 
 For each clip a slice of ``--frames`` frames is the "original". Controls: the original
 audited against itself and against a re-encode (CRF 28); they must be re-identified in
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from medswap.evaluate.privacy import audit, load_gallery, privacy_section
 from medswap.pipeline import deidentify
+from medswap.swap.donors import DEFAULT_DONOR
 from medswap.video import VideoWriter, probe, read_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--clips", nargs="+", default=["speech_a.mp4", "expression_b.mp4"])
     ap.add_argument("--html", default="/tmp/privacy_methods.html")
+    ap.add_argument("--methods", default=",".join(METHODS))
     args = ap.parse_args()
     gallery = load_gallery(MEDIA / "faces" / "gallery")
     rows, results = [], {}
@@ -48,18 +51,18 @@ def main() -> None:
             with VideoWriter(outs["reencode"], probe(orig), crf=28) as wr:
                 for f in read_frames(orig):
                     wr.write(f.image, f.pts)
-            for m in METHODS:
+            for m in args.methods.split(","):
                 outs[m] = tmp / f"{clip}.{m}.mp4"
                 t = time.perf_counter()
                 deidentify(orig, outs[m], method=m)
                 print(f"{clip} {m}: deidentify {time.perf_counter() - t:.1f} s", flush=True)
             for label, out in outs.items():
-                donors = ["average"] if label == "swap" else None
+                donors = [DEFAULT_DONOR] if label == "swap" else None
                 t = time.perf_counter()
                 r = audit(orig, out, gallery=gallery, donors=donors, workers=1)
                 results[f"{clip} {label}"] = r
                 v, ident = r.verification, r.identification.get("recognisers", {})
-                dd = r.donors.get("average", {}).get("dlib", {})
+                dd = r.donors.get(DEFAULT_DONOR, {}).get("dlib", {})
                 rows.append(
                     f"| {clip} | {label} | {v['dlib']['reid_rate']:.3f} | "
                     f"{v['sface']['reid_rate']:.3f} | "
