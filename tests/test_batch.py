@@ -209,8 +209,9 @@ def test_tcp_cluster_matches_local_run_and_survives_a_killed_worker(
     assert records == sorted(o.job_id for o in r.outcomes)
     assert not list((out / STATE_DIR).glob("work/*"))
     assert not list(out.rglob("*.medswap-partial"))
-    # The videos were spread over both workers, and the bits match the local run.
-    assert len({o.worker for o in r.outcomes}) >= 2
+    # Both workers held a video at once (the kill above needs that); which worker *finished*
+    # each is not asserted: the survivor may legitimately finish them all, as it did once in
+    # a full CI-like run. The bits match the local run.
     assert _hashes(out) == _hashes(reference.output_dir)
 
 
