@@ -83,8 +83,11 @@ def reencode(input: str | Path, output: str | Path, max_frames: int | None = Non
     return Path(output)
 
 
-def pipeline_deidentifier(method: str) -> Deidentifier:
-    """The product's own de-identification (``medswap.pipeline.deidentify``) for a method."""
+def pipeline_deidentifier(method: str, **options) -> Deidentifier:
+    """The product's own de-identification (``medswap.pipeline.deidentify``) for a method.
+
+    ``options`` go to every call (``engine="learned"``); a call may add more (``model=``).
+    """
 
     def run(
         input: Path,
@@ -92,6 +95,7 @@ def pipeline_deidentifier(method: str) -> Deidentifier:
         report: Path,
         max_frames: int | None,
         progress: Callable[[int, int], None] | None = None,
+        **more,
     ):
         try:
             from medswap.pipeline import deidentify
@@ -107,6 +111,8 @@ def pipeline_deidentifier(method: str) -> Deidentifier:
             overwrite=True,
             max_frames=max_frames,
             progress=progress,
+            **options,
+            **more,
         )
 
     run.accepts_progress = True
@@ -127,9 +133,10 @@ def learned_deidentifier(steps: int, size: int = 64, device: str = "cpu") -> Dei
     data). Needs the ``medswap[learned]`` extra.
     """
 
+    swap = pipeline_deidentifier("swap", engine="learned")
+
     def run(input: Path, output: Path, report: Path, max_frames: int | None, progress=None):
         from medswap.learned.train import TrainConfig, train_model
-        from medswap.pipeline import deidentify
 
         model = Path(output).with_suffix(".medswap")
         config = TrainConfig(
@@ -137,16 +144,7 @@ def learned_deidentifier(steps: int, size: int = 64, device: str = "cpu") -> Dei
         )
         trained = train_model([input], [DEFAULT_DONOR], model, config)
         log.info("%s: learned engine trained in %.0f s", Path(input).name, trained.seconds)
-        return deidentify(
-            input,
-            output,
-            engine="learned",
-            model=model,
-            report=report,
-            overwrite=True,
-            max_frames=max_frames,
-            progress=progress,
-        )
+        return swap(input, output, report, max_frames, progress, model=model)
 
     run.accepts_progress = True
     return run
