@@ -196,3 +196,23 @@ def test_audio_is_dropped_by_default_and_kept_in_sync_on_request(tmp_path):
         pa = [(p.pts, p.size) for p in a.demux(a.streams.audio[0]) if p.dts is not None]
         pb = [(p.pts, p.size) for p in b.demux(b.streams.audio[0]) if p.dts is not None]
         assert pa == pb and a.streams.audio[0].time_base == b.streams.audio[0].time_base
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["expression_a.mp4", "expression_b.mp4"])
+def test_swap_keeps_every_blink_of_the_original(swapped, name):
+    """Each blink of the original is a blink of the swapped face too, at the same time.
+
+    Read by the blink measure on the face mesh of both videos. Before the shut-eye texture
+    (medswap.swap.eyes) the swap lost all three blinks of these clips.
+    """
+    from quick_keypoints import quick_series
+
+    from medswap.measures import blinks
+
+    _, out = swapped(name)
+    before = blinks(quick_series(VIDEOS / name, dlib68=False)).values["blink_times_s"]
+    after = blinks(quick_series(out, dlib68=False)).values["blink_times_s"]
+    assert before, "the original has blinks to keep"
+    missed = [t for t in before if not any(abs(t - u) <= 0.15 for u in after)]
+    assert not missed, f"blinks at {missed} s lost (swap has {after})"

@@ -8,7 +8,7 @@ import pytest
 from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
 from medswap.swap import obscure
 from medswap.swap.donors import assign_donor, builtin_donor
-from medswap.swap.engine import MeshSwapper, SwapSettings
+from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState
 from medswap.swap.geometry import (
     apply_maps,
     similarity_transform,
@@ -140,7 +140,7 @@ def test_shape_zero_keeps_the_patient_geometry_and_shape_changes_it():
     donor = builtin_donor("grace_hopper")
     face = builtin_donor("astronaut")
     keep = MeshSwapper(SwapSettings(shape=0.0))
-    state = type("S", (), {"donor": donor})()
+    state = _TrackState(donor)
     assert keep._shaped(state, face.landmarks) is face.landmarks  # geometry untouched
     outputs = {}
     for shape in (0.0, 0.5, 1.0):

@@ -82,10 +82,12 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--eyes",
-        choices=("iris", "opening", "none"),
-        default="iris",
-        help="what of the patient's eyes is kept: the iris (gaze, default), the whole opening, "
-        "or none (donor eyes moved by the patient's eyelids)",
+        choices=("none", "gaze", "iris", "opening"),
+        default="none",
+        help="the patient's eyes: none of them (default: the donor's eyes, opened and shut by "
+        "the patient's eyelids), gaze (the donor's eyes turned where the patient looks), or "
+        "the patient's own pixels: iris, or the whole opening. Each step shows more of the "
+        "patient to a face recogniser (README)",
     )
     p.add_argument(
         "--no-occlusion",

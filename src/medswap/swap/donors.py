@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from medswap.errors import DonorError, InputNotFoundError
+from medswap.swap.eyes import ShutEyes, shut_eye_texture
 from medswap.swap.geometry import (
     apply_maps,
     similarity_transform,
@@ -62,6 +63,11 @@ class Donor:
     def fingerprint(self) -> str:
         """Short hash of the donor image: which donor a report or a model file means."""
         return hashlib.sha256(self.image.tobytes()).hexdigest()[:12]
+
+    @cached_property
+    def shut_eyes(self) -> ShutEyes:
+        """This donor's image with both eyes painted shut (for blinks; computed once)."""
+        return shut_eye_texture(self.image, self.landmarks)
 
 
 def _builtin_image(name: str) -> np.ndarray:

@@ -2,19 +2,22 @@
 
 For each tracked face the donor texture is warped, triangle by triangle in one remap, onto the
 patient's 468 mesh points of this frame, so the patient's head pose, expression, blinks and
-mouth motion drive the donor face. The inside of the patient's eye openings and mouth opening
-(irises, gaze, teeth, tongue) is kept from the frame itself, so eye and mouth motion are exactly
-the patient's. Hands in front of the face stay in front.
+mouth motion drive the donor face. The inside of the mouth opening (teeth, tongue) is kept
+from the frame. The eyes are the donor's: as the patient's lids close, each eye fades to a
+shut-eye version of the donor (see :mod:`medswap.swap.eyes`), so blinks show; the patient's
+irises are not drawn by default, because a face recogniser matched the patient by them
+(``keep_eyes``). Hands in front of the face stay in front.
 
 ``shape`` (0..1) moves the face's inner geometry (eyes, brows, nose, mouth; not the outline)
 from the patient's neutral shape toward the donor's, as a constant offset per track in a
 pose-normalised frame: it hides the identity carried by face geometry, while the motion on top
-(blinks, speech, expressions) is untouched.
+(blinks, speech, expressions) is untouched. Across each eye the offset is scaled by how open
+the eye is, so it never holds a shut eye open.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -22,6 +25,7 @@ import numpy as np
 from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE
 from medswap.swap import blend
 from medswap.swap.donors import N_TRI_POINTS, Donor
+from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
 from medswap.swap.geometry import (
     apply_maps,
     similarity_transform,
@@ -41,7 +45,10 @@ class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
     shape: float = 0.5  # 0 keeps the patient's face geometry, 1 takes the donor's
-    keep_eyes: str = "iris"  # from the frame: "opening" (whole eye), "iris" (gaze), "none"
+    # "gaze": the donor's eyeball moved to look where the patient looks; from the frame:
+    # "opening" (the whole eye), "iris" (the patient's irises); "none": the donor's eyes.
+    keep_eyes: str = "none"
+    blink: bool = True  # fade the donor's eyes to a shut-eye texture as the patient's close
     keep_mouth: bool = True  # teeth and tongue from the frame
     relight: float = 1.0  # 0: donor's own shading, 1: the scene's low-frequency light
     relight_sigma: float = 1.0  # x face width: coarser keeps less of the patient's shading
@@ -56,9 +63,10 @@ class SwapSettings:
 class _TrackState:
     donor: Donor
     colour: np.ndarray | None = None  # (2, 2, 3): donor and target Lab stats, smoothed
-    neutral_sum: np.ndarray | None = None  # running sum of pose-normalised shapes
-    neutral_n: int = 0
+    neutral_shapes: list[np.ndarray] = field(default_factory=list)  # pose-normalised, first frames
+    neutral: np.ndarray | None = None
     shape_offset: np.ndarray | None = None
+    eye_openness: np.ndarray = field(default_factory=lambda: np.ones(2))  # right, left: 0..1
     extra: dict = field(default_factory=dict)
 
 
@@ -143,6 +151,10 @@ def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.n
     return np.concatenate([pts, ring])
 
 
+#: Frames at the start of a track whose median shape is taken as the track's neutral face.
+NEUTRAL_FRAMES = 60
+
+
 def _oval_weights(reference: np.ndarray) -> np.ndarray:
     """Per-point weight 0 on the face outline rising to 1 inside, for the shape offset."""
     pts = reference[:N_TRI_POINTS, :2]
@@ -180,21 +192,27 @@ class MeshSwapper:
         return self._tri_cache[key]
 
     def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
-        """The frame's landmarks with the track's identity-shape offset applied."""
-        s = self.settings.shape
-        if s <= 0:
-            return lm
+        """The frame's landmarks with the track's identity-shape offset applied.
+
+        Also keeps the track's neutral face and each eye's openness relative to it, which the
+        shut-eye texture needs whatever the shape setting.
+        """
         donor_lm = state.donor.landmarks
         # Pose-normalise this frame onto the donor's frame, accumulate the neutral shape.
         m = similarity_transform(lm[_RIGID], donor_lm[_RIGID])
         norm = transform_points(m, lm[:N_TRI_POINTS])[:, :2]
-        if state.neutral_n < 60:  # the first two seconds or so define the track's neutral
-            state.neutral_sum = norm if state.neutral_sum is None else state.neutral_sum + norm
-            state.neutral_n += 1
-            neutral = state.neutral_sum / state.neutral_n
+        if len(state.neutral_shapes) < NEUTRAL_FRAMES:
+            # The median, not the mean: blinks and winks in the first seconds would otherwise
+            # make the neutral eye too shut, and the offset would hold the eyes open.
+            state.neutral_shapes.append(norm)
+            state.neutral = np.median(np.stack(state.neutral_shapes), axis=0)
             w = _oval_weights(donor_lm)
-            state.shape_offset = (donor_lm[:N_TRI_POINTS, :2] - neutral) * w[:, None]
-        offset = state.shape_offset
+            state.shape_offset = (donor_lm[:N_TRI_POINTS, :2] - state.neutral) * w[:, None]
+        state.eye_openness = openness(norm, state.neutral)
+        s = self.settings.shape
+        if s <= 0:
+            return lm
+        offset = lid_offset(state.shape_offset, donor_lm, state.eye_openness)
         # Back into the frame: rotate and scale the offset by the inverse of m.
         a = m[:, :2]
         inv = np.linalg.inv(a)
@@ -259,7 +277,28 @@ class MeshSwapper:
             (0, 0, sw, sh),
             depth=mesh_loc[:, 2],
         )
-        donor_px = apply_maps(donor.image, maps)
+        eye_openings = [blend.polygon_mask(shape_hw, t_loc[idx]) for idx in (RIGHT_EYE, LEFT_EYE)]
+        eye_maps = maps
+        if cfg.keep_eyes == "gaze" and len(t_loc) >= 478:
+            # Inside each eye opening, sample the donor's eyeball shifted by the patient's gaze.
+            map_x, map_y = maps.map_x.copy(), maps.map_y.copy()
+            for opening, shift in zip(
+                eye_openings, gaze_shifts(t_loc, donor.landmarks), strict=True
+            ):
+                a = blend.feather(opening, 0, 0.7)
+                map_x -= np.float32(shift[0]) * a
+                map_y -= np.float32(shift[1]) * a
+            eye_maps = replace(maps, map_x=map_x, map_y=map_y)
+        donor_px = apply_maps(donor.image, eye_maps)
+        shut = shut_weight(state.eye_openness) if cfg.blink else np.zeros(2)
+        if shut.max() > 0.02:  # below that the fade would not change a pixel value
+            # The patient's eye is closing: fade each eye to the donor's shut-eye texture.
+            shut_eyes = donor.shut_eyes
+            weight = sum(
+                k * apply_maps(mask, maps) for k, mask in zip(shut, shut_eyes.masks, strict=True)
+            )[..., None]
+            shut_px = apply_maps(shut_eyes.image, maps)
+            donor_px = (donor_px * (1 - weight) + shut_px * weight).astype(np.uint8)
         outline = mesh_loc[N_TRI_POINTS:] if self.settings.outline_grow > 0 else t_loc[FACE_OVAL]
         face_mask = blend.polygon_mask(shape_hw, outline)
         face_mask[~maps.covered] = 0
@@ -276,6 +315,8 @@ class MeshSwapper:
             orig_skin[blend.polygon_mask(shape_hw, o_loc[idx]) > 0] = 0
         skin = face_mask.copy()
         skin[keep > 0] = 0
+        for opening in eye_openings:  # eyes are not skin, whatever fills them
+            skin[opening > 0] = 0
         # Colour: donor skin statistics moved to the patient's, smoothed per track.
         now = np.stack([blend.lab_stats(donor_px, skin), blend.lab_stats(roi_s, orig_skin)])
         k = cfg.colour_smoothing

@@ -1,0 +1,129 @@
+"""Blinks and gaze on the donor face: the pure eye geometry, the shut-eye texture, and a swap
+whose patient closes one eye, read back by MediaPipe's face mesh on the swapped image."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from medswap.faces.track import FAST_GROUPS, keep_fast_motion
+from medswap.measures.face import MESH_LEFT_EYE, MESH_RIGHT_EYE, eye_aspect_ratio
+from medswap.swap.donors import builtin_donor
+from medswap.swap.engine import MeshSwapper, SwapSettings
+from medswap.swap.eyes import (
+    EYES,
+    eye_openings,
+    gaze_shifts,
+    lid_offset,
+    openness,
+    shut_eye_texture,
+    shut_weight,
+)
+
+
+def _shut_right_eye(lm: np.ndarray) -> np.ndarray:
+    """The landmarks with the right eye's upper and lower lids both on their midline."""
+    out = lm.copy()
+    _, _, up, lo = EYES[0]
+    mid = 0.5 * (out[up] + out[lo])
+    out[up], out[lo] = mid, mid
+    return out
+
+
+def test_openness_is_one_for_the_neutral_face_and_zero_for_a_shut_eye():
+    lm = builtin_donor("astronaut").landmarks
+    assert np.allclose(openness(lm, lm), [1.0, 1.0])
+    shut = _shut_right_eye(lm)
+    assert eye_openings(shut)[0] == pytest.approx(0.0, abs=1e-9)
+    assert openness(shut, lm) == pytest.approx([0.0, 1.0])
+
+
+def test_shut_weight_runs_from_open_to_shut():
+    w = shut_weight(np.array([1.0, 0.75, 0.5, 0.25, 0.0]))
+    assert w[0] == 0.0 and w[-1] == 1.0
+    assert np.all(np.diff(w) > 0)
+
+
+def test_lid_offset_drops_only_the_part_across_a_shut_eye():
+    ref = builtin_donor("astronaut").landmarks
+    rng = np.random.default_rng(1)
+    offset = rng.normal(0, 2, (468, 2))
+    assert np.array_equal(lid_offset(offset, ref, np.ones(2)), offset)
+    out = lid_offset(offset, ref, np.array([0.0, 1.0]))
+    outer, inner, up, lo = EYES[0]
+    axis = ref[inner, :2] - ref[outer, :2]
+    axis /= np.linalg.norm(axis)
+    normal = np.array([-axis[1], axis[0]])
+    lids = up + lo
+    assert np.allclose(out[lids] @ normal, 0.0)  # nothing left that opens the eye
+    assert np.allclose(out[lids] @ axis, offset[lids] @ axis)  # along the eye: unchanged
+    others = np.setdiff1d(np.arange(468), lids)
+    assert np.array_equal(out[others], offset[others])
+
+
+def test_fast_points_keep_their_raw_motion_relative_to_smoothed_anchors():
+    rng = np.random.default_rng(2)
+    raw = rng.normal(0, 50, (478, 3))
+    smoothed = raw + np.array([3.0, -2.0, 0.0])  # the smoother lags by a constant here
+    smoothed[100] += 5.0  # and moved a point that is not fast
+    out = keep_fast_motion(raw, smoothed)
+    for anchors, moving in FAST_GROUPS:
+        shift = smoothed[anchors].mean(0) - raw[anchors].mean(0)
+        assert np.allclose(out[moving], raw[moving] + shift)
+        assert np.array_equal(out[anchors], smoothed[anchors])
+    assert np.array_equal(out[100], smoothed[100])
+
+
+def test_gaze_shift_is_zero_for_the_donors_own_gaze_and_follows_the_patients():
+    donor = builtin_donor("astronaut").landmarks
+    assert np.allclose(gaze_shifts(donor, donor), 0.0)
+    patient = donor.copy()
+    outer, inner = EYES[0][0], EYES[0][1]
+    width = np.linalg.norm(donor[inner, :2] - donor[outer, :2])
+    axis = (donor[inner, :2] - donor[outer, :2]) / width
+    patient[468:473, :2] += 0.1 * width * axis  # the right iris looks toward the nose
+    right, left = gaze_shifts(patient, donor)
+    assert np.allclose(right, 0.1 * width * axis, atol=1e-6)
+    assert np.allclose(left, 0.0)
+
+
+def test_shut_eye_texture_hides_the_iris_and_changes_nothing_away_from_the_eyes():
+    d = builtin_donor("astronaut")
+    shut = shut_eye_texture(d.image, d.landmarks)
+    near = (shut.masks[0] + shut.masks[1]) > 1e-3
+    assert np.array_equal(shut.image[~near], d.image[~near])
+    grey_before = cv2.cvtColor(d.image, cv2.COLOR_RGB2GRAY).astype(float)
+    grey_after = cv2.cvtColor(shut.image, cv2.COLOR_RGB2GRAY).astype(float)
+    for centre in (468, 473):
+        c = d.landmarks[centre, :2]
+        r = np.mean(np.linalg.norm(d.landmarks[centre + 1 : centre + 5, :2] - c, axis=1))
+        yy, xx = np.mgrid[0 : d.image.shape[0], 0 : d.image.shape[1]]
+        iris = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= (0.6 * r) ** 2
+        assert grey_after[iris].mean() > grey_before[iris].mean() + 25  # dark iris -> lid skin
+
+
+def _ears_after_swap(blink: bool) -> np.ndarray:
+    """Swap Grace Hopper onto the astronaut portrait whose right eye is made to shut."""
+    from medswap.faces.mesh import FaceMesher
+
+    patient, donor = builtin_donor("astronaut"), builtin_donor("grace_hopper")
+    swapper = MeshSwapper(SwapSettings(blink=blink))
+    for _ in range(5):  # the track's neutral face: both eyes open
+        swapper.swap(patient.image.copy(), 0, patient.landmarks, donor)
+    frame = patient.image.copy()
+    swapper.swap(frame, 0, _shut_right_eye(patient.landmarks), donor)
+    mesher = FaceMesher(max_faces=1, video=False)
+    try:
+        (lm,) = mesher(frame)
+    finally:
+        mesher.close()
+    return np.array([eye_aspect_ratio(lm[None], eye)[0] for eye in (MESH_RIGHT_EYE, MESH_LEFT_EYE)])
+
+
+def test_the_swapped_face_shuts_the_eye_the_patient_shuts():
+    right, left = _ears_after_swap(blink=True)
+    squeezed_right, squeezed_left = _ears_after_swap(blink=False)
+    assert right < 0.5 * left, (right, left)
+    # Without the shut-eye texture the squeezed donor eye reads as more open.
+    assert right / left < squeezed_right / squeezed_left - 0.1
