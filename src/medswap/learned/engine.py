@@ -139,7 +139,9 @@ class LearnedSwapper:
 
         local = landmarks[:, :2] - (x0, y0)
         face_mask = blend.polygon_mask(shape_hw, local[FACE_OVAL])
-        polys = ([RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes else []) + (
+        # The patient's eye openings only when asked for their pixels ("iris" keeps the whole
+        # opening here: the decoder's crop has no iris points); "none" and "gaze" keep none.
+        polys = ([RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes in ("opening", "iris") else []) + (
             [INNER_LIPS] if cfg.keep_mouth else []
         )
         keep = np.zeros(shape_hw, np.uint8)
