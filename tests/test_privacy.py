@@ -115,6 +115,7 @@ def test_reencoded_original_is_recognised_in_every_frame(reencode_audit):
         assert r.reid_rate(rec) >= 0.95, (rec, r.verification[rec])
         ident = r.identification["recognisers"][rec]
         assert ident["rank1_rate"] >= 0.95, (rec, ident)
+        assert ident["rank1_within_threshold_rate"] >= 0.95, (rec, ident)
     assert r.identification["n_identities"] == 8  # 7 gallery people + the patient
     assert r.identification["chance_rank1"] == pytest.approx(1 / 8)
     assert r.frames_no_face_in_output == []
@@ -251,3 +252,41 @@ def test_default_gallery_is_packaged_and_large_enough():
     assert {"astronaut", "grace_hopper"} <= set(g.names())
     assert len(g.identities) >= 6 and len(g.identities) + len(g.skipped) == 8
     assert all(s["reason"] == "no face found" for s in g.skipped)
+
+
+def test_identification_tells_nearest_from_recognised():
+    """A face far from everyone but nearest the patient: rank 1, yet not within threshold."""
+    from medswap.evaluate.privacy import (
+        FaceRecord,
+        FrameScan,
+        Gallery,
+        GalleryIdentity,
+        identify,
+    )
+
+    rng = np.random.default_rng(3)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    patient = {"dlib": rng.normal(0, 0.1, 128), "sface": unit(rng.normal(size=128))}
+    others = [
+        GalleryIdentity(
+            f"p{i}", 1, patient["dlib"] + rng.normal(0, 0.2, 128), unit(rng.normal(size=128))
+        )
+        for i in range(7)
+    ]
+    box = np.array([0, 0, 10, 10.0])
+
+    def scan(i, dlib, sface):
+        face = FaceRecord(box, ("yunet",), dlib, sface)
+        return FrameScan(i, i / 25, True, FaceRecord(box, ("yunet",)), [face])
+
+    near_far = patient["dlib"] + 0.7 * unit(rng.normal(size=128))  # 0.7 > 0.6: not the patient
+    twin = patient["dlib"] + 0.3 * unit(rng.normal(size=128))  # 0.3: the patient
+    sface_far = unit(patient["sface"] + 1.2 * unit(rng.normal(size=128)))
+    scans = [scan(0, near_far, sface_far), scan(1, twin, patient["sface"])]
+    res = identify(scans, patient, Gallery("test", others))["recognisers"]["dlib"]
+    assert res["n_probes"] == 2
+    assert res["rank1_rate"] == 1.0  # nearest to the patient both times...
+    assert res["rank1_within_threshold_rate"] == 0.5  # ...but recognised only once
