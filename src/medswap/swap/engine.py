@@ -291,7 +291,7 @@ class MeshSwapper:
             eye_maps = replace(maps, map_x=map_x, map_y=map_y)
         donor_px = apply_maps(donor.image, eye_maps)
         shut = shut_weight(state.eye_openness) if cfg.blink else np.zeros(2)
-        if shut.max() > 0.02:  # below that the fade would not change a pixel value
+        if shut.max() > 0.02:  # fainter moves a pixel by 5 levels at most: skip its 3 remaps
             # The patient's eye is closing: fade each eye to the donor's shut-eye texture.
             shut_eyes = donor.shut_eyes
             weight = sum(
@@ -308,7 +308,10 @@ class MeshSwapper:
         keep = np.zeros(shape_hw, np.uint8)
         orig_skin = blend.polygon_mask(shape_hw, o_loc[FACE_OVAL])
         for idx in polys:
-            opening = blend.polygon_mask(shape_hw, t_loc[idx])
+            if idx in eyes:
+                opening = eye_openings[0 if idx is RIGHT_EYE else 1]
+            else:
+                opening = blend.polygon_mask(shape_hw, t_loc[idx])
             if idx in eyes and cfg.keep_eyes == "iris" and len(t_loc) >= 478:
                 opening = np.minimum(opening, _iris_disc(shape_hw, t_loc, idx is LEFT_EYE))
             keep = np.maximum(keep, opening)
