@@ -116,6 +116,14 @@ def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np
     return np.clip(t / fade, 0.0, 1.0).astype(np.float32)
 
 
+def _nonzero_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The (x0, y0, x1, y1) box holding every non-zero pixel of ``weight``, or None if none."""
+    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
     """A 0/255 disc over one iris (centre point 468 or 473, radius from its 4 rim points)."""
     c = 473 if left else 468
@@ -347,14 +355,19 @@ class MeshSwapper:
             alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
             if k_alpha is not None:
                 k_alpha = cv2.resize(k_alpha, size, interpolation=cv2.INTER_LINEAR)
-        if k_alpha is not None:
+        if k_alpha is not None and (kept := _nonzero_box(k_alpha)) is not None:
+            # The patient's own eye/mouth pixels only matter where k_alpha > 0: warping and
+            # compositing just that box, not the whole face, saves a full-resolution warp.
+            bx0, by0, bx1, by1 = kept
+            sub = np.s_[by0:by1, bx0:bx1]
             if cfg.shape > 0:
-                back = warp_maps(pts, self._mesh_points(landmarks), tri, region, depth=pts[:, 2])
+                box = (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
+                back = warp_maps(pts, self._mesh_points(landmarks), tri, box, depth=pts[:, 2])
                 own = cv2.remap(
                     frame, back.map_x, back.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
                 )
             else:
-                own = roi
-            face_rgb = blend.composite(face_rgb, own, k_alpha)
+                own = roi[sub]
+            face_rgb[sub] = blend.composite(face_rgb[sub], own, k_alpha[sub])
         frame[y0:y1, x0:x1] = blend.composite(roi, face_rgb, alpha)
         return np.array(region, dtype=np.float64)

@@ -107,7 +107,11 @@ def warp_maps(
     if depth is not None:
         order = np.argsort(-depth[triangles].mean(axis=1))  # far first, near last
     pts = np.round(local[triangles] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
-    for t in order:
+    # Only triangles that reach into the region are drawn: a region around the mouth needs a
+    # few dozen of the mesh's ~900, and every fill call costs the same however little it draws.
+    lo, hi = pts.min(axis=1), pts.max(axis=1)
+    inside = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < 4 * w) & (lo[:, 1] < 4 * h)
+    for t in order[inside[order]]:
         cv2.fillConvexPoly(ids, pts[t], int(t), lineType=cv2.LINE_8, shift=2)
     covered = ids >= 0
     affines = triangle_affines(dst - np.append([x0, y0], [0] * (dst.shape[1] - 2)), src, triangles)
