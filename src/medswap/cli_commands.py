@@ -147,8 +147,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
     else:
         print(
             f"medswap: {args.output}: {t['frames']} frames, {t['frames_with_face']} with a "
-            f"face: {t['frames_swapped']} swapped, {t['frames_obscured']} obscured, "
-            f"{t['frames_baseline']} {args.method}",
+            f"face: {t['frames_swapped']} swapped, {t['frames_obscured']} obscured"
+            + ("" if args.method == "swap" else f", {t['frames_baseline']} {args.method}"),
             file=sys.stderr,
         )
     if result.audit is not None:
