@@ -115,12 +115,18 @@ def warp_maps(
         cv2.fillConvexPoly(ids, pts[t], int(t), lineType=cv2.LINE_8, shift=2)
     covered = ids >= 0
     affines = triangle_affines(dst - np.append([x0, y0], [0] * (dst.shape[1] - 2)), src, triangles)
-    flat = affines.reshape(-1, 6).astype(np.float32)  # a00 a01 a10 a11 a20 a21
-    coef = flat[np.where(covered, ids, 0)]  # (h, w, 6)
+    # a00 a01 a10 a11 a20 a21 as six rows: six 1-D takes are twice as fast as one (h, w, 6)
+    # gather, and the maps are built in place.
+    coef = np.ascontiguousarray(affines.reshape(-1, 6).T, dtype=np.float32)
+    idx = np.where(covered, ids, 0)
     xx = np.arange(w, dtype=np.float32)[None, :]
     yy = np.arange(h, dtype=np.float32)[:, None]
-    map_x = coef[..., 0] * xx + coef[..., 2] * yy + coef[..., 4]
-    map_y = coef[..., 1] * xx + coef[..., 3] * yy + coef[..., 5]
+    map_x = coef[0].take(idx) * xx
+    map_x += coef[2].take(idx) * yy
+    map_x += coef[4].take(idx)
+    map_y = coef[1].take(idx) * xx
+    map_y += coef[3].take(idx) * yy
+    map_y += coef[5].take(idx)
     return WarpMaps(x0, y0, map_x, map_y, covered)
 
 
