@@ -16,7 +16,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -114,53 +115,38 @@ _MODELS_USED = {
 }
 
 
-class _Found:
-    """What the models found in one frame: the face meshes, the safety-net detections, hands."""
-
-    def __init__(self, mesh: Future, detect: Future, hands: Future | None) -> None:
-        self._jobs = mesh, detect, hands
-
-    def result(self) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray], list[np.ndarray]]:
-        mesh, detect, hands = self._jobs
-        return mesh.result(), detect.result(), hands.result() if hands is not None else []
-
-
 def _look_ahead(
     frames: Iterable[video.Frame],
-    pool: ThreadPoolExecutor,
-    mesher: FaceMesher,
-    detector: FaceDetector,
-    hands: HandFinder | None,
-) -> Iterator[tuple[video.Frame, _Found]]:
-    """Each frame with the models already running on it, one frame ahead of the caller.
+    models: Sequence[Callable[[np.ndarray], object] | None],
+) -> Iterator[tuple[video.Frame, list[Future | None]]]:
+    """Each frame with every model already running on it, one frame ahead of the caller.
 
-    The swap of frame N (this thread) overlaps the models on frame N+1 (the pool), so on two
-    cores neither waits for the other. Two frames are in flight at most, so memory stays flat.
-    The mesh tracks in video mode and must see frames in order: its jobs are chained, each
-    waiting for the previous one. The safety net looks at every frame: a face the mesh misses
-    is obscured from the first frame it appears in, never passed through until a later check.
+    The swap of frame N (the caller's thread) overlaps the models on frame N+1, so on two
+    cores neither waits for the other. Each model gets a thread of its own: MediaPipe graphs
+    must not be called concurrently, and the tracking ones (mesh, hands) must see frames in
+    order. Two frames are in flight at most, so memory stays flat. A model that is None
+    (hands, when occlusion is off) gets no job.
     """
-    pending: tuple[video.Frame, _Found] | None = None
-    mesh_job: Future | None = None
-    for frame in frames:
-        mesh_job = pool.submit(_after, mesh_job, mesher, frame.image)
-        found = _Found(
-            mesh_job,
-            pool.submit(detector, frame.image),
-            pool.submit(hands, frame.image) if hands is not None else None,
-        )
+    threads = [
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-model") if m else None
+        for m in models
+    ]
+    pending: tuple[video.Frame, list[Future | None]] | None = None
+    try:
+        for frame in frames:
+            jobs = [
+                t.submit(m, frame.image) if t is not None and m is not None else None
+                for t, m in zip(threads, models, strict=True)
+            ]
+            if pending is not None:
+                yield pending
+            pending = frame, jobs
         if pending is not None:
             yield pending
-        pending = frame, found
-    if pending is not None:
-        yield pending
-
-
-def _after(previous: Future | None, fn: Callable, *args: object) -> object:
-    """``fn(*args)`` once ``previous`` has finished (its errors are raised by its own caller)."""
-    if previous is not None:
-        wait([previous])
-    return fn(*args)
+    finally:
+        for t in threads:
+            if t is not None:
+                t.shutdown(wait=True, cancel_futures=True)
 
 
 def _resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
@@ -273,8 +259,6 @@ def deidentify(
     detector = FaceDetector(min_confidence=0.4)
     hands = HandFinder() if (method == "swap" and occlusion) else None
     tracker = FaceTracker(max_gap=MAX_GAP)
-    # The models look at frame N+1 on worker threads while this thread swaps frame N.
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="medswap-models")
     swapper = learned if learned is not None else MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
@@ -284,10 +268,19 @@ def deidentify(
     # between the many small products of a frame (measured: 9 s of 27 s CPU on a 10 s clip).
     blas = threadpool_limits(limits=1, user_api="blas")
     try:
-        with video.VideoWriter(dst, info, audio_from=audio_src) as writer:
-            frames = video.read_frames(src, info, max_frames=max_frames)
-            for frame, found in _look_ahead(frames, pool, mesher, detector, hands):
-                meshes, (boxes, scores), hand_pts = found.result()
+        frames = video.read_frames(src, info, max_frames=max_frames)
+        # The models look at frame N+1 on their own threads while this one swaps frame N.
+        # The safety net looks at every frame: a face the mesh misses is obscured from the
+        # first frame it appears in, never passed through until a later check. Closing the
+        # look-ahead stops its threads before the models are closed below.
+        with (
+            video.VideoWriter(dst, info, audio_from=audio_src) as writer,
+            closing(_look_ahead(frames, [mesher, detector, hands])) as ahead,
+        ):
+            for frame, (mesh_job, detect_job, hands_job) in ahead:
+                meshes = mesh_job.result()
+                boxes, scores = detect_job.result()
+                hand_pts = hands_job.result() if hands_job is not None else []
                 image = frame.image.copy()
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
                 faces: list[FaceOutcome] = []
@@ -314,7 +307,6 @@ def deidentify(
                 if progress is not None:
                     progress(frame.index + 1, n_total)
     finally:
-        pool.shutdown(wait=True)
         blas.restore_original_limits()
         mesher.close()
         detector.close()
