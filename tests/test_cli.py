@@ -115,3 +115,38 @@ def test_demo_runs_end_to_end_and_hides_the_portrait(tmp_path):
     q = measure(out / "demo_patient.mp4", out / "demo_deidentified.mp4", stride=4)
     assert q.detection_ratio >= 0.98
     assert (q.dlib_distance >= 0.6).all() and (q.sface_cosine < 0.363).all()
+
+
+def test_an_internal_error_is_one_line_with_its_own_code_and_leaves_no_output(
+    tmp_path, clip, monkeypatch, capsys
+):
+    # A bug cannot be reached with real input, so a fault is injected into the tracker, mid-run.
+    from medswap import cli
+    from medswap.faces.track import FaceTracker
+
+    calls = []
+
+    def broken_update(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("tracker state lost\nsecond line")
+        return original(self, *args, **kwargs)
+
+    original = FaceTracker.update
+    monkeypatch.setattr(FaceTracker, "update", broken_update)
+    out = tmp_path / "out.mp4"
+    code = cli.main(["-q", "deidentify", str(clip), "-o", str(out), "--no-audit"])
+    err = capsys.readouterr().err
+    assert code == cli.INTERNAL_ERROR_EXIT == 70
+    lines = [ln for ln in err.splitlines() if ln.startswith("medswap:")]
+    assert lines == [
+        "medswap: internal error: RuntimeError: tracker state lost (run with -v for the traceback)"
+    ]
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no output, no partial file
+
+    calls.clear()
+    code = cli.main(["-v", "deidentify", str(clip), "-o", str(out), "--no-audit"])
+    assert code == 70
+    assert "Traceback" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -1,7 +1,8 @@
 """The ``medswap`` command line: parse, call one API function, map errors to exit codes.
 
 Every expected failure is a :class:`~medswap.errors.MedswapError`; it is printed as one line
-``medswap: error: <file>: <problem>`` with that error's exit code, never as a traceback.
+``medswap: error: <file>: <problem>`` with that error's exit code, never as a traceback. Anything
+else is a bug: one ``medswap: internal error:`` line and exit code 70 (``-v`` adds the traceback).
 Each subcommand lives in a small ``_cmd_*`` function that calls the public API.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from medswap import __version__
@@ -53,10 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of an unexpected error inside medswap (BSD's EX_SOFTWARE), apart from bad input.
+INTERNAL_ERROR_EXIT = 70
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medswap`` console script; returns the process exit code."""
+    verbose = False
     try:
         args = build_parser().parse_args(argv)
+        verbose = bool(args.verbose)
         logging.basicConfig(
             level=logging.DEBUG
             if args.verbose
@@ -76,6 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medswap: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, and a code of its own
+        if verbose:
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()
+        print(
+            f"medswap: internal error: {type(exc).__name__}: {detail[0] if detail else ''}"
+            " (run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR_EXIT
 
 
 if __name__ == "__main__":
