@@ -128,14 +128,16 @@ def _look_ahead(
     (hands, when occlusion is off) gets no job.
     """
     threads = [
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-model") if m else None
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-model")
+        if m is not None
+        else None
         for m in models
     ]
     pending: tuple[video.Frame, list[Future | None]] | None = None
     try:
         for frame in frames:
             jobs = [
-                t.submit(m, frame.image) if t is not None and m is not None else None
+                t.submit(m, frame.image) if t is not None else None
                 for t, m in zip(threads, models, strict=True)
             ]
             if pending is not None:
