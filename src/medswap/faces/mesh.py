@@ -88,6 +88,9 @@ INNER_LIPS = [
 #: Eyelid margins (the visible eye opening), in order.
 RIGHT_EYE = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
 LEFT_EYE = [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249]
+#: Points that move with the head, not with expression (eye corners, nose bridge and tip, the
+#: top and sides of the face outline): what a similarity fit of the head's pose uses.
+RIGID_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356]
 #: Outer eye corners (the inter-ocular normaliser) and the nose tip.
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER, NOSE_TIP = 33, 263, 1
 N_MESH = 478

@@ -1,7 +1,7 @@
 """Training material for the learned engine: aligned face crops, masks, loss weights.
 
 Every crop is cut with the same similarity alignment the mesh engine uses to pose-normalise a
-face (least squares on the stable mesh points ``_RIGID``: eye corners, nose bridge and tip,
+face (least squares on the stable mesh points ``RIGID_POINTS``: eye corners, nose bridge and tip,
 forehead, cheek edges) onto a canonical template, so patient and donor crops line up feature
 by feature and the shared encoder sees one kind of input. The template is stored in the model
 file, so a model is applied with the alignment it was trained with.
@@ -29,9 +29,8 @@ import cv2
 import numpy as np
 
 from medswap import video
-from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, FaceMesher
+from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS, FaceMesher
 from medswap.swap.blend import polygon_mask
-from medswap.swap.engine import _RIGID
 from medswap.swap.geometry import similarity_transform, transform_points
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 def canonical_template(reference: np.ndarray) -> np.ndarray:
     """Unit-square positions (478, 2) of a reference mesh: the face outline fills 80% of it.
 
-    Only its ``_RIGID`` rows drive the alignment; the rest places the masks of a face that is
+    Only its ``RIGID_POINTS`` rows drive the alignment; the rest places the masks of a face that is
     not in the crop yet (none is needed at run time). The reference is the built-in average
     donor (a face of no real person) at training time, and the stored copy afterwards.
     """
@@ -88,7 +87,7 @@ def canonical_template(reference: np.ndarray) -> np.ndarray:
 
 def alignment(landmarks: np.ndarray, template: np.ndarray, size: int) -> np.ndarray:
     """The (2, 3) similarity from frame pixels into a ``size`` crop (mesh engine's rigid fit)."""
-    return similarity_transform(landmarks[_RIGID, :2], template[_RIGID, :2] * size)
+    return similarity_transform(landmarks[RIGID_POINTS, :2], template[RIGID_POINTS, :2] * size)
 
 
 def crop(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

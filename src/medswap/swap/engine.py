@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE
+from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
 from medswap.swap import blend
 from medswap.swap.donors import N_TRI_POINTS, Donor
 from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
@@ -36,8 +36,6 @@ from medswap.swap.geometry import (
 
 #: The donor face is synthesised with the face at most this many pixels wide.
 WORK_WIDTH = 200
-#: Stable points for pose normalisation: eye corners, nose bridge and tip, face outline top.
-_RIGID = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356]
 
 
 @dataclass(frozen=True)
@@ -207,7 +205,7 @@ class MeshSwapper:
         """
         donor_lm = state.donor.landmarks
         # Pose-normalise this frame onto the donor's frame, accumulate the neutral shape.
-        m = similarity_transform(lm[_RIGID], donor_lm[_RIGID])
+        m = similarity_transform(lm[RIGID_POINTS], donor_lm[RIGID_POINTS])
         norm = transform_points(m, lm[:N_TRI_POINTS])[:, :2]
         if len(state.neutral_shapes) < NEUTRAL_FRAMES:
             # The median, not the mean: blinks and winks in the first seconds would otherwise
