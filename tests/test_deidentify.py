@@ -51,8 +51,8 @@ def quality(swapped):
 #: so the xfails are not strict. (No clip has an identity gap: both recognisers are at or
 #: below 1% on every clip, so the identity test below has none.)
 LANDMARK_KNOWN_GAPS: dict[str, tuple[str, bool]] = {
-    "expression_b.mp4": ("median NME 0.056; 0.054 at shape 0 (brows 0.08, mouth)", False),
-    "hand_open_close.mp4": ("median NME 0.0496, at the limit", False),
+    "expression_b.mp4": ("median NME 0.056 (brows 0.078: donor brows over her glasses)", False),
+    "hand_open_close.mp4": ("median NME 0.050-0.053 over 20 frames, at the limit", False),
 }
 
 
@@ -198,21 +198,68 @@ def test_audio_is_dropped_by_default_and_kept_in_sync_on_request(tmp_path):
         assert pa == pb and a.streams.audio[0].time_base == b.streams.audio[0].time_base
 
 
+@pytest.fixture(scope="session")
+def mesh_series():
+    """Hands and face-mesh keypoints of a video (tests/quick_keypoints.py), cached per path."""
+    from quick_keypoints import quick_series
+
+    cache: dict = {}
+
+    def get(path):
+        if path not in cache:
+            cache[path] = quick_series(path, dlib68=False)
+        return cache[path]
+
+    return get
+
+
 @needs_shared
 @pytest.mark.parametrize("name", ["expression_a.mp4", "expression_b.mp4"])
-def test_swap_keeps_every_blink_of_the_original(swapped, name):
+def test_swap_keeps_every_blink_of_the_original(swapped, mesh_series, name):
     """Each blink of the original is a blink of the swapped face too, at the same time.
 
     Read by the blink measure on the face mesh of both videos. Before the shut-eye texture
     (medswap.swap.eyes) the swap lost all three blinks of these clips.
     """
-    from quick_keypoints import quick_series
-
     from medswap.measures import blinks
 
     _, out = swapped(name)
-    before = blinks(quick_series(VIDEOS / name, dlib68=False)).values["blink_times_s"]
-    after = blinks(quick_series(out, dlib68=False)).values["blink_times_s"]
+    before = blinks(mesh_series(VIDEOS / name)).values["blink_times_s"]
+    after = blinks(mesh_series(out)).values["blink_times_s"]
     assert before, "the original has blinks to keep"
     missed = [t for t in before if not any(abs(t - u) <= 0.15 for u in after)]
     assert not missed, f"blinks at {missed} s lost (swap has {after})"
+
+
+#: Face measures whose swap-to-original difference is over 10% on a clip, with what was
+#: measured (benchmarks/measures_clips.py --swap). Known gaps, not hidden.
+FACE_MEASURE_GAPS = {
+    ("expression_a.mp4", "motion_energy_iod2_per_s2"): "+34%: the swap moves more than the patient",
+}
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        pytest.param(n, k, marks=pytest.mark.xfail(reason=FACE_MEASURE_GAPS[n, k], strict=False))
+        if (n, k) in FACE_MEASURE_GAPS
+        else (n, k)
+        for n in ("expression_a.mp4", "expression_b.mp4", "expression_c.mp4")
+        for k in ("mouth_open_range_norm", "motion_energy_iod2_per_s2")
+    ],
+)
+def test_swap_keeps_mouth_opening_and_facial_motion(swapped, mesh_series, name, key):
+    """The swapped face opens its mouth and moves as much as the patient's, within 10%.
+
+    Read on the face mesh of both videos. Until the shape offset moved the mouth as a whole
+    and the tracker smoothed only the head's pose strongly, the swap read 14-27% smaller
+    mouth openings and up to 51% less facial motion on these clips.
+    """
+    from medswap.measures.face import motion, mouth
+
+    measure_of = mouth if key.startswith("mouth") else motion
+    _, out = swapped(name)
+    before = measure_of(mesh_series(VIDEOS / name)).values[key]
+    after = measure_of(mesh_series(out)).values[key]
+    assert after == pytest.approx(before, rel=0.10), f"{key}: {before:.4f} -> {after:.4f}"

@@ -52,8 +52,8 @@ class SwapSettings:
     relight_sigma: float = 1.0  # x face width: coarser keeps less of the patient's shading
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
-    outline_grow: float = 0.08  # x face size: donor skin reaches this far past the mesh outline
-    forehead_fade: float = 0.15  # x face height: the top of the forehead fades to the patient's
+    outline_grow: float = 0.12  # x face size: donor skin reaches this far past the mesh outline
+    forehead_fade: float = 0.05  # x face height: the top of the forehead fades to the patient's
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
@@ -170,6 +170,44 @@ def _oval_weights(reference: np.ndarray) -> np.ndarray:
     return np.clip(d / (0.12 * width), 0.0, 1.0) ** 2
 
 
+#: Mouth landmarks: the corners, and the middle of the upper and lower inner lip.
+_MOUTH_CORNERS, _MOUTH_MID = (61, 291), (13, 14)
+#: The upper and lower outer-lip midpoints: how far the lips reach above and below the mouth.
+_LIP_TOP, _LIP_BOTTOM = 0, 17
+
+
+def mouth_as_whole(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The shape offset with the mouth moved as a whole: its position changes, its shape not.
+
+    How far the mouth opens is expression, and a clinical measure (speech, hypomimia), not
+    identity. A donor portrait's mouth is closed and thin-lipped, and a patient's neutral mouth
+    is often open (a child's, on expression_b.mp4), so a per-point offset closed every opening
+    by the neutral gap and thinned the lips: the face mesh then read the swapped mouth's
+    opening range 10-18% smaller on expression_b, even with the gap itself kept. Here every
+    point of the lips (a box from corner to corner and a lip height above and below the mouth
+    line, in ``reference``) takes the lips' mean offset, fading to the plain offset at twice
+    that box, so the mouth goes where the donor's is but opens exactly as the patient's does.
+    """
+    pts = reference[:N_TRI_POINTS, :2]
+    left, right = pts[_MOUTH_CORNERS[0]], pts[_MOUTH_CORNERS[1]]
+    half_width = max(float(np.linalg.norm(right - left)) / 2.0, 1e-6)
+    axis = (right - left) / (2.0 * half_width)
+    down = np.array([-axis[1], axis[0]])
+    centre = pts[list(_MOUTH_MID)].mean(axis=0)
+    if (pts[_LIP_BOTTOM] - centre) @ down < 0:  # the normal points toward the chin
+        down = -down
+    t, u = (pts - centre) @ axis, (pts - centre) @ down
+    reach = np.where(u > 0, (pts[_LIP_BOTTOM] - centre) @ down, (centre - pts[_LIP_TOP]) @ down)
+    weight = np.clip(2.0 - np.abs(u) / np.maximum(reach, 1e-6), 0.0, 1.0) * np.clip(
+        2.0 - np.abs(t) / half_width, 0.0, 1.0
+    )
+    inside = weight >= 1.0
+    out = offset.copy()
+    mean = offset[:N_TRI_POINTS][inside].mean(axis=0)
+    out[:N_TRI_POINTS] = offset[:N_TRI_POINTS] * (1.0 - weight[:, None]) + mean * weight[:, None]
+    return out
+
+
 class MeshSwapper:
     """Swaps faces frame by frame; keeps per-track state (colour, neutral shape)."""
 
@@ -213,7 +251,9 @@ class MeshSwapper:
             state.neutral_shapes.append(norm)
             state.neutral = np.median(np.stack(state.neutral_shapes), axis=0)
             w = _oval_weights(donor_lm)
-            state.shape_offset = (donor_lm[:N_TRI_POINTS, :2] - state.neutral) * w[:, None]
+            state.shape_offset = mouth_as_whole(
+                (donor_lm[:N_TRI_POINTS, :2] - state.neutral) * w[:, None], donor_lm
+            )
         state.eye_openness = openness(norm, state.neutral)
         s = self.settings.shape
         if s <= 0:
