@@ -3,9 +3,9 @@
 Landmarks are smoothed in two parts. The head's pose (a similarity fit of the rigid points)
 is smoothed strongly, which removes the shimmer of a still face; the expression on top of it
 only lightly, because it is the clinical signal: one strong filter over every point, as the
-tracker first had, took 46% of the facial motion energy out of the swapped expression_c.mp4
-(face mesh on the output against the original; 1% with this split) and 19% out of
-expression_b.mp4 (now 2%).
+tracker first had, took 50% of the facial motion energy out of the swapped expression_c.mp4
+(face mesh on the output against the original, benchmarks/measures_clips.py --swap; 6% with
+this split) and 21% out of expression_b.mp4 (now within 5%).
 
 A per-frame detector flickers: it misses a face for a frame, or finds a face the mesh did not.
 For de-identification, a miss is the dangerous case, because that frame would show the patient.
