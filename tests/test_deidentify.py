@@ -234,7 +234,7 @@ def test_swap_keeps_every_blink_of_the_original(swapped, mesh_series, name):
 #: Face measures whose swap-to-original difference is over 10% on a clip, with what was
 #: measured (benchmarks/measures_clips.py --swap). Known gaps, not hidden.
 FACE_MEASURE_GAPS = {
-    ("expression_a.mp4", "motion_energy_iod2_per_s2"): "+34%: the swap moves more than the patient",
+    ("expression_a.mp4", "motion_energy_iod2_per_s2"): "+35%: the swap moves more than the patient",
 }
 
 
