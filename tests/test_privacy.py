@@ -290,3 +290,38 @@ def test_identification_tells_nearest_from_recognised():
     assert res["n_probes"] == 2
     assert res["rank1_rate"] == 1.0  # nearest to the patient both times...
     assert res["rank1_within_threshold_rate"] == 0.5  # ...but recognised only once
+
+
+def test_identification_without_the_donor_ranks_among_the_others_only():
+    """The donor nearest, the patient second: rank 1 is 0 with the donor, 1 without it."""
+    from medswap.evaluate.privacy import (
+        FaceRecord,
+        FrameScan,
+        Gallery,
+        GalleryIdentity,
+        identify,
+    )
+
+    rng = np.random.default_rng(5)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    patient = {"dlib": np.zeros(128), "sface": unit(rng.normal(size=128))}
+    probe_dlib = 0.8 * unit(rng.normal(size=128))  # 0.8 from the patient
+    donor = GalleryIdentity("grace_hopper", 1, probe_dlib * 1.3, unit(rng.normal(size=128)))
+    others = [  # each at least 1.0 from the probe
+        GalleryIdentity(
+            f"p{i}", 1, probe_dlib + unit(rng.normal(size=128)), unit(rng.normal(size=128))
+        )
+        for i in range(7)
+    ]
+    box = np.array([0, 0, 10, 10.0])
+    face = FaceRecord(box, ("yunet",), probe_dlib, unit(rng.normal(size=128)))
+    scans = [FrameScan(0, 0.0, True, FaceRecord(box, ("yunet",)), [face])]
+    gallery = Gallery("test", [*others, donor])
+    res = identify(scans, patient, gallery, donor_names=["grace_hopper"])
+    assert res["chance_rank1"] == 0.1111 and res["chance_rank1_without_donors"] == 0.125
+    dlib = res["recognisers"]["dlib"]
+    assert dlib["rank1_rate"] == 0.0 and dlib["rank1_rate_without_donors"] == 1.0
+    assert "chance_rank1_without_donors" not in identify(scans, patient, gallery)

@@ -513,6 +513,12 @@ class AuditResult:
                 f"rank-1 {r1} (chance {_pct(ident['chance_rank1'])}, "
                 f"{ident['n_identities']} identities; within threshold {named})"
             )
+            if "chance_rank1_without_donors" in ident:
+                r1_nd = ", ".join(f"{r} {_pct(v['rank1_rate_without_donors'])}" for r, v in recs)
+                parts.append(
+                    f"rank-1 without the donor {r1_nd} "
+                    f"(chance {_pct(ident['chance_rank1_without_donors'])})"
+                )
         if self.frames_no_face_in_output:
             parts.append(
                 f"no face in the output in {len(self.frames_no_face_in_output)} of "
@@ -836,7 +842,12 @@ def verify(scans: Sequence[FrameScan]) -> tuple[dict, list[int]]:
     return out, no_face
 
 
-def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], gallery: Gallery) -> dict:
+def identify(
+    scans: Sequence[FrameScan],
+    template: dict[str, np.ndarray],
+    gallery: Gallery,
+    donor_names: Sequence[str] = (),
+) -> dict:
     """Rank-1 and rank-5 rates of the patient among gallery identities, for the output faces.
 
     Closed-set ranks say who is *nearest*, however far: a swapped face that is far from
@@ -844,6 +855,11 @@ def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], galler
     (outline, hair and head shape are kept). ``rank1_within_threshold_rate`` is the open-set
     rate: the patient nearest *and* within the recogniser's same-person threshold, the
     identification an operator would act on.
+
+    With the donor in the gallery the swapped face is nearest to the donor, which makes the
+    patient's rank-1 rate look safe by construction. An attacker's short list of candidate
+    patients does not contain the donor, so ``rank1_rate_without_donors`` ranks the patient
+    among the gallery identities not named in ``donor_names``, against its own chance rate.
     """
     probes = [f for s in scans if (f := matched_output(s)) is not None]
     n_id = len(gallery.identities) + 1  # the gallery plus the enrolled patient
@@ -861,8 +877,11 @@ def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], galler
             else "no output face to identify"
         )
         return result
+    not_donor = [g.name not in set(donor_names) for g in gallery.identities]
+    if donor_names and any(not_donor):
+        result["chance_rank1_without_donors"] = round(1 / (sum(not_donor) + 1), 4)
     for r in RECOGNISERS:
-        ranks, top, named = [], Counter(), 0
+        ranks, ranks_no_donor, top, named = [], [], Counter(), 0
         for p in probes:
             desc = getattr(p, r)
             if desc is None:
@@ -871,6 +890,9 @@ def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], galler
             d_gallery = [distance(r, desc, getattr(g, r)) for g in gallery.identities]
             rank = 1 + sum(d < d_patient for d in d_gallery)
             ranks.append(rank)
+            ranks_no_donor.append(
+                1 + sum(d < d_patient for d, keep in zip(d_gallery, not_donor) if keep)
+            )
             named += rank == 1 and same_person(r, d_patient)
             best = int(np.argmin(d_gallery))
             top["(patient)" if d_patient <= d_gallery[best] else gallery.identities[best].name] += 1
@@ -884,6 +906,10 @@ def identify(scans: Sequence[FrameScan], template: dict[str, np.ndarray], galler
                 "median_patient_rank": float(np.median(ranks_a)),
                 "top1_identities": dict(top.most_common(5)),
             }
+            if "chance_rank1_without_donors" in result:
+                result["recognisers"][r]["rank1_rate_without_donors"] = round(
+                    float(np.mean(np.asarray(ranks_no_donor) == 1)), 4
+                )
     return result
 
 
@@ -1115,7 +1141,7 @@ def audit(
         for name, rec in donor_records.items():
             gal = gal.with_identity(_identity(name, [rec]))
         result.gallery = gal.to_json()
-        result.identification = identify(scans, template, gal)
+        result.identification = identify(scans, template, gal, list(donor_records))
         result.donors = donor_dominance(scans, template, donor_records)
     result.seconds = time.perf_counter() - t0
     log.debug("%s", result.summary())
