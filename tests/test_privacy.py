@@ -325,3 +325,20 @@ def test_identification_without_the_donor_ranks_among_the_others_only():
     dlib = res["recognisers"]["dlib"]
     assert dlib["rank1_rate"] == 0.0 and dlib["rank1_rate_without_donors"] == 1.0
     assert "chance_rank1_without_donors" not in identify(scans, patient, gallery)
+
+
+def test_a_raised_hand_is_not_taken_for_the_patients_face():
+    """hand_open_close frame 24: YuNet's largest "face" is the raised hand (score 0.60).
+
+    Taking it as the patient's face made the output's own, untouched hand a "leak".
+    """
+    from medswap.evaluate.privacy import FaceAnalyser, _patient_face
+
+    frame = next(
+        f for f in read_frames(shared_video("hand_open_close.mp4"), max_frames=25) if f.index == 24
+    )
+    analyser = FaceAnalyser()
+    found = analyser.detect(frame.image, hog=False)
+    assert len(found) == 2  # the hand and the face
+    x0, y0, x1, y1 = _patient_face(analyser, frame.image, want_dlib=False).box
+    assert x0 > 200 and (y1 - y0) < 1.6 * (x1 - x0)  # the face (right), not the tall hand (left)

@@ -639,10 +639,17 @@ def paired_frames(
 def _patient_face(
     analyser: FaceAnalyser, image: np.ndarray, want_dlib: bool = True
 ) -> FaceRecord | None:
-    """The largest face of an original frame (YuNet first; HOG only if YuNet finds none)."""
+    """The patient's face in an original frame: YuNet's most confident (HOG's largest if none).
+
+    Not YuNet's largest: a hand raised toward the camera can be taken for a large, low-score
+    face (hand_open_close.mp4, frame 24: a 191x384 px box). The output's hand is the
+    patient's own, untouched, so it "matched" that original "face" and was listed as a leak.
+    """
     pairs = analyser.detect(image, hog=False)
-    if not pairs:
-        pairs = analyser.detect(image, hog=True)
+    if pairs:
+        best = max(pairs, key=lambda p: p[0].score if p[0] is not None else -1.0)
+        return analyser.describe(image, best, want_dlib)
+    pairs = analyser.detect(image, hog=True)
     return analyser.describe(image, pairs[0], want_dlib) if pairs else None
 
 
