@@ -136,7 +136,7 @@ def test_blur_and_pixelate_lose_the_face(paper):
 )
 def test_swap_body_and_hands_within_the_reencode_floor_on_these_clips(paper):
     """Holds on these two clips; NOT on all 11 shared clips (README: body-nonfacial 0.020 vs
-    0.009 re-encode, 2.2x, driven by the close-up expression clips), which the verdict says."""
+    0.009 re-encode, 2.1x, driven by the close-up expression clips), which the verdict says."""
     for group in ("body-nonfacial", "right-hand"):
         c = paper.claims[f"swap_{group}_at_floor"]
         assert c["ratio"] <= 1.5, (group, c)
