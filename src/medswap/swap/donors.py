@@ -15,10 +15,13 @@ Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typi
 the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
 SFace still took the swapped face for the patient in 33-60% of frames on four of the eleven
 shared clips with ``average``, and dlib in 45% on one; with ``grace_hopper`` (distinct glasses
-and lines) and the default relight, neither recogniser's worst clip is above 0.8%
-(``benchmarks/swap_quality.py --donor NAME``, README "Results"). The price is in the face
-measures: her glasses and lips are drawn where the patient's eyelids and lips move, and the
-mesh then reads smaller mouth openings and misses some blinks (README "Clinical measures").
+and lines) and the current defaults neither recogniser re-identifies any measured frame of any
+clip (``benchmarks/swap_quality.py --donor NAME``, README "Results"). ``astronaut`` alone
+hides less: dlib re-identified signer_small_face in 28.6% of frames and hand_open_close in 5%.
+The price is in the landmarks and face measures: the mesh puts Grace Hopper's brow points on
+the top rim of her glasses, so dlib's brows on the swap are off (expression_b brows 0.078
+inter-ocular, 0.048 with ``astronaut``), and her features move the mesh's reading of the
+patient's mouth and eyes by a few percent (README "Clinical measures").
 """
 
 from __future__ import annotations
