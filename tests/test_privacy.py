@@ -19,9 +19,16 @@ from conftest import FACES, shared_video
 from medswap.cli import main
 from medswap.errors import AlignmentError, PrivacyError
 from medswap.evaluate.privacy import (
+    FaceAnalyser,
+    FaceRecord,
+    FrameScan,
+    Gallery,
+    GalleryIdentity,
     SFaceRecogniser,
+    _patient_face,
     audit,
     default_gallery,
+    identify,
     load_gallery,
     privacy_section,
 )
@@ -247,6 +254,10 @@ def test_privacy_section_lists_every_output(reencode_audit, leak_audit):
     assert body.count("<tr") == 3 and "<b>3</b> (first 4)" in body and "100.0%" in body
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
 def test_default_gallery_is_packaged_and_large_enough():
     g = default_gallery(n_lfw=6)  # the product uses 30 crops; the path is the same
     assert {"astronaut", "grace_hopper"} <= set(g.names())
@@ -256,23 +267,12 @@ def test_default_gallery_is_packaged_and_large_enough():
 
 def test_identification_tells_nearest_from_recognised():
     """A face far from everyone but nearest the patient: rank 1, yet not within threshold."""
-    from medswap.evaluate.privacy import (
-        FaceRecord,
-        FrameScan,
-        Gallery,
-        GalleryIdentity,
-        identify,
-    )
-
     rng = np.random.default_rng(3)
 
-    def unit(v):
-        return v / np.linalg.norm(v)
-
-    patient = {"dlib": rng.normal(0, 0.1, 128), "sface": unit(rng.normal(size=128))}
+    patient = {"dlib": rng.normal(0, 0.1, 128), "sface": _unit(rng.normal(size=128))}
     others = [
         GalleryIdentity(
-            f"p{i}", 1, patient["dlib"] + rng.normal(0, 0.2, 128), unit(rng.normal(size=128))
+            f"p{i}", 1, patient["dlib"] + rng.normal(0, 0.2, 128), _unit(rng.normal(size=128))
         )
         for i in range(7)
     ]
@@ -282,9 +282,9 @@ def test_identification_tells_nearest_from_recognised():
         face = FaceRecord(box, ("yunet",), dlib, sface)
         return FrameScan(i, i / 25, True, FaceRecord(box, ("yunet",)), [face])
 
-    near_far = patient["dlib"] + 0.7 * unit(rng.normal(size=128))  # 0.7 > 0.6: not the patient
-    twin = patient["dlib"] + 0.3 * unit(rng.normal(size=128))  # 0.3: the patient
-    sface_far = unit(patient["sface"] + 1.2 * unit(rng.normal(size=128)))
+    near_far = patient["dlib"] + 0.7 * _unit(rng.normal(size=128))  # 0.7 > 0.6: not the patient
+    twin = patient["dlib"] + 0.3 * _unit(rng.normal(size=128))  # 0.3: the patient
+    sface_far = _unit(patient["sface"] + 1.2 * _unit(rng.normal(size=128)))
     scans = [scan(0, near_far, sface_far), scan(1, twin, patient["sface"])]
     res = identify(scans, patient, Gallery("test", others))["recognisers"]["dlib"]
     assert res["n_probes"] == 2
@@ -294,30 +294,19 @@ def test_identification_tells_nearest_from_recognised():
 
 def test_identification_without_the_donor_ranks_among_the_others_only():
     """The donor nearest, the patient second: rank 1 is 0 with the donor, 1 without it."""
-    from medswap.evaluate.privacy import (
-        FaceRecord,
-        FrameScan,
-        Gallery,
-        GalleryIdentity,
-        identify,
-    )
-
     rng = np.random.default_rng(5)
 
-    def unit(v):
-        return v / np.linalg.norm(v)
-
-    patient = {"dlib": np.zeros(128), "sface": unit(rng.normal(size=128))}
-    probe_dlib = 0.8 * unit(rng.normal(size=128))  # 0.8 from the patient
-    donor = GalleryIdentity("grace_hopper", 1, probe_dlib * 1.3, unit(rng.normal(size=128)))
+    patient = {"dlib": np.zeros(128), "sface": _unit(rng.normal(size=128))}
+    probe_dlib = 0.8 * _unit(rng.normal(size=128))  # 0.8 from the patient
+    donor = GalleryIdentity("grace_hopper", 1, probe_dlib * 1.3, _unit(rng.normal(size=128)))
     others = [  # each at least 1.0 from the probe
         GalleryIdentity(
-            f"p{i}", 1, probe_dlib + unit(rng.normal(size=128)), unit(rng.normal(size=128))
+            f"p{i}", 1, probe_dlib + _unit(rng.normal(size=128)), _unit(rng.normal(size=128))
         )
         for i in range(7)
     ]
     box = np.array([0, 0, 10, 10.0])
-    face = FaceRecord(box, ("yunet",), probe_dlib, unit(rng.normal(size=128)))
+    face = FaceRecord(box, ("yunet",), probe_dlib, _unit(rng.normal(size=128)))
     scans = [FrameScan(0, 0.0, True, FaceRecord(box, ("yunet",)), [face])]
     gallery = Gallery("test", [*others, donor])
     res = identify(scans, patient, gallery, donor_names=["grace_hopper"])
@@ -332,8 +321,6 @@ def test_a_raised_hand_is_not_taken_for_the_patients_face():
 
     Taking it as the patient's face made the output's own, untouched hand a "leak".
     """
-    from medswap.evaluate.privacy import FaceAnalyser, _patient_face
-
     frame = next(
         f for f in read_frames(shared_video("hand_open_close.mp4"), max_frames=25) if f.index == 24
     )
