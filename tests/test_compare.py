@@ -149,6 +149,10 @@ def test_privacy_table_beside_the_keypoints(paper):
     assert p["reencode"]["reid_rate_dlib"] == 1.0 and p["reencode"]["reid_rate_sface"] == 1.0
     assert p["reencode"]["leak_frames"] == p["reencode"]["frames"] == 6
     assert p["reencode"]["rank1_dlib"] == 1.0 > p["reencode"]["chance_rank1"]
+    # the swap's donor is in its gallery, and the table also ranks the patient without it
+    assert p["swap"]["chance_rank1_without_donor"] > p["swap"]["chance_rank1"]
+    assert p["swap"]["rank1_without_donor_dlib"] is not None
+    assert p["reencode"]["rank1_without_donor_dlib"] is None  # no donor to leave out
     for base in ("blur", "pixelate"):  # at default strength no recogniser matches the patient
         assert p[base]["reid_rate_dlib"] == 0.0 and p[base]["reid_rate_sface"] == 0.0, base
     out = paper.out_dir

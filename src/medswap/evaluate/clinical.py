@@ -264,7 +264,9 @@ def privacy_numbers(result) -> dict:
         out[f"reid_rate_{r}"] = v.get("reid_rate")
         out[f"median_distance_{r}"] = v.get("distance", {}).get("median")
         out[f"rank1_{r}"] = rec.get(r, {}).get("rank1_rate")
+        out[f"rank1_without_donor_{r}"] = rec.get(r, {}).get("rank1_rate_without_donors")
     out["chance_rank1"] = ident.get("chance_rank1")
+    out["chance_rank1_without_donor"] = ident.get("chance_rank1_without_donors")
     out["leak_frames"] = len(result.leak_frames)
     out["frames_no_face_in_output"] = len(result.frames_no_face_in_output)
     out["safe"] = result.safe

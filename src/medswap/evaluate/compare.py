@@ -64,6 +64,9 @@ PRIVACY_KEYS = (
     "rank1_dlib",
     "rank1_sface",
     "chance_rank1",
+    "rank1_without_donor_dlib",
+    "rank1_without_donor_sface",
+    "chance_rank1_without_donor",
 )
 
 #: ``progress(video, stage, done, total)``: stage is "deidentify <method>" or "keypoints <label>".

@@ -1210,7 +1210,7 @@ def privacy_section(
     head = (
         "<tr><th>output</th><th>frames</th><th>re-id dlib</th><th>re-id SFace</th>"
         "<th>median dlib distance</th><th>median SFace distance</th>"
-        "<th>rank-1 dlib / SFace (chance)</th><th>leak frames</th>"
+        "<th>rank-1 dlib / SFace (chance; without the donor)</th><th>leak frames</th>"
         "<th>no face in output</th><th>closer to donor (dlib)</th></tr>"
     )
     rows = []
@@ -1225,6 +1225,12 @@ def privacy_section(
         v, ident = r.verification, r.identification
         rec = ident.get("recognisers", {})
         rank1 = " / ".join(_pct(rec.get(k, {}).get("rank1_rate")) for k in RECOGNISERS)
+        rank1 += f" ({_pct(ident.get('chance_rank1'))} of {ident.get('n_identities', '-')})"
+        if "chance_rank1_without_donors" in ident:
+            rank1 += "; without the donor " + " / ".join(
+                _pct(rec.get(k, {}).get("rank1_rate_without_donors")) for k in RECOGNISERS
+            )
+            rank1 += f" ({_pct(ident['chance_rank1_without_donors'])})"
         leaks = r.leak_frames
         leak_txt = f"<b>{len(leaks)}</b> (first {leaks[0]})" if leaks else "0"
         donor = (
@@ -1240,8 +1246,7 @@ def privacy_section(
             f"<td>{_pct(v['dlib']['reid_rate'])}</td><td>{_pct(v['sface']['reid_rate'])}</td>"
             f"<td>{v['dlib']['distance'].get('median', '-')}</td>"
             f"<td>{v['sface']['distance'].get('median', '-')}</td>"
-            f"<td>{rank1} ({_pct(ident.get('chance_rank1'))} of "
-            f"{ident.get('n_identities', '-')})</td>"
+            f"<td>{rank1}</td>"
             f"<td>{leak_txt}</td><td>{len(r.frames_no_face_in_output)}</td><td>{donor}</td></tr>"
         )
     note = (

@@ -161,6 +161,9 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
                 p["rank1_dlib"],
                 p["rank1_sface"],
                 p["chance_rank1"],
+                p.get("rank1_without_donor_dlib"),
+                p.get("rank1_without_donor_sface"),
+                p.get("chance_rank1_without_donor"),
                 p["leak_frames"],
                 p["frames"],
             ]
@@ -181,12 +184,18 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
                         "rank-1 dlib",
                         "rank-1 SFace",
                         "chance",
+                        "rank-1 dlib, no donor",
+                        "rank-1 SFace, no donor",
+                        "chance, no donor",
                         "leak frames",
                         "frames",
                     ],
                     caption="Median across videos (leak frames and frames summed). Same "
                     "person: dlib distance < 0.6, SFace cosine > 0.363 (distance < 0.637); a "
-                    "face not found in the output counts as hidden.",
+                    "face not found in the output counts as hidden. Rank-1: how often the "
+                    'patient is the nearest of the gallery; "no donor": the same without the '
+                    "donor in the gallery, as an attacker with a short list of candidate patients "
+                    "would rank them.",
                 ),
             )
         )
