@@ -201,3 +201,37 @@ def test_shape_0_is_the_shape_keeping_swap(tmp_path):
     assert len(a) == len(b) == n
     assert a == b  # byte for byte
     assert sum(x != y for x, y in zip(a, c)) >= n - 1  # and the blend does change the face
+
+
+def _clip(point: str, dlib: float, nme: float) -> dict:
+    """One clip's sweep entry at one swap point (privacy and face keypoints only)."""
+    return {
+        "point": point,
+        "privacy": {
+            "reid_rate_dlib": 0.0,
+            "reid_rate_sface": 0.0,
+            "median_distance_dlib": dlib,
+            "median_distance_sface": 0.85,
+        },
+        "keypoints": {"face-dlib68": {"nme_median": nme}},
+    }
+
+
+def test_shape_choice_judges_every_clip_not_the_median():
+    """Medians meet the target at shape 0 while one clip misses it; 0.5 meets it on both."""
+    rows = [
+        _row("swap 0", "swap", 0.0, 1.0, 0.95, median_distance_dlib=0.76),
+        _row("swap 0.5", "swap", 0.5, 1.0, 0.93, median_distance_dlib=0.78),
+    ]
+    per_video = {
+        "a": [_clip("swap 0", 0.80, 0.03), _clip("swap 0.5", 0.82, 0.035)],
+        "b": [_clip("swap 0", 0.72, 0.03), _clip("swap 0.5", 0.76, 0.04)],
+    }
+    assert choose_shape(rows)[0]["value"] == 0.0  # the medians alone
+    pick, why = choose_shape(rows, per_video)
+    assert pick["value"] == 0.5
+    assert why[0].startswith("--shape 0.5 meets all of issue 7's target on 2 of 2 clips")
+    # when no blend meets it everywhere, the misses are named
+    per_video["b"][1] = _clip("swap 0.5", 0.76, 0.06)
+    pick, why = choose_shape(rows, per_video)
+    assert pick["value"] == 0.0 and "it misses on b (median_distance_dlib)" in why[0]
