@@ -46,7 +46,7 @@ def quality(swapped):
     return get
 
 
-#: Clips whose median dlib-68 NME is over 0.05 with the default shape 0.75, as
+#: Clips whose median dlib-68 NME is over 0.05 with the default shape 0.5, as
 #: benchmarks/swap_quality.py measured them. Known gaps, not hidden; each is near the line,
 #: so the xfails are not strict. (No clip has an identity gap: both recognisers are at or
 #: below 1% on every clip, so the identity test below has none.)

@@ -42,8 +42,7 @@ WORK_WIDTH = 200
 class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
-    # 0 keeps the patient's face geometry, 1 takes the donor's; 0.75: docs/frontier.md
-    shape: float = 0.75
+    shape: float = 0.5  # 0 keeps the patient's face geometry, 1 takes the donor's
     # "gaze": the donor's eyeball moved to look where the patient looks; from the frame:
     # "opening" (the whole eye), "iris" (the patient's irises); "none": the donor's eyes.
     keep_eyes: str = "none"
