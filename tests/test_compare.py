@@ -183,6 +183,10 @@ def test_privacy_table_beside_the_keypoints(paper):
         v.startswith("Privacy, reencode: re-identified in 100% (dlib) and 100% (SFace)")
         for v in paper.verdict
     )
+    swap_line = next(v for v in paper.verdict if v.startswith("Privacy, swap:"))
+    assert "Without the donor in the gallery the patient is the nearest identity in" in swap_line
+    reenc_line = next(v for v in paper.verdict if v.startswith("Privacy, reencode:"))
+    assert "Without the donor" not in reenc_line
 
 
 def test_clinical_measures_across_videos(paper):

@@ -528,11 +528,20 @@ def privacy_verdict(privacy: dict) -> list[str]:
     lines = []
     for m, p in privacy.items():
         leaks = p["leak_frames"]
-        lines.append(
+        line = (
             f"Privacy, {m}: re-identified in {_pct(_f(p['reid_rate_dlib']))} (dlib) and "
             f"{_pct(_f(p['reid_rate_sface']))} (SFace) of checked frames (median across "
             f"videos); {leaks} of {p['frames']} frames show the original identity."
         )
+        if p.get("chance_rank1_without_donor") is not None:
+            # The donor in the gallery makes rank-1 look safe; an attacker's list has no donor.
+            line += (
+                " Without the donor in the gallery the patient is the nearest identity in "
+                f"{_pct(_f(p.get('rank1_without_donor_dlib')))} (dlib) and "
+                f"{_pct(_f(p.get('rank1_without_donor_sface')))} (SFace) of checked frames "
+                f"(chance {_pct(_f(p['chance_rank1_without_donor']))})."
+            )
+        lines.append(line)
     return lines
 
 
