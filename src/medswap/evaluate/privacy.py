@@ -884,7 +884,8 @@ def identify(
             else "no output face to identify"
         )
         return result
-    not_donor = [g.name not in set(donor_names) for g in gallery.identities]
+    donors = set(donor_names)
+    not_donor = [g.name not in donors for g in gallery.identities]
     if donor_names and any(not_donor):
         result["chance_rank1_without_donors"] = round(1 / (sum(not_donor) + 1), 4)
     for r in RECOGNISERS:
