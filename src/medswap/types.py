@@ -105,6 +105,10 @@ KEYPOINT_GROUPS: dict[str, int] = {
     "face_dlib68": 68,
 }
 
+#: Per-frame scores that are not points, and how many each frame has: the Tasks face
+#: landmarker's 52 blendshapes (0..1; see :mod:`medswap.keypoints.blendshapes`).
+SCORE_SETS: dict[str, int] = {"face_blendshapes": 52}
+
 
 @dataclass
 class KeypointSeries:
@@ -122,9 +126,16 @@ class KeypointSeries:
     height: int
     fps: float
     meta: dict = field(default_factory=dict)  # video sha256, model versions, ...
+    #: ``scores[name]`` is (N, K) float32 per :data:`SCORE_SETS`, NaN where no face was found.
+    #: Optional: a series without them (an older keypoint file) is still a complete series.
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.frame_index)
+        for name, arr in self.scores.items():
+            k = SCORE_SETS.get(name)
+            if k is None or arr.shape != (n, k):
+                raise ValueError(f"scores '{name}' must be ({n}, {k or 'K'}), got {arr.shape}")
         for name, arr in self.groups.items():
             k = KEYPOINT_GROUPS.get(name)
             if (

@@ -474,6 +474,7 @@ def _head(series: KeypointSeries, n: int) -> KeypointSeries:
         series.height,
         series.fps,
         dict(series.meta),
+        {k: a[:n] for k, a in series.scores.items()},
     )
 
 

@@ -7,6 +7,10 @@ Two independent models look at every frame:
 - dlib's HOG detector and 68-point shape predictor (``face_dlib68``), which the face swap never
   uses, so it judges the swap instead of agreeing with it.
 
+Beside the points, the MediaPipe Tasks face landmarker scores 52 facial blendshapes per frame
+(``series.scores["face_blendshapes"]``, :mod:`medswap.keypoints.blendshapes`) for the face
+measures.
+
 Missing detections are NaN with confidence 0, never zeros. A body point whose visibility is
 below ``min_visibility`` (0.5) is a guess, not a detection (hips below the frame edge of a
 head-and-shoulders shot): its x and y are NaN, and its visibility is kept as its confidence.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -34,7 +38,8 @@ import cv2
 import numpy as np
 
 from medswap.faces.independent import DlibFaces
-from medswap.types import KEYPOINT_GROUPS, KeypointSeries
+from medswap.keypoints.blendshapes import BlendshapeReader
+from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
 from medswap.video import probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ EXTRACTION_MODELS = (
     "mp_face_detection_short",
     "mp_face_landmark",
     "dlib_shape_68",
+    "mp_face_landmarker_task",
 )
 
 Progress = Callable[[int, int], None]
@@ -60,6 +66,7 @@ class FrameKeypoints:
     index: int
     time_s: float
     groups: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # (K,) per SCORE_SETS
 
 
 def empty_group(name: str) -> np.ndarray:
@@ -209,19 +216,22 @@ def iter_keypoints(
     info = probe(video_path)
     total = info.n_frames if max_frames is None else min(max_frames, info.n_frames or max_frames)
     holistic = HolisticExtractor(min_visibility=min_visibility)
+    expressions = BlendshapeReader()
     dlib68 = DlibTracker()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-dlib")
     try:
         for frame in read_frames(video_path, info=info, max_frames=max_frames):
             face = pool.submit(dlib68, frame.image)
             groups = holistic(frame.image)
+            scores = {"face_blendshapes": expressions(frame.image, frame.time_s)}
             groups["face_dlib68"] = face.result()
-            yield FrameKeypoints(frame.index, frame.time_s, groups)
+            yield FrameKeypoints(frame.index, frame.time_s, groups, scores)
             if progress is not None:
                 progress(frame.index + 1, total)
     finally:
         pool.shutdown(wait=True)
         holistic.close()
+        expressions.close()
 
 
 def extract_keypoints(
@@ -238,14 +248,21 @@ def extract_keypoints(
     index: list[int] = []
     times: list[float] = []
     per_group: dict[str, list[np.ndarray]] = {name: [] for name in KEYPOINT_GROUPS}
+    per_score: dict[str, list[np.ndarray]] = {name: [] for name in SCORE_SETS}
     for fk in iter_keypoints(video_path, max_frames, progress, min_visibility):
         index.append(fk.index)
         times.append(fk.time_s)
         for name in KEYPOINT_GROUPS:
             per_group[name].append(fk.groups[name])
+        for name in SCORE_SETS:
+            per_score[name].append(fk.scores[name])
     groups = {
         name: np.stack(arrs) if arrs else np.zeros((0, KEYPOINT_GROUPS[name], 3), np.float32)
         for name, arrs in per_group.items()
+    }
+    scores = {
+        name: np.stack(arrs) if arrs else np.zeros((0, SCORE_SETS[name]), np.float32)
+        for name, arrs in per_score.items()
     }
     meta = {
         "video": Path(video_path).name,
@@ -266,4 +283,5 @@ def extract_keypoints(
         height=height,
         fps=float(info.fps),
         meta=meta,
+        scores=scores,
     )

@@ -5,7 +5,9 @@ point named ``<group>.<point>.<x|y|c>`` (for example ``body.left_shoulder.x``). 
 is an empty cell (NaN), never 0. The metadata travels inside the file (Parquet schema metadata;
 the first ``#`` line of a CSV): format version, video name, its SHA-256, size, fps and the
 versions and hashes of every model, so a file can be checked against the video it claims to
-describe (:func:`load_keypoints` with ``video=``).
+describe (:func:`load_keypoints` with ``video=``). Per-frame scores that are not points follow
+the point columns, one column each, named ``<set>.<name>`` (``face_blendshapes.jawOpen``);
+a file without them (written before they existed) still reads, with no scores.
 
 The OpenPose export writes one ``<stem>_<frame:012d>_keypoints.json`` per frame in OpenPose's
 ``people`` format, so existing analysis code reads it unchanged: ``pose_keypoints_2d`` in the
@@ -25,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from medswap.errors import AlignmentError, InputNotFoundError, KeypointFileError, OutputError
+from medswap.keypoints.blendshapes import BLENDSHAPE_NAMES
 from medswap.keypoints.schema import LAYOUTS, MESH_LEFT_IRIS, MESH_RIGHT_IRIS
-from medswap.types import KEYPOINT_GROUPS, KeypointSeries
+from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
 
 FORMAT = "medswap-keypoints/1"
 _CSV_PREFIX = "# medswap-keypoints "
@@ -53,6 +56,19 @@ def columns() -> list[str]:
     ]
 
 
+#: The names behind each score set's columns.
+SCORE_NAMES: dict[str, tuple[str, ...]] = {"face_blendshapes": BLENDSHAPE_NAMES}
+
+
+def score_columns(sets: list[str] | tuple[str, ...]) -> list[str]:
+    """The score columns of the given sets, in file order (after the point columns)."""
+    return [f"{s}.{name}" for s in SCORE_SETS if s in sets for name in SCORE_NAMES[s]]
+
+
+def _score_sets(series: KeypointSeries) -> list[str]:
+    return [s for s in SCORE_SETS if s in series.scores]
+
+
 def _metadata(series: KeypointSeries) -> dict:
     return {
         "format": FORMAT,
@@ -60,8 +76,28 @@ def _metadata(series: KeypointSeries) -> dict:
         "height": series.height,
         "fps": series.fps,
         "groups": {name: int(arr.shape[1]) for name, arr in series.groups.items()},
+        "scores": {name: int(series.scores[name].shape[1]) for name in _score_sets(series)},
         "meta": series.meta,
     }
+
+
+def _score_matrix(series: KeypointSeries) -> np.ndarray:
+    parts = [series.scores[s] for s in _score_sets(series)]
+    return np.concatenate(parts, axis=1) if parts else np.zeros((len(series), 0), np.float32)
+
+
+def _scores_from(matrix: np.ndarray, md: dict, path: Path) -> dict[str, np.ndarray]:
+    """Split the score columns back into sets, as the metadata lists them."""
+    sets = [s for s in SCORE_SETS if s in md.get("scores", {})]
+    unknown = set(md.get("scores", {})) - set(sets)
+    if unknown:
+        raise KeypointFileError(f"has unknown score set {sorted(unknown)[0]!r}", path)
+    out, col = {}, 0
+    for s in sets:
+        k = SCORE_SETS[s]
+        out[s] = np.ascontiguousarray(matrix[:, col : col + k], dtype=np.float32)
+        col += k
+    return out
 
 
 def _matrix(series: KeypointSeries) -> np.ndarray:
@@ -70,7 +106,9 @@ def _matrix(series: KeypointSeries) -> np.ndarray:
     return np.concatenate(parts, axis=1) if n else np.zeros((0, len(columns())), np.float32)
 
 
-def _from_matrix(frame_index, time_s, matrix, md: dict, path: Path) -> KeypointSeries:
+def _from_matrix(
+    frame_index, time_s, matrix, md: dict, path: Path, scores: dict | None = None
+) -> KeypointSeries:
     groups = {}
     col = 0
     for g, k in KEYPOINT_GROUPS.items():
@@ -87,6 +125,7 @@ def _from_matrix(frame_index, time_s, matrix, md: dict, path: Path) -> KeypointS
             height=int(md["height"]),
             fps=float(md["fps"]),
             meta=dict(md.get("meta", {})),
+            scores=scores or {},
         )
     except (KeyError, ValueError) as exc:
         raise KeypointFileError(f"not a valid medswap keypoint file ({exc})", path) from None
@@ -125,21 +164,23 @@ def save_keypoints(series: KeypointSeries, path: str | Path, fmt: str | None = N
             frame_index=series.frame_index,
             time_s=series.time_s,
             matrix=_matrix(series),
+            scores=_score_matrix(series),
             medswap=np.array(md),
         )
         return path
-    matrix = _matrix(series).astype(np.float64)
+    matrix = np.concatenate([_matrix(series), _score_matrix(series)], axis=1).astype(np.float64)
+    names = [*columns(), *score_columns(_score_sets(series))]
     if fmt == "parquet":
         pa, pq = _pyarrow(OutputError, path)
         arrays = [pa.array(series.frame_index, pa.int64()), pa.array(series.time_s, pa.float64())]
         arrays += [pa.array(matrix[:, j].astype(np.float32)) for j in range(matrix.shape[1])]
-        table = pa.Table.from_arrays(arrays, names=["frame_index", "time_s", *columns()])
+        table = pa.Table.from_arrays(arrays, names=["frame_index", "time_s", *names])
         table = table.replace_schema_metadata({b"medswap": md.encode()})
         pq.write_table(table, path)
     else:
         import pandas as pd
 
-        df = pd.DataFrame(matrix, columns=columns())
+        df = pd.DataFrame(matrix, columns=names)
         df.insert(0, "time_s", series.time_s)
         df.insert(0, "frame_index", series.frame_index)
         with open(path, "w", newline="") as fh:
@@ -176,20 +217,23 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
         if raw is None:
             raise KeypointFileError("is not a medswap keypoint file (no metadata)", path)
         md = json.loads(raw)
-        missing = [c for c in ["frame_index", "time_s", *columns()] if c not in table.column_names]
+        wanted = [*columns(), *score_columns(list(md.get("scores", {})))]
+        missing = [c for c in ["frame_index", "time_s", *wanted] if c not in table.column_names]
         if missing:
             raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
         matrix = (
-            np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in columns()])
+            np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in wanted])
             if table.num_rows
-            else np.zeros((0, len(columns())), np.float32)
+            else np.zeros((0, len(wanted)), np.float32)
         )
+        n_points = len(columns())
         series = _from_matrix(
             table.column("frame_index").to_numpy(),
             table.column("time_s").to_numpy(),
-            matrix,
+            matrix[:, :n_points],
             md,
             path,
+            _scores_from(matrix[:, n_points:], md, path),
         )
     elif path.suffix.lower() == ".csv":
         import pandas as pd
@@ -200,7 +244,8 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
                 raise KeypointFileError("is not a medswap keypoint CSV (no metadata line)", path)
             md = json.loads(first[len(_CSV_PREFIX) :])
             df = pd.read_csv(fh, float_precision="round_trip")
-        missing = [c for c in ["frame_index", "time_s", *columns()] if c not in df.columns]
+        wanted = score_columns(list(md.get("scores", {})))
+        missing = [c for c in ["frame_index", "time_s", *columns(), *wanted] if c not in df.columns]
         if missing:
             raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
         series = _from_matrix(
@@ -209,12 +254,21 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
             df[columns()].to_numpy(dtype=np.float64),
             md,
             path,
+            _scores_from(df[wanted].to_numpy(dtype=np.float64), md, path),
         )
     elif path.suffix.lower() == ".npz":
         try:
             with np.load(path) as z:
                 md = json.loads(str(z["medswap"]))
-                series = _from_matrix(z["frame_index"], z["time_s"], z["matrix"], md, path)
+                extra = z["scores"] if "scores" in z.files else np.zeros((len(z["time_s"]), 0))
+                series = _from_matrix(
+                    z["frame_index"],
+                    z["time_s"],
+                    z["matrix"],
+                    md,
+                    path,
+                    _scores_from(extra, md, path),
+                )
         except (OSError, KeyError, ValueError) as exc:
             raise KeypointFileError(f"not a medswap keypoint cache ({exc})", path) from None
     else:

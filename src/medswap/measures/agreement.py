@@ -25,7 +25,11 @@ SKIP_KEYS = (
     "band_hz",
     "closure_threshold",
     "ear_open_median",
+    "frames_with_face",
 )
+#: Measures on a fixed 0..1 scale (blendshape score ranges) also agree when they differ by
+#: at most this much of that scale: 5 % of a range of 0.02 would be noise, not a finding.
+SCALE_TOLERANCE = {"face.blendshapes.": 0.05}
 
 
 def flatten(measures: dict, prefix: str = "") -> dict:
@@ -46,6 +50,11 @@ def flatten(measures: dict, prefix: str = "") -> dict:
         elif isinstance(val, (int, float)) and val is not None:
             out[path] = val
     return out
+
+
+def scale_tolerance_for(key: str) -> float:
+    """Absolute tolerance of a measure on a fixed scale (0 where it has none)."""
+    return next((v for k, v in SCALE_TOLERANCE.items() if key.startswith(k)), 0.0)
 
 
 def tolerance_for(key: str) -> float:
@@ -109,7 +118,11 @@ def agreement(original: dict, deid: dict) -> list[dict]:
         else:
             diff = abs(float(b) - float(a))
             rel = diff / abs(float(a)) if a != 0 else (0.0 if diff == 0 else math.inf)
-            ok = diff == 0 if tol == 0 else (rel <= tol or diff <= 1e-9)
+            ok = (
+                diff == 0
+                if tol == 0
+                else (rel <= tol or diff <= max(1e-9, scale_tolerance_for(key)))
+            )
             row.update(
                 original=a,
                 deidentified=b,

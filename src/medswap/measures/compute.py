@@ -10,7 +10,7 @@ import numpy as np
 
 from medswap.errors import MeasureError, UsageError
 from medswap.measures import TASKS
-from medswap.measures.face import blinks, motion, mouth
+from medswap.measures.face import blendshape_ranges, blinks, motion, mouth
 from medswap.measures.motor import (
     HANDS,
     MeasureResult,
@@ -85,6 +85,7 @@ def measure_set(series: KeypointSeries, task: str = "auto") -> MeasureSet:
             ),
             "mouth": _run(lambda: mouth(series), signals, "mouth"),
             "motion": _run(lambda: motion(series), signals, "facial motion"),
+            "blendshapes": _run(lambda: blendshape_ranges(series), signals, "blendshapes"),
         }
     return MeasureSet(values=values, signals=signals)
 

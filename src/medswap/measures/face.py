@@ -3,7 +3,8 @@
 Blinks come from the eye aspect ratio (EAR, Soukupova and Cech 2016): the eye's height over
 its width, about 0.25-0.35 open and near 0.1 closed, independent of face size. It is computed
 on MediaPipe's face mesh and, as an independent check that does not share the swap's own
-landmark model, on dlib's 68 points.
+landmark model, on dlib's 68 points. Expression ranges come from the Tasks face landmarker's
+blendshapes (:func:`blendshape_ranges`), where the keypoints carry them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 from scipy import signal as sps
 
 from medswap.errors import MeasureError
+from medswap.keypoints.blendshapes import BLENDSHAPE_NAMES, EXPRESSION_BLENDSHAPES
 from medswap.measures.motor import MeasureResult
 from medswap.measures.signals import (
     Signal,
@@ -44,6 +46,8 @@ OPEN_LEVEL_S = 4.0
 MAX_BLINK_S = 0.7
 #: Facial motion is low-passed at this frequency (zero phase) before speeds are taken.
 MOTION_SMOOTH_HZ = 6.0
+#: Blendshapes whose traces are written and plotted: mouth opening, smiling, brow raising.
+PLOTTED_BLENDSHAPES = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
 #: An episode ends when the closure falls below this share of the threshold (hysteresis).
 EXIT_FRACTION = 0.35
 
@@ -307,3 +311,41 @@ def motion(series: KeypointSeries) -> MeasureResult:
         ylabel="mean non-rigid landmark speed (inter-ocular / s)",
     )
     return MeasureResult(values=values, signals=[sig])
+
+
+def blendshape_ranges(series: KeypointSeries) -> MeasureResult:
+    """How far each expression unit moved: 5th-to-95th percentile of its blendshape score.
+
+    A face with hypomimia shows a narrow range in every unit; one that smiles, frowns and
+    raises its brows shows wide ones. Percentiles rather than min and max, so a single
+    misread frame does not set the range. Scores are 0..1, so the ranges are too. The units
+    are :data:`~medswap.keypoints.blendshapes.EXPRESSION_BLENDSHAPES` (blinks are counted
+    from the eye aspect ratio instead).
+    """
+    scores = series.scores.get("face_blendshapes")
+    if scores is None:
+        raise MeasureError("no blendshapes in these keypoints (extracted without them)")
+    seen = np.isfinite(scores).all(axis=1)
+    if seen.sum() < 3:
+        raise MeasureError("the face landmarker found a face in fewer than 3 frames")
+    cols = [BLENDSHAPE_NAMES.index(name) for name in EXPRESSION_BLENDSHAPES]
+    p5, p95 = np.percentile(scores[seen][:, cols], [5, 95], axis=0)
+    values = {
+        f"{name}_range": float(hi - lo)
+        for name, lo, hi in zip(EXPRESSION_BLENDSHAPES, p5, p95, strict=True)
+    }
+    values["frames_with_face"] = int(seen.sum())
+    t = np.asarray(series.time_s, dtype=float)
+    signals = []
+    for name in PLOTTED_BLENDSHAPES:  # one trace each, so the report can overlay the copy's
+        j = EXPRESSION_BLENDSHAPES.index(name)
+        signals.append(
+            Signal(
+                name=f"blendshape_{name}",
+                time_s=t,
+                columns={name: scores[:, BLENDSHAPE_NAMES.index(name)].astype(float)},
+                thresholds={"5th percentile": float(p5[j]), "95th percentile": float(p95[j])},
+                ylabel=f"{name} score (0..1)",
+            )
+        )
+    return MeasureResult(values=values, signals=signals)
