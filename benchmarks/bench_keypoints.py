@@ -8,9 +8,10 @@ It builds a 1280x720 clip from ``speech_a.mp4`` (the 700x700 frames scaled to 72
 centred), then measures in the same run:
 
 - decode only (PyAV, upright RGB frames): the anchor;
-- MediaPipe Holistic alone, dlib 68 alone (on frames already in memory);
-- full extraction (``iter_keypoints``: decode + Holistic + dlib), per frame after the first
-  and including start-up;
+- MediaPipe Holistic alone, dlib 68 alone, the Tasks face landmarker's blendshapes alone (on
+  frames already in memory);
+- full extraction (``iter_keypoints``: decode + Holistic + dlib + blendshapes), per frame
+  after the first and including start-up;
 - peak RSS of a child process extracting a short input and a 4x looped long input: streaming
   means the long one needs no more memory than the short one.
 """
@@ -67,6 +68,7 @@ def main() -> None:
     if not SOURCE.is_file():
         sys.exit(f"needs the shared test media: {SOURCE} is absent")
     from medswap.keypoints import iter_keypoints
+    from medswap.keypoints.blendshapes import BlendshapeReader
     from medswap.keypoints.extract import DlibTracker, HolisticExtractor
     from medswap.video import read_frames
 
@@ -91,6 +93,13 @@ def main() -> None:
         for im in images[1:]:
             dlib68(im)
         t_dlib = (time.perf_counter() - t) / (n - 1)
+        expressions = BlendshapeReader()
+        expressions(images[0], 0.0)
+        t = time.perf_counter()
+        for i, im in enumerate(images[1:], start=1):
+            expressions(im, i / 30.0)
+        t_bs = (time.perf_counter() - t) / (n - 1)
+        expressions.close()
         holistic.close()
         del images
 
@@ -119,6 +128,7 @@ def main() -> None:
     print(f"  decode only (anchor)          {decode:7.1f} fps")
     print(f"  MediaPipe Holistic alone      {1 / t_hol:7.1f} fps  ({t_hol * 1000:.0f} ms/frame)")
     print(f"  dlib 68 (tracked) alone       {1 / t_dlib:7.1f} fps  ({t_dlib * 1000:.0f} ms/frame)")
+    print(f"  blendshapes (Tasks) alone     {1 / t_bs:7.1f} fps  ({t_bs * 1000:.0f} ms/frame)")
     print(f"  full extraction, steady       {steady:7.1f} fps  ({steady / decode:.1%} of decode)")
     print(f"  full extraction, with start-up {total:6.1f} fps")
     for name, (frames, mib) in rss.items():
