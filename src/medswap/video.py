@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 
 #: libx264 threads, fixed so that the same frames give the same bytes on any machine.
 ENCODER_THREADS = 4
+#: ...and no macroblock-tree rate control. With it, the same frames of hand_open_close.mp4
+#: came out as different bytes from run to run (35-58 of 40-58 packets, pixels up to 35 levels
+#: apart), also with one encoder thread and one lookahead thread: its floating-point
+#: propagation did not reproduce inside a process that also runs MediaPipe. So two runs of one
+#: clip gave different outputs, keypoints and measurements. Without it, every run gave the
+#: same bytes; the cost is a little more bitrate for the same quality.
+X264_PARAMS = "mbtree=0"
 #: Containers medswap writes, by file suffix.
 OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}
 
@@ -379,6 +386,7 @@ class VideoWriter:
             "crf": str(self.crf),
             "preset": self.preset,
             "threads": str(ENCODER_THREADS),
+            "x264-params": X264_PARAMS,
         }
         stream.thread_type = "AUTO"
         if self.like.rotation:
