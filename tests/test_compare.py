@@ -129,14 +129,14 @@ def test_blur_and_pixelate_lose_the_face(paper):
         assert c["holds"] is True
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="near the 1.5x bound since the swap moves face geometry "
-    "(shape 0.5): passed alone, failed once in a full run on a loaded machine",
-)
 def test_swap_body_and_hands_within_the_reencode_floor_on_these_clips(paper):
     """Holds on these two clips; NOT on all 11 shared clips (README: body-nonfacial 0.020 vs
-    0.009 re-encode, 2.1x, driven by the close-up expression clips), which the verdict says."""
+    0.009 re-encode, 2.1x, driven by the close-up expression clips), which the verdict says.
+
+    Measured 1.47x (body non-facial 0.0126 vs 0.0086) and 1.29x (right hand), close to the
+    bound: until the encoder gave the same bytes for the same frames (medswap.video,
+    X264_PARAMS) this passed or failed from run to run, and was marked as an expected failure.
+    """
     for group in ("body-nonfacial", "right-hand"):
         c = paper.claims[f"swap_{group}_at_floor"]
         assert c["ratio"] <= 1.5, (group, c)
