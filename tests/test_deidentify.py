@@ -113,6 +113,20 @@ def test_baselines_lose_the_independent_landmarks(tmp_path, method):
 
 @needs_shared
 @needs_shared
+def test_a_hand_imagined_on_the_face_does_not_let_the_face_through(tmp_path):
+    """expression_a.mp4 has no hands, but MediaPipe Hands finds one on her face at frames
+    60-61 (handedness 0.95). Drawn in front, it let her nose and mouth through the swap:
+    SFace matched that frame to her (cosine 0.363). A "hand" wholly inside the face outline
+    is swapped over now (medswap.faces.mesh.occluding_hands)."""
+    src = shared_video("expression_a.mp4")
+    out = tmp_path / "a.mp4"
+    deidentify(src, out, max_frames=63)
+    q = measure(src, out, stride=1)
+    assert len(q.sface_cosine) == 63
+    assert q.sface_cosine[55:63].max() < 0.3, q.sface_cosine[55:63].round(3)
+
+
+@needs_shared
 def test_same_input_gives_the_same_output_bytes(tmp_path):
     """De-identifying a clip twice gives the same file content, packet for packet.
 

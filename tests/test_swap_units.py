@@ -174,6 +174,27 @@ def test_hand_mask_covers_fingers_but_not_the_gaps_between_them():
     assert mask[int(gap[1]), int(gap[0])] == 0
 
 
+def test_a_hand_wholly_inside_the_face_is_not_drawn_in_front_of_it():
+    from medswap.faces.mesh import FACE_OVAL, occluding_hands
+
+    face = np.zeros((478, 3))
+    angles = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)
+    face[FACE_OVAL, 0] = 200 + 80 * np.cos(angles)  # an ellipse 160 x 220 around (200, 200)
+    face[FACE_OVAL, 1] = 200 + 110 * np.sin(angles)
+    rng = np.random.default_rng(0)
+    imagined = np.column_stack([rng.uniform(160, 240, 21), rng.uniform(150, 260, 21)])
+    from_below = imagined + np.array(
+        [0.0, 120.0]
+    )  # wrist and palm below the chin, fingertips on the mouth
+    inside = [
+        float(np.mean(((h[:, 0] - 200) / 80) ** 2 + ((h[:, 1] - 200) / 110) ** 2 <= 1))
+        for h in (imagined, from_below)
+    ]
+    assert inside[0] == 1.0 and 0.0 < inside[1] < 0.8
+    kept = occluding_hands([imagined, from_below], face)
+    assert len(kept) == 1 and kept[0] is from_below
+
+
 def _open_mouth(face: np.ndarray, gap: float) -> np.ndarray:
     """``face`` with everything below the mouth line moved down by ``gap`` near the mouth."""
     out = face.copy()

@@ -26,7 +26,13 @@ from threadpoolctl import threadpool_limits
 
 from medswap import __version__, video
 from medswap.errors import OutputError, UsageError
-from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder, head_yaw_ratio
+from medswap.faces.mesh import (
+    FaceDetector,
+    FaceMesher,
+    HandFinder,
+    head_yaw_ratio,
+    occluding_hands,
+)
 from medswap.faces.track import FaceTracker
 from medswap.models import model_manifest
 from medswap.swap import obscure as obs
@@ -398,7 +404,8 @@ def _process_face(
     if not reason:
         donor = assign_donor(donors, st.track_id, seed)
         try:
-            swapper.swap(image, st.track_id, st.landmarks, donor, hands)
+            in_front = occluding_hands(hands, st.landmarks) if hands else hands
+            swapper.swap(image, st.track_id, st.landmarks, donor, in_front)
             return FaceStatus.SWAPPED, "", donor.name
         except (ValueError, np.linalg.LinAlgError) as exc:  # geometry the warp cannot use
             # swap() writes the frame only as its last step, so nothing half-done is left.
