@@ -47,17 +47,18 @@ def quality(swapped):
 
 
 #: Clips whose median dlib-68 NME is over 0.05 with the default shape 0.5, as
-#: benchmarks/swap_quality.py measured them. Known gaps, not hidden; each is near the line,
-#: so the xfails are not strict. (No clip has an identity gap: both recognisers are at or
-#: below 1% on every clip, so the identity test below has none.)
+#: benchmarks/swap_quality.py measured them. Known gaps, not hidden. Strict: the output is the
+#: same bytes on every run now (medswap.video.X264_PARAMS), so a gap that closes fails the test
+#: and the README must say so. (No clip has an identity gap: both recognisers are at or below
+#: 1% on every clip, so the identity test below has none.)
 LANDMARK_KNOWN_GAPS: dict[str, tuple[str, bool]] = {
-    "expression_b.mp4": ("median NME 0.056 (brows 0.078: donor brows over her glasses)", False),
-    "hand_open_close.mp4": ("median NME 0.050-0.053 over 20 frames, at the limit", False),
+    "expression_b.mp4": ("median NME 0.055 (brows: donor brows over her glasses)", True),
+    "hand_open_close.mp4": ("median NME 0.053 over 20 frames", True),
 }
 
 
 def _with_gaps(gaps: dict[str, tuple[str, bool]]) -> list:
-    """FACE_CLIPS with the known gaps as xfails (strict where the gap is far from the line)."""
+    """FACE_CLIPS with the known gaps as xfails."""
     return [
         pytest.param(n, marks=pytest.mark.xfail(reason=gaps[n][0], strict=gaps[n][1]))
         if n in gaps
@@ -276,7 +277,7 @@ FACE_MEASURE_GAPS = {
 @pytest.mark.parametrize(
     ("name", "key"),
     [
-        pytest.param(n, k, marks=pytest.mark.xfail(reason=FACE_MEASURE_GAPS[n, k], strict=False))
+        pytest.param(n, k, marks=pytest.mark.xfail(reason=FACE_MEASURE_GAPS[n, k], strict=True))
         if (n, k) in FACE_MEASURE_GAPS
         else (n, k)
         for n in ("expression_a.mp4", "expression_b.mp4", "expression_c.mp4")
