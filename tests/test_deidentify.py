@@ -269,7 +269,7 @@ def test_swap_keeps_every_blink_of_the_original(swapped, mesh_series, name):
 #: Face measures whose swap-to-original difference is over 10% on a clip, with what was
 #: measured (benchmarks/measures_clips.py --swap). Known gaps, not hidden.
 FACE_MEASURE_GAPS = {
-    ("expression_a.mp4", "motion_energy_iod2_per_s2"): "+35%: the swap moves more than the patient",
+    ("expression_a.mp4", "motion_energy_iod2_per_s2"): "+30%: the swap moves more than the patient",
 }
 
 
@@ -326,7 +326,7 @@ def expression_ranges():
 
 #: Expression ranges the default swap does not keep (benchmarks/blendshapes_clips.py).
 EXPRESSION_GAPS = {
-    ("expression_b.mp4", "browInnerUp"): "0.87 -> 0.14: Grace Hopper's brows sit under the "
+    ("expression_b.mp4", "browInnerUp"): "0.87 -> 0.15: Grace Hopper's brows sit under the "
     "rim of her glasses, and a raised brow does not read through them",
 }
 
