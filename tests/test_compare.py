@@ -130,8 +130,8 @@ def test_blur_and_pixelate_lose_the_face(paper):
 
 
 def test_swap_body_and_hands_within_the_reencode_floor_on_these_clips(paper):
-    """Holds on these two clips; NOT on all 11 shared clips (README: body-nonfacial 0.020 vs
-    0.009 re-encode, 2.1x, driven by the close-up expression clips), which the verdict says.
+    """Holds on these two clips; NOT on all 11 shared clips (README: body-nonfacial 0.019 vs
+    0.011 re-encode, 1.8x, driven by the close-up expression clips), which the verdict says.
 
     Measured 1.47x (body non-facial 0.0126 vs 0.0086) and 1.29x (right hand), close to the
     bound: until the encoder gave the same bytes for the same frames (medswap.video,
