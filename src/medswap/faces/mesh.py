@@ -201,8 +201,8 @@ def occluding_hands(hands: list[np.ndarray], face: np.ndarray) -> list[np.ndarra
     Where a hand covers the face, the swap leaves the frame's own pixels, so a hand the model
     imagines on the face would show the patient's face through the swap. MediaPipe Hands does
     imagine them: on expression_a.mp4, where no hand appears, it found 34 with handedness
-    scores up to 0.95, every one with 95-100% of its points inside the face outline, and the
-    swap let the patient's nose and mouth through in two frames (SFace cosine 0.363, a match).
+    scores up to 0.95, every one with 95-100% of its points inside the face outline; the swap
+    kept her own pixels under each, and SFace matched frame 60 to her (cosine 0.363).
     Real hands in front of a face come in from outside it, attached to a wrist and arm: on the
     shared clips at most 43% of a real hand's points were inside the outline. A hand that lies
     almost wholly inside is swapped over instead (fail closed: a real one that does is hidden
