@@ -17,32 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from medswap.keypoints.blendshapes import BlendshapeReader
+from medswap.keypoints.blendshapes import blendshape_series
 from medswap.measures import agreement
 from medswap.measures.face import blendshape_ranges
 from medswap.pipeline import deidentify
-from medswap.types import KeypointSeries
-from medswap.video import read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ["expression_a.mp4", "expression_b.mp4", "expression_c.mp4"]
-
-
-def read_blendshapes(video: Path) -> KeypointSeries:
-    """A series holding only the blendshapes of every frame of ``video``."""
-    reader = BlendshapeReader()
-    idx, times, rows = [], [], []
-    try:
-        for frame in read_frames(video):
-            idx.append(frame.index)
-            times.append(frame.time_s)
-            rows.append(reader(frame.image, frame.time_s))
-    finally:
-        reader.close()
-    scores = {"face_blendshapes": np.array(rows, np.float32)}
-    return KeypointSeries(np.array(idx), np.array(times), {}, 0, 0, 0.0, scores=scores)
 
 
 def main() -> None:
@@ -57,14 +38,14 @@ def main() -> None:
                 print(f"{name}: absent, skipped")
                 continue
             t0 = time.perf_counter()
-            before = {"face": {"blendshapes": blendshape_ranges(read_blendshapes(src)).values}}
+            before = {"face": {"blendshapes": blendshape_ranges(blendshape_series(src)).values}}
             print(f"\n{name}: blendshapes of the original read in {time.perf_counter() - t0:.1f} s")
             for donor in args.donor:
                 out = Path(tmp) / f"{donor}_{name}"
                 t1 = time.perf_counter()
                 deidentify(src, out, donors=[donor])
                 t2 = time.perf_counter()
-                after = blendshape_ranges(read_blendshapes(out)).values
+                after = blendshape_ranges(blendshape_series(out)).values
                 rows = agreement(before, {"face": {"blendshapes": after}})
                 ok = sum(r["status"] == "ok" for r in rows)
                 print(f"  donor {donor}: swap {t2 - t1:.1f} s; {ok}/{len(rows)} ranges agree")

@@ -51,19 +51,22 @@ def quality(swapped):
 #: same bytes on every run now (medswap.video.X264_PARAMS), so a gap that closes fails the test
 #: and the README must say so. (No clip has an identity gap: both recognisers are at or below
 #: 1% on every clip, so the identity test below has none.)
-LANDMARK_KNOWN_GAPS: dict[str, tuple[str, bool]] = {
-    "expression_b.mp4": ("median NME 0.055 (brows: donor brows over her glasses)", True),
-    "hand_open_close.mp4": ("median NME 0.053 over 20 frames", True),
+LANDMARK_KNOWN_GAPS: dict[str, str] = {
+    "expression_b.mp4": "median NME 0.055 (brows: donor brows over her glasses)",
+    "hand_open_close.mp4": "median NME 0.053 over 20 frames",
 }
 
 
-def _with_gaps(gaps: dict[str, tuple[str, bool]]) -> list:
-    """FACE_CLIPS with the known gaps as xfails."""
+def _with_gaps(cases: list, gaps: dict) -> list:
+    """``cases`` (parameter values or tuples) with the known gaps as strict xfails."""
     return [
-        pytest.param(n, marks=pytest.mark.xfail(reason=gaps[n][0], strict=gaps[n][1]))
-        if n in gaps
-        else n
-        for n in FACE_CLIPS
+        pytest.param(
+            *(c if isinstance(c, tuple) else (c,)),
+            marks=pytest.mark.xfail(reason=gaps[c], strict=True),
+        )
+        if c in gaps
+        else c
+        for c in cases
     ]
 
 
@@ -83,7 +86,7 @@ def test_swap_is_frame_exact_and_never_passes_a_face_through(swapped, name):
 
 
 @needs_shared
-@pytest.mark.parametrize("name", _with_gaps(LANDMARK_KNOWN_GAPS))
+@pytest.mark.parametrize("name", _with_gaps(FACE_CLIPS, LANDMARK_KNOWN_GAPS))
 def test_swap_keeps_independent_landmarks(quality, name):
     q = quality(name)
     assert q.dlib_found_original > 0
@@ -112,7 +115,6 @@ def test_baselines_lose_the_independent_landmarks(tmp_path, method):
     assert lost or moved, (q.detection_ratio, q.nme)
 
 
-@needs_shared
 @needs_shared
 def test_a_hand_imagined_on_the_face_does_not_let_the_face_through(tmp_path):
     """expression_a.mp4 has no hands, but MediaPipe Hands finds one on her face at frames
@@ -147,6 +149,7 @@ def test_same_input_gives_the_same_output_bytes(tmp_path):
     assert runs[0] == runs[1] == runs[2]
 
 
+@needs_shared
 def test_no_face_video_is_a_valid_result(tmp_path):
     src = shared_video("no_face.mp4")
     result = deidentify(src, tmp_path / "out.mp4")
@@ -276,13 +279,14 @@ FACE_MEASURE_GAPS = {
 @needs_shared
 @pytest.mark.parametrize(
     ("name", "key"),
-    [
-        pytest.param(n, k, marks=pytest.mark.xfail(reason=FACE_MEASURE_GAPS[n, k], strict=True))
-        if (n, k) in FACE_MEASURE_GAPS
-        else (n, k)
-        for n in ("expression_a.mp4", "expression_b.mp4", "expression_c.mp4")
-        for k in ("mouth_open_range_norm", "motion_energy_iod2_per_s2")
-    ],
+    _with_gaps(
+        [
+            (n, k)
+            for n in ("expression_a.mp4", "expression_b.mp4", "expression_c.mp4")
+            for k in ("mouth_open_range_norm", "motion_energy_iod2_per_s2")
+        ],
+        FACE_MEASURE_GAPS,
+    ),
 )
 def test_swap_keeps_mouth_opening_and_facial_motion(swapped, mesh_series, name, key):
     """The swapped face opens its mouth and moves as much as the patient's, within 10%.
@@ -303,22 +307,14 @@ def test_swap_keeps_mouth_opening_and_facial_motion(swapped, mesh_series, name, 
 @pytest.fixture(scope="session")
 def expression_ranges():
     """Blendshape ranges (Tasks face landmarker, which the swap does not use), per path."""
-    from medswap.keypoints.blendshapes import BlendshapeReader
+    from medswap.keypoints.blendshapes import blendshape_series
     from medswap.measures.face import blendshape_ranges
-    from medswap.types import KeypointSeries
-    from medswap.video import read_frames
 
     cache: dict = {}
 
     def get(path):
         if path not in cache:
-            reader = BlendshapeReader()
-            frames = [(f.index, f.time_s, reader(f.image, f.time_s)) for f in read_frames(path)]
-            reader.close()
-            idx, t, rows = zip(*frames, strict=True)
-            scores = {"face_blendshapes": np.array(rows, np.float32)}
-            series = KeypointSeries(np.array(idx), np.array(t), {}, 0, 0, 0.0, scores=scores)
-            cache[path] = blendshape_ranges(series).values
+            cache[path] = blendshape_ranges(blendshape_series(path)).values
         return cache[path]
 
     return get
@@ -334,16 +330,14 @@ EXPRESSION_GAPS = {
 @needs_shared
 @pytest.mark.parametrize(
     ("name", "unit"),
-    [
-        pytest.param(n, u, marks=pytest.mark.xfail(reason=EXPRESSION_GAPS[n, u], strict=True))
-        if (n, u) in EXPRESSION_GAPS
-        else (n, u)
-        for n, u in [
+    _with_gaps(
+        [
             ("expression_a.mp4", "jawOpen"),
             ("expression_b.mp4", "jawOpen"),
             ("expression_b.mp4", "browInnerUp"),
-        ]
-    ],
+        ],
+        EXPRESSION_GAPS,
+    ),
 )
 def test_swap_keeps_expression_ranges(swapped, expression_ranges, name, unit):
     """An independent expression model reads the same range of the unit on the swap.
