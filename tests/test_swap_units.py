@@ -96,6 +96,22 @@ def test_one_euro_filter_smooths_noise_but_follows_motion():
     assert abs(moving[-1][0] - (100 + 20 * 29)) < 40  # lags less than two frames of motion
 
 
+def test_one_euro_filter_follows_a_head_that_starts_to_turn():
+    """A still face that starts moving at half a face width per second (face 100 px wide).
+
+    The swapped face is drawn where the filter says: trailing the patient's head by more than
+    1% of the face width costs a quarter of the landmark budget (it was 2% at beta 0.05).
+    """
+    f = OneEuroFilter()
+    for i in range(30):
+        f(np.array([100.0]), i / 30, scale=100)
+    lag = [
+        abs(f(np.array([100 + 5 / 3 * i]), (30 + i) / 30, scale=100)[0] - (100 + 5 / 3 * i))
+        for i in range(1, 16)
+    ]
+    assert max(lag) < 1.0
+
+
 @pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
 def test_baselines_change_only_the_face_ellipse(method):
     rng = np.random.default_rng(5)
@@ -227,6 +243,8 @@ def test_tracker_smooths_the_head_pose_but_keeps_the_expression():
 
     One strong filter over every point, as the tracker first had, halved motions this fast
     and took up to half of the facial motion energy out of the swapped expression clips.
+    The jitter is 0.2% of this 92-pixel-wide face per frame, a little more than MediaPipe's
+    on the shared clips (0.05-0.17% of the face width, the rigid points' second difference).
     """
     face = builtin_donor("astronaut").landmarks.copy()
     brows = [70, 63, 105, 66, 107, 336, 296, 334, 293, 300]
@@ -239,7 +257,7 @@ def test_tracker_smooths_the_head_pose_but_keeps_the_expression():
         lift = 6.0 * np.sin(2 * np.pi * 3.0 * i / fps)  # pixels, 3 Hz
         lm = face.copy()
         lm[brows, 1] -= lift
-        shift = rng.normal(0, 1.5, 2)  # the landmarker's frame-to-frame pose jitter
+        shift = rng.normal(0, 0.2, 2)  # the landmarker's frame-to-frame pose jitter
         lm[:, :2] += shift
         out = tracker.update(i, i / fps, [lm], *none)[0].landmarks
         lifts.append(
@@ -251,4 +269,4 @@ def test_tracker_smooths_the_head_pose_but_keeps_the_expression():
     gain = np.std(lifts[:, 1]) / np.std(lifts[:, 0])
     assert gain > 0.9, f"the 3 Hz brow raise kept only {gain:.0%} of its size"
     steady = np.std(np.array(jitter_out[30:]), axis=0) / np.std(np.array(jitter_in[30:]), axis=0)
-    assert steady.max() < 0.6, f"pose jitter passed through at {steady.max():.0%}"
+    assert steady.max() < 0.5, f"pose jitter passed through at {steady.max():.0%}"
