@@ -57,9 +57,10 @@ class OneEuroFilter:
     ``beta`` sets how fast the cut-off rises with speed. At 0.05 a head starting to turn at
     half a face width per second trailed by 2% of the face width (about 0.05 inter-ocular
     distance, the whole landmark budget), and the swapped face lagged the patient's: dlib's
-    median landmark error on expression_b.mp4 (a child moving constantly) was 0.055, 0.040 at
-    0.5, 0.038 with no smoothing at all. 0.5 keeps most of the still-face smoothing (input
-    noise of 0.1% of the face width comes out at 27% instead of 23%).
+    median landmark error on expression_b.mp4 (a child moving constantly) was 0.055, 0.042 at
+    0.5, 0.039 with no smoothing at all (every 3rd frame, benchmarks/swap_quality.py). 0.5
+    keeps most of the still-face smoothing (input noise of 0.1% of the face width comes out at
+    27% instead of 23%).
     """
 
     def __init__(self, min_cutoff: float = 1.5, beta: float = 0.5, d_cutoff: float = 1.0):
