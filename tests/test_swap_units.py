@@ -200,9 +200,8 @@ def test_a_hand_wholly_inside_the_face_is_not_drawn_in_front_of_it():
     face[FACE_OVAL, 1] = 200 + 110 * np.sin(angles)
     rng = np.random.default_rng(0)
     imagined = np.column_stack([rng.uniform(160, 240, 21), rng.uniform(150, 260, 21)])
-    from_below = imagined + np.array(
-        [0.0, 120.0]
-    )  # wrist and palm below the chin, fingertips on the mouth
+    # Wrist and palm below the chin, fingertips on the mouth.
+    from_below = imagined + np.array([0.0, 120.0])
     inside = [
         float(np.mean(((h[:, 0] - 200) / 80) ** 2 + ((h[:, 1] - 200) / 110) ** 2 <= 1))
         for h in (imagined, from_below)
