@@ -323,6 +323,20 @@ def test_blink_count_exact_with_varied_durations_and_noise(fps, noise):
         assert v["blink_rate_per_min"] == pytest.approx(60 * len(BLINKS) / t[-1], rel=0.02)
 
 
+def test_a_blink_resting_shut_is_timed_at_its_middle_not_its_deepest_sample():
+    """A blink whose lids rest shut for 0.3 s, jitter putting its deepest sample at the end
+    of that rest (as on expression_b), is timed at the middle of the closure."""
+    from medswap.measures.face import detect_blinks
+
+    fs = 30.0
+    t = np.arange(0.0, 4.0, 1.0 / fs)
+    closure = 0.7 * np.clip(np.minimum((t - 1.9) / 0.1, (2.4 - t) / 0.1), 0.0, 1.0)
+    closure[np.argmin(np.abs(t - 2.28))] += 0.05  # the deepest sample, late on the rest
+    found = detect_blinks(t, closure, fs)
+    assert found["times_s"] == pytest.approx([2.15], abs=0.5 / fs)
+    assert found["durations_s"] == pytest.approx([0.4], abs=1.0 / fs)
+
+
 def test_blinks_on_variable_rate_with_nan_gap():
     t = variable_times(19.0, seed=8)
     mesh, _ = blink_face(t, noise=0.1)
