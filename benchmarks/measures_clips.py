@@ -1,7 +1,7 @@
 """Clinical measures on the shared clips: values, cost, and sensitivity to keypoint jitter.
 
 Run from the repository root:
-    PYTHONPATH=src python benchmarks/measures_clips.py [--jitter-px 1.0] [--swap]
+    PYTHONPATH=src python benchmarks/measures_clips.py [--jitter-px 1.0] [--swap [--shape S]]
 
 For each clip it prints the time to extract keypoints (the anchor: MediaPipe hands + face mesh
 via tests/quick_keypoints.py, measured in the same run) beside the time to compute every measure,
@@ -9,7 +9,7 @@ the headline values, and how many measures stay within tolerance (frequencies 2 
 others 5 %) when every keypoint is moved by Gaussian jitter of the given size. The jitter is a
 stand-in for a de-identification that moves keypoints a little; it is not the swap itself.
 With ``--swap`` the same agreement is measured against the real thing: each clip de-identified
-with the default swap, its keypoints extracted the same way.
+with the default swap (or ``--shape S``), its keypoints extracted the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from quick_keypoints import quick_series  # noqa: E402
 
 from medswap.measures import agreement, measure_set  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
+from medswap.swap.engine import SwapSettings  # noqa: E402
 from medswap.types import KeypointSeries  # noqa: E402
 
 CLIPS = ["hand_open_close.mp4", "expression_a.mp4", "expression_b.mp4", "expression_c.mp4"]
@@ -48,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jitter-px", type=float, default=1.0)
     ap.add_argument("--swap", action="store_true", help="compare with the default swap instead")
+    ap.add_argument("--shape", type=float, default=None, help="with --swap: this shape blend")
     ap.add_argument("--media", default=str(ROOT.parent / "shared" / "media" / "video"))
     args = ap.parse_args()
     for name in CLIPS:
@@ -85,8 +87,10 @@ def main() -> None:
         if args.swap:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / name
-                deidentify(path, out)
-                other, label = quick_series(out, dlib68=True), "default swap"
+                settings = None if args.shape is None else SwapSettings(shape=args.shape)
+                deidentify(path, out, swap_settings=settings)
+                other = quick_series(out, dlib68=True)
+                label = "default swap" if args.shape is None else f"swap, shape {args.shape:g}"
         else:
             other, label = jittered(s, args.jitter_px), f"{args.jitter_px:g} px jitter"
         rows = agreement(v, measure_set(other).values)
