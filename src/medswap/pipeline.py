@@ -44,11 +44,10 @@ from medswap.swap.donors import (
     load_donor,
 )
 from medswap.swap.engine import MeshSwapper, SwapSettings
-from medswap.types import FaceOutcome, FaceStatus, FrameOutcome
+from medswap.types import METHODS, FaceOutcome, FaceStatus, FrameOutcome
 
 log = logging.getLogger(__name__)
 
-METHODS = ("swap", "blur", "pixelate", "mask")
 #: Swap engines: the landmark-driven mesh warp, or a model trained with ``medswap train``.
 ENGINES = ("mesh", "learned")
 #: Beyond this head turn (0 frontal .. 1 profile) the warp folds: obscure instead.

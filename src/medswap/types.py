@@ -11,6 +11,9 @@ from enum import Enum
 
 import numpy as np
 
+#: De-identification methods: the face swap, and the traditional baselines it is judged against.
+METHODS: tuple[str, ...] = ("swap", "blur", "pixelate", "mask")
+
 
 class FaceStatus(str, Enum):
     """What happened to one face region in one frame."""

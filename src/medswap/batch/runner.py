@@ -44,10 +44,10 @@ from medswap.batch.jobs import (
 )
 from medswap.batch.manifest import ManifestReport, RowProblem, load_input
 from medswap.errors import InputNotFoundError, ManifestError, OutputError, UsageError
+from medswap.types import METHODS
 
 log = logging.getLogger(__name__)
 
-METHODS = ("swap", "blur", "pixelate", "mask")
 AUDIO = ("drop", "keep")
 MANIFEST_FIELDS = (
     "pseudonym",

@@ -42,11 +42,10 @@ from medswap.evaluate.invariance import (
 from medswap.evaluate.stats import MedianIQR, PairedTest, median_iqr, wilcoxon_paired
 from medswap.keypoints.schema import EVAL_GROUPS
 from medswap.swap.donors import DEFAULT_DONOR
-from medswap.types import KeypointSeries
+from medswap.types import METHODS, KeypointSeries
 
 log = logging.getLogger(__name__)
 
-METHODS = ("swap", "blur", "pixelate", "mask")
 CONTROL = "reencode"
 #: Thresholds of the claims the verdict checks (the paper's).
 FACE_DETECTION_RATIO = 0.98

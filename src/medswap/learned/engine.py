@@ -150,14 +150,16 @@ class LearnedSwapper:
         skin = face_mask.copy()
         skin[keep > 0] = 0
         skin[dec_alpha < 0.5] = 0
-        now = np.stack([blend.lab_stats(face_rgb, skin), blend.lab_stats(roi, skin)])
-        k = cfg.colour_smoothing
-        state.colour = now if state.colour is None else k * state.colour + (1 - k) * now
-        lab = blend.match_colour(face_rgb, state.colour[0], state.colour[1])
-        if cfg.relight > 0:
-            target_lab = cv2.cvtColor(roi, cv2.COLOR_RGB2LAB).astype(np.float32)
-            lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_w, cfg.relight)
-        face_rgb = blend.lab_to_rgb(lab)
+        face_rgb, state.colour = blend.into_patient_light(
+            face_rgb,
+            skin,
+            roi,
+            skin,
+            state.colour,
+            cfg.colour_smoothing,
+            cfg.relight,
+            cfg.relight_sigma * face_w,
+        )
         alpha = blend.feather(face_mask, cfg.edge_erode * face_w, cfg.edge_blur * face_w)
         # Coverage is the patient's face outline, exactly as in the mesh engine; the decoder's
         # mask only chooses the pixels for the colour statistics. An under-trained mask must

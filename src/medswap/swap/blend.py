@@ -76,6 +76,32 @@ def lowpass_in_mask(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.nda
     return cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def into_patient_light(
+    face: np.ndarray,
+    face_skin: np.ndarray,
+    target: np.ndarray,
+    target_skin: np.ndarray,
+    previous: np.ndarray | None,
+    smoothing: float,
+    relight_strength: float,
+    relight_sigma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The new face in the patient's skin colour and scene light: (RGB uint8, colour stats).
+
+    The colour statistics (``lab_stats`` of the face's skin and of the patient's) are smoothed
+    over the track (``smoothing`` of ``previous``), so the skin tone does not flicker with the
+    frame's noise; then the scene's low-frequency light replaces the face's own. Both engines
+    blend this way, so their faces sit in the frame alike.
+    """
+    now = np.stack([lab_stats(face, face_skin), lab_stats(target, target_skin)])
+    stats = now if previous is None else smoothing * previous + (1 - smoothing) * now
+    lab = match_colour(face, stats[0], stats[1])
+    if relight_strength > 0:
+        target_lab = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab = relight(lab, target_lab, face_skin, relight_sigma, relight_strength)
+    return lab_to_rgb(lab), stats
+
+
 def relight(
     donor_lab: np.ndarray,
     target_lab: np.ndarray,

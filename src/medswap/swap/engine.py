@@ -367,14 +367,16 @@ class MeshSwapper:
         for opening in eye_openings:  # eyes are not skin, whatever fills them
             skin[opening > 0] = 0
         # Colour: donor skin statistics moved to the patient's, smoothed per track.
-        now = np.stack([blend.lab_stats(donor_px, skin), blend.lab_stats(roi_s, orig_skin)])
-        k = cfg.colour_smoothing
-        state.colour = now if state.colour is None else k * state.colour + (1 - k) * now
-        lab = blend.match_colour(donor_px, state.colour[0], state.colour[1])
-        if cfg.relight > 0:
-            target_lab = cv2.cvtColor(roi_s, cv2.COLOR_RGB2LAB).astype(np.float32)
-            lab = blend.relight(lab, target_lab, skin, cfg.relight_sigma * face_ws, cfg.relight)
-        face_rgb = blend.lab_to_rgb(lab)
+        face_rgb, state.colour = blend.into_patient_light(
+            donor_px,
+            skin,
+            roi_s,
+            orig_skin,
+            state.colour,
+            cfg.colour_smoothing,
+            cfg.relight,
+            cfg.relight_sigma * face_ws,
+        )
         alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
         if cfg.forehead_fade > 0:
             alpha *= _forehead_ramp(shape_hw, t_loc, cfg.forehead_fade)
