@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 from conftest import shared_video
 
@@ -93,6 +94,21 @@ def test_compare_cli_refuses_unknown_method(tmp_path, capsys):
     assert main(["compare", str(clip), "-o", str(tmp_path), "--privacy-stride", "0"]) == 2
     assert "expected a positive whole number, got 0" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "none.mp4"), "-o", str(tmp_path)]) == 3
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), 255 * np.ones((64, 64, 3), np.uint8))
+    out = str(tmp_path / "cmp")
+    assert main(["compare", str(clip), "-o", out, "--donor", str(blank)]) == 9
+    assert "blank.png: no face found in donor image" in capsys.readouterr().err
+    assert main(["compare", str(clip), "-o", out, "--sweep", "--donor", "astronaut"]) == 2
+    assert "--sweep runs the default donor; drop --donor" in capsys.readouterr().err
+
+
+def test_compare_swaps_with_the_donor_given(tmp_path):
+    clip = shared_video("speech_a.mp4")
+    args = ["compare", str(clip), "-o", str(tmp_path / "c"), "--methods", "swap"]
+    assert main([*args, "--no-privacy", "--max-frames", "5", "--donor", "astronaut"]) == 0
+    report = json.loads((tmp_path / "c" / "videos" / "speech_a" / "swap.report.json").read_text())
+    assert [d.split(":")[0] for d in report["donors"]] == ["astronaut"]
 
 
 # -- the paper's claims with the product's own methods ------------------------------------------

@@ -165,6 +165,13 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         default="cpu",
         help="where --engines learned trains (default cpu)",
     )
+    p.add_argument(
+        "--donor",
+        action="append",
+        metavar="IMAGE",
+        help="donor of the swap column: an image or a built-in (grace_hopper, the default, "
+        "average, astronaut); repeat for several, as in deidentify",
+    )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
     p.add_argument(
         "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
@@ -227,7 +234,16 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.sweep:
         if args.no_privacy:
             raise UsageError("--sweep measures privacy: it cannot be combined with --no-privacy")
+        if args.donor:
+            raise UsageError("--sweep runs the default donor; drop --donor")
         return _run_sweep(args, methods, videos)
+    if args.donor and "swap" in methods:
+        from medswap.evaluate.compare import pipeline_deidentifier
+        from medswap.swap.donors import load_donor
+
+        for spec in args.donor:  # a bad donor is refused before hours of work
+            load_donor(spec)
+        plugged["swap"] = pipeline_deidentifier("swap", donors=list(args.donor))
 
     def progress(video: str, stage: str, done: int, total: int) -> None:
         i = next((k for k, v in enumerate(videos, 1) if Path(v).stem == video), 0)
