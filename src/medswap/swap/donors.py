@@ -17,7 +17,8 @@ SFace still took the swapped face for the patient in 33-60% of frames on four of
 shared clips with ``average``, and dlib in 45% on one; with ``grace_hopper`` (distinct glasses
 and lines) and the current defaults neither recogniser re-identifies any measured frame of any
 clip (``benchmarks/swap_quality.py --donor NAME``, README "Results"). ``astronaut`` alone
-hides less: dlib re-identified signer_small_face in 28.6% of frames and hand_open_close in 5%.
+hides less: at the defaults of this code dlib re-identifies signer_small_face in 35.7% of the
+measured frames, hand_open_close in 5% and expression_a in 3.4%, and SFace expression_b in 10.7%.
 The price is in the landmarks and face measures: the mesh puts Grace Hopper's brow points on
 the top rim of her glasses, so dlib's brows on the swap are off (expression_b brows 0.078
 inter-ocular, 0.048 with ``astronaut``), and her features move the mesh's reading of the
