@@ -25,6 +25,9 @@ class Quality:
     nme: np.ndarray  # per frame: mean point error / inter-ocular distance
     dlib_distance: np.ndarray  # per frame where both have a face
     sface_cosine: np.ndarray
+    #: per frame, the original face's dlib distance to the donor portrait (when one is given):
+    #: how far the patient is from the donor's own face, the most a swap to it could reach
+    dlib_to_donor: np.ndarray | None = None
 
     @property
     def detection_ratio(self) -> float:
@@ -43,7 +46,9 @@ def _same_place(face, candidates):
     return candidates[int(np.argmax(overlap))] if overlap.max() > 0.3 else None
 
 
-def measure(original, output, stride: int = 3, identity: bool = True) -> Quality:
+def measure(
+    original, output, stride: int = 3, identity: bool = True, donor_descriptor=None
+) -> Quality:
     """dlib 68-point error and identity distances on every ``stride``-th frame.
 
     The patient is each detector's most confident face in the original, compared with the
@@ -52,7 +57,7 @@ def measure(original, output, stride: int = 3, identity: bool = True) -> Quality
     1.15), which is the same unchanged pixels in both frames (dlib distance 0.08); and YuNet's
     largest face there can be the raised hand (score 0.60 against 0.93).
     """
-    nme, dd, sc = [], [], []
+    nme, dd, sc, to_donor = [], [], [], []
     n = found_o = found_b = 0
     for fa, fb in zip(video.read_frames(original), video.read_frames(output)):
         if fa.index % stride:
@@ -67,11 +72,10 @@ def measure(original, output, stride: int = 3, identity: bool = True) -> Quality
             la, lb = face.landmarks, same.landmarks
             nme.append(np.mean(np.linalg.norm(la - lb, axis=1)) / inter_ocular(la))
             if identity:
-                dd.append(
-                    dlib_distance(
-                        _DLIB.descriptor(fa.image, face), _DLIB.descriptor(fb.image, same)
-                    )
-                )
+                da = _DLIB.descriptor(fa.image, face)
+                dd.append(dlib_distance(da, _DLIB.descriptor(fb.image, same)))
+                if donor_descriptor is not None:
+                    to_donor.append(dlib_distance(da, donor_descriptor))
         if identity:
             sa, sb = _SFACE.detect(fa.image), _SFACE.detect(fb.image)
             if sa:
@@ -83,4 +87,11 @@ def measure(original, output, stride: int = 3, identity: bool = True) -> Quality
                             _SFACE.descriptor(fa.image, face), _SFACE.descriptor(fb.image, same)
                         )
                     )
-    return Quality(n, found_o, found_b, np.array(nme), np.array(dd), np.array(sc))
+    donor = np.array(to_donor) if donor_descriptor is not None else None
+    return Quality(n, found_o, found_b, np.array(nme), np.array(dd), np.array(sc), donor)
+
+
+def portrait_descriptor(image):
+    """dlib's descriptor of the most confident face in a donor portrait (RGB)."""
+    faces = _DLIB.detect(image)
+    return _DLIB.descriptor(image, max(faces, key=lambda f: f.score)) if faces else None
