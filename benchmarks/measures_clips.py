@@ -29,7 +29,6 @@ from quick_keypoints import quick_series  # noqa: E402
 
 from medswap.measures import agreement, measure_set  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.engine import SwapSettings  # noqa: E402
 from medswap.types import KeypointSeries  # noqa: E402
 
 CLIPS = ["hand_open_close.mp4", "expression_a.mp4", "expression_b.mp4", "expression_c.mp4"]
@@ -87,8 +86,7 @@ def main() -> None:
         if args.swap:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / name
-                settings = None if args.shape is None else SwapSettings(shape=args.shape)
-                deidentify(path, out, swap_settings=settings)
+                deidentify(path, out, shape=args.shape)
                 other = quick_series(out, dlib68=True)
                 label = "default swap" if args.shape is None else f"swap, shape {args.shape:g}"
         else:

@@ -169,8 +169,9 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         "--donor",
         action="append",
         metavar="IMAGE",
-        help="donor of the swap column: an image or a built-in (grace_hopper, the default, "
-        "average, astronaut); repeat for several, as in deidentify",
+        help="donor of the (mesh) swap column: an image or a built-in (grace_hopper, the "
+        "default, average, astronaut); repeat for several, as in deidentify; the learned "
+        "column trains on the default donor",
     )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
     p.add_argument(
