@@ -34,6 +34,7 @@ from medswap.errors import (
     OutputError,
     UnsupportedVideoError,
 )
+from medswap.outputs import OPEN_PARTIALS, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +301,6 @@ def read_timestamps(path: str | Path) -> list[int | None]:
         container.close()
 
 
-def partial_path(path: Path) -> Path:
-    """Where an output is written until it is complete; the name says it is not."""
-    return path.with_name(f".{path.name}.medswap-partial")
-
-
 def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
     """Fail early, before any work, if an output cannot be written where asked."""
     path = Path(path)
@@ -366,6 +362,7 @@ class VideoWriter:
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> VideoWriter:
         fmt = OUTPUT_FORMATS[self.path.suffix.lower()]
+        OPEN_PARTIALS.add(self._partial)
         try:
             self._container = av.open(str(self._partial), mode="w", format=fmt)
         except (av.error.FFmpegError, OSError) as exc:
@@ -467,13 +464,20 @@ class VideoWriter:
             self._container.close()
         if self._audio_in is not None:
             self._audio_in.close()
+        OPEN_PARTIALS.discard(self._partial)
         if failed or self._error is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._partial.unlink()
             if not failed:
                 raise OutputError(f"encoding failed ({self._error})", self.path)
             return
-        os.replace(self._partial, self.path)
+        try:
+            os.replace(self._partial, self.path)
+        except OSError as exc:
+            self._partial.unlink(missing_ok=True)
+            raise OutputError(
+                f"cannot write the output ({exc.strerror or exc})", self.path
+            ) from None
 
 
 def write_video(
