@@ -230,6 +230,7 @@ def deidentify(
         raise UsageError(
             f"unknown mask shape '{mask_shape}'; choose one of {', '.join(obs.MASK_SHAPES)}"
         )
+    strength = obs.check_strength(method, strength)
     if shape is not None and not 0.0 <= shape <= 1.0:
         raise UsageError(f"--shape must be between 0 and 1, got {shape}")
     if engine not in ENGINES:

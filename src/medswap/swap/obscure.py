@@ -11,15 +11,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from medswap.errors import UsageError
 from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
 
 #: Defaults: strong enough that dlib finds no face (measured; see README "Baselines").
 DEFAULT_STRENGTH = {"blur": 1.0, "pixelate": 8.0, "mask": 1.0}
+#: The strengths each baseline accepts: outside them a blur or mosaic leaves the face as it was
+#: (a kernel a tenth of the face or less, a mosaic of more blocks than a face has features),
+#: or the value means nothing (negative, zero). ``mask`` has no strength: it is solid.
+STRENGTH_RANGE = {"blur": (0.1, 4.0), "pixelate": (2.0, 32.0)}
 #: Shapes of the ``mask`` baseline: the face ellipse the other methods use (default), the
 #: rectangle around it, or a bar over the eyes only (the classic, weak, "eye bar").
 MASK_SHAPES = ("ellipse", "box", "eyes")
 #: Mesh points of both eyes, for the eye bar when the face's landmarks are known.
 _EYE_POINTS = RIGHT_EYE + LEFT_EYE
+
+
+def check_strength(method: str, strength: float | None) -> float | None:
+    """``strength`` if it is one ``method`` can use, else :class:`UsageError` with the range."""
+    if strength is None:
+        return None
+    if method not in STRENGTH_RANGE:
+        raise UsageError(f"--strength applies to --method blur or pixelate, not {method}")
+    lo, hi = STRENGTH_RANGE[method]
+    if not (lo <= strength <= hi):  # also refuses NaN
+        unit = "kernel / face width" if method == "blur" else "blocks across the face"
+        raise UsageError(
+            f"--strength for {method} must be between {lo:g} and {hi:g} ({unit}), got {strength:g}"
+        )
+    return float(strength)
 
 
 def face_region(
