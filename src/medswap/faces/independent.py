@@ -35,6 +35,27 @@ def inter_ocular(landmarks68: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks68[36] - landmarks68[45]))
 
 
+#: Frames larger than this (longest side, pixels) are also searched by YuNet shrunk to it.
+YUNET_MAX_SIDE = 1280
+
+
+def _scaled(face: IndependentFace, factor: float) -> IndependentFace:
+    marks = None if face.landmarks is None else face.landmarks * factor
+    return IndependentFace(face.box * factor, face.score, marks)
+
+
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller box's area: 1 when one box lies inside the other.
+
+    Detectors frame one face differently (YuNet includes the forehead, HOG does not; a
+    part of a face sits inside the whole), so IoU of one face is low; this is not.
+    """
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(iw * ih / smaller) if smaller > 0 else 0.0
+
+
 class DlibFaces:
     """dlib HOG face detector, 68-point landmarks and the ResNet 128-D face descriptor."""
 
@@ -111,23 +132,42 @@ class SFaceRecogniser:
             self._rec = cv2.FaceRecognizerSF.create(str(model_path("sface")), "")
 
     def detect(self, image: np.ndarray) -> list[IndependentFace]:
-        """Faces with YuNet's 5 landmarks, largest first."""
+        """Faces with YuNet's 5 landmarks, largest first.
+
+        YuNet's largest anchors suit faces of a few hundred pixels: a face that fills a 4K
+        frame comes back as a box around part of it, and a recogniser then judges the wrong
+        crop. So a frame larger than :data:`YUNET_MAX_SIDE` is also searched shrunk to that
+        size; a full-resolution face that overlaps one found there is dropped, and faces too
+        small to survive the shrinking are still found at full resolution.
+        """
         self._load()
+        h, w = image.shape[:2]
+        scale = min(1.0, YUNET_MAX_SIDE / max(h, w))
+        faces = []
+        if scale < 1.0:
+            small = cv2.resize(
+                image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
+            faces = [_scaled(f, 1.0 / scale) for f in self._detect_at(small)]
+        for face in self._detect_at(image):
+            if not any(overlap_of_smaller(face.box, f.box) > 0.3 for f in faces):
+                faces.append(face)
+        faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        return faces
+
+    def _detect_at(self, image: np.ndarray) -> list[IndependentFace]:
         h, w = image.shape[:2]
         self._det.setInputSize((w, h))
         _, rows = self._det.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        faces = []
-        for row in [] if rows is None else rows:
-            x, y, bw, bh = row[:4]
-            faces.append(
-                IndependentFace(
-                    box=np.array([x, y, x + bw, y + bh], float),
-                    score=float(row[14]),
-                    landmarks=row[4:14].reshape(5, 2).astype(float),
-                )
+        return [
+            IndependentFace(
+                box=np.array([x, y, x + bw, y + bh], float),
+                score=float(row[14]),
+                landmarks=row[4:14].reshape(5, 2).astype(float),
             )
-        faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-        return faces
+            for row in ([] if rows is None else rows)
+            for x, y, bw, bh in [row[:4]]
+        ]
 
     def descriptor(self, image: np.ndarray, face: IndependentFace) -> np.ndarray:
         """The L2-normalised SFace feature of a YuNet face."""
