@@ -45,3 +45,16 @@ def zero_frame_video(path: Path) -> Path:
     container.start_encoding()
     container.close()
     return path
+
+
+def webm_clip(path: Path, n_frames: int = 12, size: int = 320) -> Path:
+    """The demo portrait as VP9 in WebM/Matroska: a header with no frame count."""
+    frames = demo_frames(n_frames, size)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for image in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return path

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 from conftest import FACE_CLIPS, VIDEOS, needs_shared, shared_video
-from media import portrait_clip, two_people_clip, walk_in_clip
+from media import portrait_clip, two_people_clip, walk_in_clip, webm_clip
 from quality import measure
 
 from medswap import video
+from medswap.evaluate.privacy import audit
 from medswap.pipeline import _process_face, deidentify
 from medswap.swap.engine import MeshSwapper
 from medswap.types import FaceStatus, FaceTrackState
@@ -219,7 +220,19 @@ def test_report_lists_every_frame_and_face(tmp_path):
     assert set(face) >= {"track_id", "box", "score", "status", "reason"}
     assert face["status"] == "swapped"
     assert all(len(m["sha256"]) == 64 for m in report["models"].values())
-    assert report["input"]["name"] == "p.mp4"
+    assert report["output"] == "out.mp4"
+
+
+def test_report_names_neither_the_input_nor_any_path(tmp_path):
+    """A file named after the patient, or the folders a hospital keeps, stay out of the report."""
+    src = portrait_clip(tmp_path / "Jane_Doe_1957-03-02.mp4", n_frames=4)
+    out_dir = tmp_path / "released"
+    out_dir.mkdir()
+    report_path = out_dir / "report.json"
+    deidentify(src, out_dir / "out.mp4", report=report_path, audit=True)
+    text = report_path.read_text()
+    assert "Jane_Doe" not in text and "1957" not in text
+    assert str(tmp_path) not in text and "site-packages" not in text
 
 
 def test_faces_that_cannot_be_swapped_are_obscured_not_passed_through():
@@ -362,3 +375,15 @@ def test_swap_keeps_expression_ranges(swapped, expression_ranges, name, unit):
     after = expression_ranges(out)[f"{unit}_range"]
     assert before > 0.3, f"{name} shows little {unit} ({before:.2f})"
     assert abs(after - before) <= max(0.05, 0.05 * before), f"{unit}: {before:.2f} -> {after:.2f}"
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mkv"])
+def test_a_matroska_input_is_audited_like_any_other(tmp_path, suffix):
+    """Its header has no frame count; the audit once crashed enrolling from its frames."""
+    src = webm_clip(tmp_path / f"patient{suffix}", n_frames=9)
+    assert video.probe(src).n_frames == 0
+    result = deidentify(src, tmp_path / "out.mp4", audit=True)
+    assert result.audit is not None and result.audit.frames == 9
+    assert len(result.audit.enrolment["frames"]) >= 3
+    again = audit(src, tmp_path / "out.mp4", stride=3)
+    assert again.safe and again.enrolment["frames"] == [0, 3, 6]

@@ -57,7 +57,10 @@ from medswap.faces.independent import (
     SFaceRecogniser,
     five_points_from_68,
 )
-from medswap.video import Frame, VideoInfo, probe, read_frames
+from medswap.faces.independent import (
+    overlap_of_smaller as overlap,
+)
+from medswap.video import Frame, VideoInfo, count_frames, probe, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +97,6 @@ class FaceRecord:
     detectors: tuple[str, ...]  # which detectors found it: "yunet", "hog"
     dlib: np.ndarray | None = None  # (128,) or None when not computed
     sface: np.ndarray | None = None  # (128,) L2-normalised
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over the smaller box: 1 when one box lies inside the other.
-
-    YuNet's box includes the forehead and HOG's does not, so IoU of the same face is low;
-    intersection over the smaller area is not.
-    """
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(ix * iy / area) if area > 0 else 0.0
 
 
 def merge_detections(
@@ -495,8 +486,7 @@ class AuditResult:
         name = Path(self.deidentified).name
         if self.nothing_to_protect:
             return (
-                f"{name}: no face found in the original {Path(self.original).name} "
-                f"({self.frames} frames): nothing to protect"
+                f"{name}: no face found in the original ({self.frames} frames): nothing to protect"
             )
         parts = [
             f"{len(self.leak_frames)} of {self.frames} frames show the original identity"
@@ -528,8 +518,9 @@ class AuditResult:
 
     def to_json(self) -> dict:
         return {
-            "original": self.original,
-            "deidentified": self.deidentified,
+            # File names only: the original's name may be the patient's, and paths as typed
+            # say where a hospital keeps its data.
+            "deidentified": Path(self.deidentified).name,
             "summary": self.summary(),
             "safe": self.safe,
             "nothing_to_protect": self.nothing_to_protect,
@@ -1080,10 +1071,13 @@ def audit(
             raise OutputError("output folder does not exist", out)
     orig_info, out_info = probe(original), probe(deidentified)
     check_alignment(orig_info, out_info, max_frames)
+    log.debug("audit: enrolling the patient from up to %d frames of the original", enrol_frames)
     analyser = FaceAnalyser()
     donor_records = load_donors(donors, analyser)
 
-    n_hint = orig_info.n_frames or 10**9
+    # A header without a frame count (Matroska, WebM) would leave enrolment to the pass;
+    # counting by decoding is cheap beside the audit, and gives every container one path.
+    n_hint = orig_info.n_frames or (count_frames(original) if max_frames is None else 0) or 10**9
     if max_frames is not None:
         n_hint = min(n_hint, max_frames)
     if original_faces is not None:
@@ -1136,11 +1130,12 @@ def audit(
         nothing_to_protect=not with_face,
     )
     if with_face:
-        if template is None:  # the sampled frames missed the face: enrol from the pass
-            picks = np.linspace(0, len(with_face) - 1, min(enrol_frames, len(with_face)))
-            enrolled = {
-                with_face[i].index: with_face[i].original for i in picks.round().astype(int)
-            }
+        if template is None:
+            # The sampled frames missed the face, or the header gave no frame count (Matroska,
+            # WebM): enrol from the pass, from faces that got both descriptors (on the grid).
+            both = [s for s in with_face if s.original.dlib is not None] or with_face
+            picks = np.linspace(0, len(both) - 1, min(enrol_frames, len(both)))
+            enrolled = {both[i].index: both[i].original for i in picks.round().astype(int)}
             template = _template(list(enrolled.values()))
         result.enrolment = {"frames": sorted(enrolled), "recogniser_template": "mean descriptor"}
         result.verification, result.frames_no_face_in_output = verify(scans)
