@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 
 from medswap import __version__
 from medswap.errors import MedswapError, UsageError
+from medswap.outputs import remove_open_partials
 
 log = logging.getLogger("medswap")
 
@@ -59,9 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
 INTERNAL_ERROR_EXIT = 70
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, schedulers, Dask) unwinds the run like Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medswap`` console script; returns the process exit code."""
     verbose = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = build_parser().parse_args(argv)
         verbose = bool(args.verbose)
@@ -81,9 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MedswapError as exc:
         print(f"medswap: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # Every output is still under its partial name until published; remove any whose
+        # cleanup the interrupt skipped.
+        remove_open_partials()
         print("medswap: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a bug, not bad input: still one line, and a code of its own
         if verbose:
             traceback.print_exc()

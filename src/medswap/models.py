@@ -232,7 +232,11 @@ def model_path(name: str, verify: bool = True) -> Path:
 
 
 def model_manifest(names: list[str] | None = None) -> dict[str, dict[str, str]]:
-    """The models a run used, with hashes, for the JSON report."""
+    """The models a run used, with hashes, for the JSON report.
+
+    Each is checked (:func:`model_path`), but its path on this machine is not recorded: the
+    package, file and SHA-256 identify it, and a report travels with the data.
+    """
     names = names or list(MODELS)
     out = {}
     for name in names:
@@ -241,6 +245,6 @@ def model_manifest(names: list[str] | None = None) -> dict[str, dict[str, str]]:
             "package": f"{spec.package}=={spec.package_version}",
             "file": spec.relpath,
             "sha256": spec.sha256,
-            "path": str(model_path(name)),
         }
+        model_path(name)
     return out

@@ -20,6 +20,7 @@ import errno
 import json
 import math
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -73,13 +74,29 @@ def check_new_output(
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{what} folder does not exist", path)
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise OutputError(f"{what} folder is not writable", path)
     if path.is_dir():
         raise OutputError(f"{what} path is a folder", path)
     if path.exists() and not overwrite:
         raise OutputError(f"{what} exists (pass --overwrite to replace it)", path)
     return path
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``, tried for real.
+
+    ``os.access`` says yes to root on a read-only mount's files and on /proc; creating and
+    removing an empty hidden file is the only answer that holds everywhere.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".medswap-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 def _os_problem(exc: OSError) -> str:
@@ -136,6 +153,49 @@ def json_safe(obj: object) -> object:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def stage_text(path: str | Path, text: str, what: str = "output") -> Path:
+    """Write ``text`` to ``path``'s partial file and return it, for :func:`publish` later."""
+    tmp = partial_path(Path(path))
+    OPEN_PARTIALS.add(tmp)
+    try:
+        tmp.write_text(text)
+    except OSError as exc:
+        discard([tmp])
+        raise OutputError(f"cannot write the {what} ({_os_problem(exc)})", path) from None
+    return tmp
+
+
+def discard(partials: Sequence[Path | None]) -> None:
+    """Remove partial files that will not be published (a failed or interrupted run)."""
+    for tmp in partials:
+        if tmp is not None:
+            OPEN_PARTIALS.discard(tmp)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def publish(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Rename each complete partial file to its final name, all or none.
+
+    The files of one run (a video and its report) appear together: if a rename fails, the
+    ones already renamed are removed again and the rest discarded, so no half of a result
+    is left that looks complete.
+    """
+    done: list[Path] = []
+    try:
+        for tmp, final in pairs:
+            os.replace(tmp, final)
+            OPEN_PARTIALS.discard(tmp)
+            done.append(final)
+    except OSError as exc:
+        for final in done:
+            with contextlib.suppress(OSError):
+                final.unlink()
+        discard([tmp for tmp, _ in pairs])
+        failed = pairs[len(done)][1]
+        raise OutputError(f"cannot write the output ({_os_problem(exc)})", failed) from None
 
 
 def remove_open_partials() -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from medswap import __version__, video
-from medswap.errors import OutputError, UsageError
+from medswap.errors import UsageError
 from medswap.faces.mesh import (
     FaceDetector,
     FaceMesher,
@@ -35,6 +33,7 @@ from medswap.faces.mesh import (
 )
 from medswap.faces.track import FaceTracker
 from medswap.models import model_manifest
+from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.swap import obscure as obs
 from medswap.swap.donors import (
     DEFAULT_DONOR,
@@ -85,15 +84,16 @@ class DeidentifyResult:
         return {
             "tool": "medswap",
             "version": __version__,
+            # No input name or path: a file named after the patient must not reach the
+            # report. The output is named by its file name only, not the path as typed.
             "input": {
-                "name": Path(self.input).name,
                 "width": info.width,
                 "height": info.height,
                 "fps": float(info.fps),
                 "rotation": info.rotation,
                 "codec": info.codec,
             },
-            "output": str(self.output),
+            "output": Path(self.output).name,
             "method": self.method,
             "settings": self.settings,
             "donors": self.donors,
@@ -162,26 +162,6 @@ def _resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
     return [d if isinstance(d, Donor) else load_donor(d) for d in donors]
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".medswap-partial", dir=str(path.parent)
-    )
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def deidentify(
     input: str | Path,
     output: str | Path,
@@ -248,11 +228,12 @@ def deidentify(
         raise UsageError("--model is used by --engine learned only")
     info = video.probe(src)
     video.check_output_path(dst, overwrite=overwrite)
-    if _same_file(src, dst):
-        raise OutputError("output would overwrite the input", dst)
+    check_new_output(dst, overwrite=overwrite, inputs=[src])
     report_path = Path(report) if report else None
-    if report_path is not None and not report_path.parent.is_dir():
-        raise OutputError("report folder does not exist", report_path)
+    if report_path is not None:
+        check_new_output(
+            report_path, overwrite=overwrite, inputs=[src], others=[dst], what="report"
+        )
     settings = swap_settings or SwapSettings()
     if shape is not None:
         settings = replace(settings, shape=shape)
@@ -282,7 +263,7 @@ def deidentify(
         # first frame it appears in, never passed through until a later check. Closing the
         # look-ahead stops its threads before the models are closed below.
         with (
-            video.VideoWriter(dst, info, audio_from=audio_src) as writer,
+            video.VideoWriter(dst, info, audio_from=audio_src, publish=False) as writer,
             closing(_look_ahead(frames, [mesher, detector, hands])) as ahead,
         ):
             for frame, (mesh_job, detect_job, hands_job) in ahead:
@@ -311,6 +292,8 @@ def deidentify(
                         )
                     )
                 writer.write(image, frame.pts)
+                if frame.index == 0:
+                    log.debug("%s: first frame de-identified", dst.name)
                 outcomes.append(FrameOutcome(frame.index, frame.pts, frame.time_s, faces))
                 if progress is not None:
                     progress(frame.index + 1, n_total)
@@ -336,7 +319,7 @@ def deidentify(
             "shape": settings.shape,
             "strength": strength_used,
             **({"mask_shape": mask_shape} if method == "mask" else {}),
-            "occlusion": bool(hands),
+            "occlusion": hands is not None,
             "audio": audio,
             "donor_seed": donor_seed,
             "max_frames": max_frames,
@@ -344,18 +327,24 @@ def deidentify(
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
     )
-    if audit and result.face_found:
-        from medswap.evaluate.privacy import audit as run_audit
+    # The output stays hidden until its audit and report are done: an interrupted or failed
+    # audit or report leaves nothing that looks like a checked result.
+    try:
+        if audit and result.face_found:
+            from medswap.evaluate.privacy import audit as run_audit
 
-        result.audit = run_audit(
-            src,
-            dst,
-            donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
-            stride=audit_stride,
-            max_frames=max_frames,
-        )
-    if report_path is not None:
-        _write_json_atomic(report_path, result.to_json())
+            found = run_audit(
+                src,
+                writer.partial,
+                donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
+                stride=audit_stride,
+                max_frames=max_frames,
+            )
+            result.audit = replace(found, deidentified=str(dst))
+        _publish(writer.partial, dst, report_path, result)
+    except BaseException:
+        discard([writer.partial])
+        raise
     log.info(
         "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
         dst.name,
@@ -366,6 +355,18 @@ def deidentify(
         result.elapsed_s,
     )
     return result
+
+
+def _publish(partial: Path, dst: Path, report_path: Path | None, result: DeidentifyResult) -> None:
+    """The finished video and its report appear together, or neither does."""
+    pairs = [(partial, dst)]
+    try:
+        if report_path is not None:
+            text = json.dumps(json_safe(result.to_json()), indent=1)
+            pairs.append((stage_text(report_path, text, what="report"), report_path))
+        publish(pairs)
+    finally:
+        discard([tmp for tmp, _ in pairs])
 
 
 def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):

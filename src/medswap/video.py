@@ -14,6 +14,7 @@ before encoding, with the same rotation flag written to the output.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -34,7 +35,7 @@ from medswap.errors import (
     OutputError,
     UnsupportedVideoError,
 )
-from medswap.outputs import OPEN_PARTIALS, partial_path
+from medswap.outputs import OPEN_PARTIALS, check_new_output, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -311,16 +312,7 @@ def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
             f"{', '.join(sorted(OUTPUT_FORMATS))}",
             path,
         )
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError("output folder does not exist", path)
-    if not os.access(parent, os.W_OK):
-        raise OutputError("output folder is not writable", path)
-    if path.exists() and path.is_dir():
-        raise OutputError("output path is a folder", path)
-    if path.exists() and not overwrite:
-        raise OutputError("output exists (pass --overwrite to replace it)", path)
-    return path
+    return check_new_output(path, overwrite=overwrite)
 
 
 class VideoWriter:
@@ -328,7 +320,9 @@ class VideoWriter:
 
     Used as a context manager. Frames are written to a hidden partial file and renamed to
     ``path`` only when the block exits cleanly and the frame count matches; on any error the
-    partial file is removed, so a failed run leaves nothing that looks like a result.
+    partial file is removed, so a failed run leaves nothing that looks like a result. With
+    ``publish=False`` the complete file stays under its partial name for the caller to check
+    (the audit) and publish together with its report.
 
     Every frame keeps its input PTS and the stream keeps the input time base, so a
     variable-rate clip stays variable-rate. Encoding runs in a background thread.
@@ -344,8 +338,10 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
         queue_size: int = 8,
+        publish: bool = True,
     ) -> None:
         self.path = check_output_path(path)
+        self.publish = publish
         self.like = like
         self.audio_from = Path(audio_from) if audio_from else None
         self.crf = crf
@@ -358,6 +354,11 @@ class VideoWriter:
         self._container = None
         self._stream = None
         self._last_pts: int | None = None
+
+    @property
+    def partial(self) -> Path:
+        """The hidden file being written; complete after the block when ``publish`` is off."""
+        return self._partial
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> VideoWriter:
@@ -404,7 +405,7 @@ class VideoWriter:
     def write(self, image: np.ndarray, pts: int | None) -> None:
         """Queue one upright RGB frame with the PTS of the input frame it replaces."""
         if self._error is not None:
-            raise self._error
+            self._raise_encoding_error()
         h, w = image.shape[:2]
         ew, eh = self.like.display_size
         if (w, h) != (ew, eh) or image.dtype != np.uint8 or image.ndim != 3:
@@ -440,6 +441,40 @@ class VideoWriter:
             while self._queue.get() is not None:
                 pass
 
+    def _check_complete(self) -> None:
+        """Read the finished file back: every frame must be in it before it can be a result.
+
+        FFmpeg's muxer does not report a failed write (a full disk, a file-size limit): the
+        file is silently cut short. Counting its packets costs a read of the file, no decoding.
+        """
+        found = -1
+        try:
+            with av.open(str(self._partial)) as written:
+                found = sum(1 for p in written.demux(video=0) if p.size)
+        except (av.error.FFmpegError, OSError, IndexError):
+            pass
+        if found != self.frames_written:
+            with contextlib.suppress(FileNotFoundError):
+                self._partial.unlink()
+            OPEN_PARTIALS.discard(self._partial)
+            raise OutputError(
+                f"the written file is incomplete ({max(found, 0)} of {self.frames_written} "
+                "frames could be read back; is the disk full?)",
+                self.path,
+            )
+
+    def _raise_encoding_error(self) -> None:
+        """The encoder thread's failure: a write error (disk full) is the output's problem."""
+        err = self._error
+        if isinstance(err, (OSError, av.error.FFmpegError)):
+            detail = (
+                "no space left on the device"
+                if getattr(err, "errno", None) == errno.ENOSPC
+                else err
+            )
+            raise OutputError(f"encoding failed ({detail})", self.path) from None
+        raise err
+
     def _copy_audio(self) -> None:
         if self._audio_in is None:
             return
@@ -464,13 +499,17 @@ class VideoWriter:
             self._container.close()
         if self._audio_in is not None:
             self._audio_in.close()
-        OPEN_PARTIALS.discard(self._partial)
         if failed or self._error is not None:
+            OPEN_PARTIALS.discard(self._partial)
             with contextlib.suppress(FileNotFoundError):
                 self._partial.unlink()
             if not failed:
-                raise OutputError(f"encoding failed ({self._error})", self.path)
+                self._raise_encoding_error()
             return
+        self._check_complete()
+        if not self.publish:  # the caller publishes it with its report (outputs.publish)
+            return
+        OPEN_PARTIALS.discard(self._partial)
         try:
             os.replace(self._partial, self.path)
         except OSError as exc:
