@@ -290,6 +290,37 @@ def test_evaluate_refuses_misaligned_videos(tmp_path):
     )
 
 
+def test_evaluate_failure_leaves_no_folder_behind(tmp_path, capsys):
+    orig = _clip(tmp_path / "orig.mp4", 10)
+    short = _clip(tmp_path / "short.mp4", 8)
+    out = tmp_path / "new" / "ev"
+    argv = ["evaluate", "--original", str(orig), "--deidentified", str(short), "-o", str(out)]
+    assert main(argv) == AlignmentError.exit_code
+    assert not (tmp_path / "new").exists()  # not even the parent it would have created
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orig.mp4", "short.mp4"]
+
+
+def test_evaluate_with_keypoints_of_another_video_exits_17(tmp_path, capsys):
+    from medswap.keypoints import save_keypoints
+    from medswap.keypoints.io import file_sha256
+
+    orig = _clip(tmp_path / "orig.mp4", 6)
+    copy = _clip(tmp_path / "copy.mp4", 6)
+    other = _clip(tmp_path / "other.mp4", 6, size=(80, 48))
+    s = synthetic(6)
+    s.meta.update(video="other.mp4", video_sha256=file_sha256(other))
+    kp = save_keypoints(s, tmp_path / "other.csv")
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--original", str(orig), "--deidentified", str(copy), "-o", str(out)]
+    capsys.readouterr()
+    assert main([*argv, "--original-keypoints", str(kp)]) == 17
+    assert capsys.readouterr().err == (
+        f"medswap: error: {kp}: keypoints were extracted from another video (sha256 "
+        f"{file_sha256(other)[:12]}...), not orig.mp4 (sha256 {file_sha256(orig)[:12]}...)\n"
+    )
+    assert not out.exists()
+
+
 def test_no_person_video_reports_nothing_measured(tmp_path):
     clip = _clip(tmp_path / "empty_scene.mp4", 6, size=(96, 64))
     copy = _clip(tmp_path / "copy.mp4", 6, size=(96, 64))
@@ -302,4 +333,6 @@ def test_no_person_video_reports_nothing_measured(tmp_path):
     )
     doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert doc["nothing_measured"] is True
+    assert res.out_dir == tmp_path / "ev"
+    assert not [p.name for p in tmp_path.iterdir() if "medswap-partial" in p.name]
     assert doc["methods"]["copy"]["groups"]["face-dlib68"]["detection_rate_original"] == 0.0

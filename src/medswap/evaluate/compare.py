@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medswap.errors import KeypointFileError, MedswapError, UsageError
+from medswap.errors import KeypointFileError, MedswapError, OutputError, UsageError
 from medswap.evaluate.invariance import (
     METRICS,
     Evaluation,
@@ -217,8 +217,8 @@ def _cached_keypoints(
             log.info("%s: cache not used (%s)", video.name, exc)
     series = extract_keypoints(video, max_frames=max_frames, progress=progress)
     try:
-        save_keypoints(series, cache, fmt="npz")
-    except (OSError, KeypointFileError) as exc:
+        save_keypoints(series, cache, fmt="npz", overwrite=True, inputs=[video])
+    except (OSError, KeypointFileError, OutputError) as exc:
         log.warning("%s: could not cache keypoints (%s)", cache, exc)
     return series
 
