@@ -10,6 +10,7 @@ import json
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import shared_video
 
@@ -79,6 +80,19 @@ def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
     assert comp.clinical["blur"]["counts"]["lost"] == len(lost)
     assert comp.clinical["reencode"]["counts"]["lost"] == 0
     assert "Clinical measures, blur:" in " ".join(comp.verdict)
+    # one video: no spread, interval or test across videos, and every table says so
+    assert (
+        "Wilcoxon tests, Bland-Altman limits and ICC: needs at least 3 videos, had 1"
+        in (comp.verdict[0])
+    )
+    assert "(IQR, CI: needs at least 3 videos, had 1)" in html
+    assert "Bland-Altman limits and ICC(3,1) across videos: needs at least 3 videos, had 1." in html
+    assert comp.tests == {}  # no swap column, so no test; the table below says n
+    table = pd.read_csv(out / "table_nme_median.csv", index_col="group")
+    cell = table.loc["face-dlib68"]
+    assert cell["reencode n"] == 1 and cell["reencode median"] < 0.02
+    assert np.isnan(cell["reencode q1"]) and np.isnan(cell["reencode ci_low"])
+    assert cell["reencode note"] == "needs at least 3 videos, had 1"
 
 
 def test_reencode_keeps_every_timestamp(tmp_path):
@@ -214,14 +228,12 @@ def test_clinical_measures_across_videos(paper):
     # shown as such, not dropped
     assert c["blur"]["counts"]["lost"] > 0
     assert c["reencode"]["counts"]["lost"] == 0 and c["swap"]["counts"]["lost"] == 0
-    # Bland-Altman and ICC across the two clips for measures both clips have
-    across = c["reencode"]["across_videos"]
-    both = {k: v for k, v in across.items() if "error" not in v}
-    assert both and all(
-        v["n"] == 2 and v["loa_low"] <= v["mean_diff"] <= v["loa_high"] for v in both.values()
-    )
+    # Bland-Altman and ICC across two clips are not computed, and the report says so
+    assert c["reencode"]["across_videos"] == {}
+    assert c["reencode"]["across_videos_note"] == "needs at least 3 videos, had 2"
     html = (paper.out_dir / "report.html").read_text()
-    assert "Clinical measures across videos" in html and "ICC(3,1)" in html
+    assert "Clinical measures across videos" in html
+    assert "Bland-Altman limits and ICC(3,1) across videos: needs at least 3 videos, had 2." in html
     assert "LOST (" in html  # the per-video detail names what was lost and why
     assert "_overlay.png" in json.dumps(
         json.loads((paper.out_dir / "videos/speech_a/metrics.json").read_text())[

@@ -211,13 +211,28 @@ def test_series_alignment_refusals():
 def test_stats_median_iqr_and_wilcoxon():
     s = median_iqr([1.0, 2.0, 3.0, 4.0, np.nan])
     assert (s.median, s.q1, s.q3, s.n) == (2.5, 1.75, 3.25, 4)
-    assert s.format(2) == "2.50 [1.75-3.25]"
+    # 95 % percentile bootstrap of the median over the 4 videos (2000 resamples, seed 0)
+    assert (s.ci_low, s.ci_high) == (1.0, 4.0)
+    assert s.format(2) == "2.50 [1.75-3.25]; CI 1.00-4.00"
     assert median_iqr([np.nan]).format() == "n/a"
     t = wilcoxon_paired([0.01] * 8, [0.10, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     assert t.n == 8 and t.p_value == pytest.approx(0.0078125) and t.median_difference < 0
+    assert t.ci_low < t.median_difference < t.ci_high < 0
     small = wilcoxon_paired([1, 2, 3], [2, 3, 5])
     assert small.n == 3 and "fewer than 6" in small.note
     assert wilcoxon_paired([np.nan], [1.0]).n == 0
+
+
+def test_statistics_across_two_videos_are_not_computed():
+    two = median_iqr([0.02, 0.04])
+    assert two.n == 2 and two.median == pytest.approx(0.03)  # a description, marked with n
+    assert math.isnan(two.q1) and math.isnan(two.q3) and math.isnan(two.ci_low)
+    assert two.note == "needs at least 3 videos, had 2"
+    assert two.format() == "0.030 (IQR, CI: needs at least 3 videos, had 2)"
+    assert two.to_json()["q1"] is None and two.to_json()["ci_high"] is None
+    t = wilcoxon_paired([0.01, 0.02], [0.03, 0.05])
+    assert (t.n, t.note) == (2, "needs at least 3 videos, had 2")
+    assert math.isnan(t.p_value) and math.isnan(t.median_difference)
 
 
 def test_group_table_rows_and_normalisers():
@@ -290,6 +305,37 @@ def test_evaluate_refuses_misaligned_videos(tmp_path):
     )
 
 
+def test_evaluate_failure_leaves_no_folder_behind(tmp_path, capsys):
+    orig = _clip(tmp_path / "orig.mp4", 10)
+    short = _clip(tmp_path / "short.mp4", 8)
+    out = tmp_path / "new" / "ev"
+    argv = ["evaluate", "--original", str(orig), "--deidentified", str(short), "-o", str(out)]
+    assert main(argv) == AlignmentError.exit_code
+    assert not (tmp_path / "new").exists()  # not even the parent it would have created
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orig.mp4", "short.mp4"]
+
+
+def test_evaluate_with_keypoints_of_another_video_exits_17(tmp_path, capsys):
+    from medswap.keypoints import save_keypoints
+    from medswap.keypoints.io import file_sha256
+
+    orig = _clip(tmp_path / "orig.mp4", 6)
+    copy = _clip(tmp_path / "copy.mp4", 6)
+    other = _clip(tmp_path / "other.mp4", 6, size=(80, 48))
+    s = synthetic(6)
+    s.meta.update(video="other.mp4", video_sha256=file_sha256(other))
+    kp = save_keypoints(s, tmp_path / "other.csv")
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--original", str(orig), "--deidentified", str(copy), "-o", str(out)]
+    capsys.readouterr()
+    assert main([*argv, "--original-keypoints", str(kp)]) == 17
+    assert capsys.readouterr().err == (
+        f"medswap: error: {kp}: keypoints were extracted from another video (sha256 "
+        f"{file_sha256(other)[:12]}...), not orig.mp4 (sha256 {file_sha256(orig)[:12]}...)\n"
+    )
+    assert not out.exists()
+
+
 def test_no_person_video_reports_nothing_measured(tmp_path):
     clip = _clip(tmp_path / "empty_scene.mp4", 6, size=(96, 64))
     copy = _clip(tmp_path / "copy.mp4", 6, size=(96, 64))
@@ -302,4 +348,6 @@ def test_no_person_video_reports_nothing_measured(tmp_path):
     )
     doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert doc["nothing_measured"] is True
+    assert res.out_dir == tmp_path / "ev"
+    assert not [p.name for p in tmp_path.iterdir() if "medswap-partial" in p.name]
     assert doc["methods"]["copy"]["groups"]["face-dlib68"]["detection_rate_original"] == 0.0

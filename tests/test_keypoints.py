@@ -9,7 +9,7 @@ import pytest
 from conftest import shared_video
 
 from medswap.cli import main
-from medswap.errors import AlignmentError, InputNotFoundError, KeypointFileError
+from medswap.errors import InputNotFoundError, KeypointFileError
 from medswap.keypoints import (
     extract_keypoints,
     load_keypoints,
@@ -90,7 +90,7 @@ def test_csv_and_npz_round_trip_exactly(speech, tmp_path):
     old = KeypointSeries(s.frame_index, s.time_s, s.groups, s.width, s.height, s.fps, s.meta)
     back = load_keypoints(save_keypoints(old, tmp_path / "old.csv"), video=path)
     assert back.scores == {}
-    header = (tmp_path / "k.csv").read_text().splitlines()[1].split(",")
+    header = (tmp_path / "k.csv").read_text().splitlines()[0].split(",")
     assert header[-52:][:3] == [
         "face_blendshapes._neutral",
         "face_blendshapes.browDownLeft",
@@ -114,7 +114,7 @@ def test_keypoint_file_of_another_video_is_refused(speech, tmp_path):
     _, s = speech
     f = save_keypoints(s, tmp_path / "k.csv")
     other = shared_video("speech_b.mp4")
-    with pytest.raises(AlignmentError) as err:
+    with pytest.raises(KeypointFileError) as err:
         load_keypoints(f, video=other)
     assert str(err.value) == (
         f"{f}: keypoints were extracted from another video (sha256 "
@@ -123,7 +123,7 @@ def test_keypoint_file_of_another_video_is_refused(speech, tmp_path):
     )
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    with pytest.raises(KeypointFileError, match="no metadata line"):
+    with pytest.raises(KeypointFileError, match=r"no sidecar bad\.csv\.medswap\.json"):
         load_keypoints(bad)
     with pytest.raises(InputNotFoundError):
         load_keypoints(tmp_path / "missing.csv")

@@ -26,6 +26,7 @@ from medswap.measures import (
     finger_tapping,
     hand_movements,
     icc_3_1,
+    icc_3_1_ci,
     measure_set,
     measures,
     resample_uniform,
@@ -466,6 +467,24 @@ def test_bland_altman_limits():
     assert ba["mean_diff"] == pytest.approx(0.15)
     assert ba["loa_low"] == pytest.approx(0.15 - 1.96 * sd)
     assert ba["loa_high"] == pytest.approx(0.15 + 1.96 * sd)
+    # 95 % CIs: t interval of the bias; Bland & Altman (1999) SE sd*sqrt(3/n) for the limits
+    t3 = 3.182446305284263  # t(0.975, 3)
+    assert ba["mean_diff_ci"] == pytest.approx([0.15 - t3 * sd / 2, 0.15 + t3 * sd / 2])
+    se = sd * np.sqrt(3 / 4)
+    assert ba["loa_low_ci"] == pytest.approx([ba["loa_low"] - t3 * se, ba["loa_low"] + t3 * se])
+    assert ba["loa_high_ci"][1] == pytest.approx(ba["loa_high"] + t3 * se)
+    with pytest.raises(ValueError, match="needs at least 3 videos, had 2"):
+        bland_altman([1.0, 2.0], [1.1, 2.2])
+
+
+def test_icc_3_1_confidence_interval_shrout_fleiss_table():
+    # McGraw & Wong (1996) case 3 on Shrout & Fleiss's table: ICC 0.715, 95 % CI 0.342-0.946
+    table = np.array(
+        [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float
+    )
+    lo, hi = icc_3_1_ci(table)
+    assert (round(lo, 3), round(hi, 3)) == (0.342, 0.946)
+    assert lo < icc_3_1(table) < hi
 
 
 def _synthetic_measures(freq: float, amp: float, with_face: bool = True) -> dict:
@@ -503,6 +522,12 @@ def test_agreement_across_videos():
     assert 0 < amp["mean_diff"] < 0.02
     assert stats["finger_tapping.right_hand.frequency_hz"]["icc_3_1"] > 0.99
     assert "error" in stats["finger_tapping.left_hand"]
+    lo, hi = amp["icc_3_1_ci"]
+    assert lo < amp["icc_3_1"] <= hi <= 1.0
+    assert amp["loa_low_ci"][0] < amp["loa_low"] < amp["loa_low_ci"][1]
+    # two videos: no limits of agreement, no ICC, and the row says why
+    two = agreement_across(pairs[:2])["finger_tapping.right_hand.amplitude_norm"]
+    assert two == {"n": 2, "error": "needs at least 3 videos, had 2"}
 
 
 # ---------------------------------------------------------------- signals out, CLI

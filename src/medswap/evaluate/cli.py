@@ -60,10 +60,16 @@ def add_keypoints_args(p: argparse.ArgumentParser) -> None:
         help="file format (default: from the output's suffix)",
     )
     p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing keypoint file or folder (and its sidecar); never the input",
+    )
 
 
 def run_keypoints(args: argparse.Namespace) -> int:
     from medswap.keypoints import extract_keypoints, save_keypoints
+    from medswap.keypoints.io import check_keypoint_output
 
     out = Path(args.output)
     fmt = args.format or {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower())
@@ -72,12 +78,17 @@ def run_keypoints(args: argparse.Namespace) -> int:
             f"cannot tell the format of '{out}': use a .parquet or .csv name, "
             "or --format openpose-json with a folder"
         )
+    # Refused before minutes of extraction: a bad input, an existing output, the input itself.
+    from medswap.video import probe
+
+    probe(args.video)
+    check_keypoint_output(out, fmt, overwrite=args.overwrite, inputs=[args.video])
     printer = ProgressPrinter(not args.quiet)
     name = Path(args.video).name
     series = extract_keypoints(
         args.video, max_frames=args.max_frames, progress=lambda d, t: printer(name, d, t)
     )
-    save_keypoints(series, out, fmt=fmt)
+    save_keypoints(series, out, fmt=fmt, overwrite=args.overwrite, inputs=[args.video])
     if not args.quiet:
         print(f"medswap: wrote keypoints of {len(series)} frames to {out}", file=sys.stderr)
     return 0

@@ -3,7 +3,8 @@
 ``evaluate`` and ``compare`` already hold the keypoints of the original and of every
 de-identified video; this module computes the clinical measures (:mod:`medswap.measures`) on
 each, compares every de-identified video with the original (:func:`~medswap.measures.agreement`),
-and across videos (:func:`~medswap.measures.agreement_across`: Bland-Altman and ICC(3,1)).
+and across videos (:func:`~medswap.measures.agreement_across`: Bland-Altman and ICC(3,1), with
+95 % confidence intervals, on at least 3 videos; below that the table says so).
 Nothing is extracted again. A measure a method destroys (blur hides the eyes: no blinks) is a
 ``lost`` row, counted against the method, never dropped from the table.
 
@@ -19,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medswap.measures import CI_METHODS, MIN_VIDEOS, too_few
+from medswap.outputs import json_safe
 from medswap.report.html import ReportSection, escape, img_html, paragraphs, table_html
 from medswap.types import KeypointSeries
 
@@ -80,19 +83,6 @@ def agreement_score(rows: Sequence[dict]) -> float:
     return c["ok"] / n if n else math.nan
 
 
-def json_safe(obj):
-    """NaN and infinities become null (strict JSON); numpy scalars become Python numbers."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _finite_or_none(v: float) -> float | None:
     return v if isinstance(v, (int, float)) and math.isfinite(v) else None
 
@@ -128,11 +118,20 @@ def clinical_agreement(
 
 
 def across_videos(per_video: Mapping[str, ClinicalAgreement], label: str) -> dict:
-    """Bland-Altman and ICC(3,1) of one method's measures across videos."""
+    """Bland-Altman and ICC(3,1) of one method's measures across videos.
+
+    Every measure of a method run on fewer than 3 videos says ``needs at least 3 videos,
+    had N`` (see :func:`~medswap.measures.agreement_across`).
+    """
     from medswap.measures import agreement_across
 
     pairs = [(c.original, c.outputs[label]) for c in per_video.values() if label in c.outputs]
     return agreement_across(pairs)
+
+
+def across_note(n_videos: int) -> str:
+    """The line a report shows instead of the across-video table when videos are too few."""
+    return f"Bland-Altman limits and ICC(3,1) across videos: {too_few(n_videos)}."
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -184,40 +183,53 @@ def detail_table(clin: ClinicalAgreement) -> str:
     return table_html(rows, ["measure", "original", *labels])
 
 
+def _ci(v: object) -> str:
+    if not isinstance(v, (list, tuple)) or len(v) != 2 or None in v:
+        return ""
+    return f"{v[0]:.4g} to {v[1]:.4g}"
+
+
 def across_table(across: Mapping[str, dict]) -> str:
-    """Per method and measure: n videos, Bland-Altman bias and limits, ICC(3,1)."""
+    """Per method and measure: n videos, Bland-Altman bias and limits, ICC(3,1), each with
+    its 95 % confidence interval; a measure on fewer than 3 videos says so instead."""
     rows = []
     for label, stats in across.items():
         for measure, s in stats.items():
             if "error" in s:
-                rows.append([label, measure, s["n"], None, None, None, None, s["error"]])
-            else:
-                rows.append(
-                    [
-                        label,
-                        measure,
-                        s["n"],
-                        s["mean_diff"],
-                        s["loa_low"],
-                        s["loa_high"],
-                        s["icc_3_1"],
-                        "",
-                    ]
-                )
+                rows.append([label, measure, s["n"], *[None] * 4, "", s["error"]])
+                continue
+            rows.append(
+                [
+                    label,
+                    measure,
+                    s["n"],
+                    f"{_value(s['mean_diff'])} ({_ci(s.get('mean_diff_ci'))})",
+                    f"{_value(s['loa_low'])} ({_ci(s.get('loa_low_ci'))})",
+                    f"{_value(s['loa_high'])} ({_ci(s.get('loa_high_ci'))})",
+                    _value(s["icc_3_1"]),
+                    _ci(s.get("icc_3_1_ci")),
+                    "",
+                ]
+            )
     return table_html(
         rows,
         [
             "method",
             "measure",
             "videos",
-            "bias (de-id - orig)",
-            "LoA low",
-            "LoA high",
+            "bias (de-id - orig) (95 % CI)",
+            "LoA low (95 % CI)",
+            "LoA high (95 % CI)",
             "ICC(3,1)",
+            "ICC 95 % CI",
             "note",
         ],
-        caption="Across videos: Bland-Altman mean difference with 95 % limits of agreement, "
-        "and ICC(3,1) (consistency of original and de-identified values)",
+        caption="Across videos (at least "
+        f"{MIN_VIDEOS}): Bland-Altman mean difference with 95 % limits of agreement, and "
+        "ICC(3,1) (consistency of original and de-identified values). Confidence intervals: "
+        + "; ".join(
+            f"{k.removesuffix('_ci').replace('_', ' ')}: {v}" for k, v in CI_METHODS.items()
+        ),
     )
 
 

@@ -20,6 +20,8 @@ against ``reencode``, the noise floor that encoding alone causes.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medswap.errors import KeypointFileError, MedswapError, UsageError
+from medswap.errors import KeypointFileError, MedswapError, OutputError, UsageError
 from medswap.evaluate.invariance import (
     METRICS,
     Evaluation,
@@ -39,8 +41,17 @@ from medswap.evaluate.invariance import (
     flagged_frames,
     write_evaluation,
 )
-from medswap.evaluate.stats import MedianIQR, PairedTest, median_iqr, wilcoxon_paired
+from medswap.evaluate.stats import (
+    CI_METHOD,
+    MIN_VIDEOS,
+    MedianIQR,
+    PairedTest,
+    median_iqr,
+    too_few,
+    wilcoxon_paired,
+)
 from medswap.keypoints.schema import EVAL_GROUPS
+from medswap.outputs import json_safe, write_text_atomic
 from medswap.swap.donors import DEFAULT_DONOR
 from medswap.types import METHODS, KeypointSeries
 
@@ -217,8 +228,8 @@ def _cached_keypoints(
             log.info("%s: cache not used (%s)", video.name, exc)
     series = extract_keypoints(video, max_frames=max_frames, progress=progress)
     try:
-        save_keypoints(series, cache, fmt="npz")
-    except (OSError, KeypointFileError) as exc:
+        save_keypoints(series, cache, fmt="npz", overwrite=True, inputs=[video])
+    except (OSError, KeypointFileError, OutputError) as exc:
         log.warning("%s: could not cache keypoints (%s)", cache, exc)
     return series
 
@@ -357,14 +368,10 @@ def aggregate_privacy(evaluations: dict[str, Evaluation], methods: Sequence[str]
 
 def aggregate_clinical(evaluations: dict[str, Evaluation], methods: Sequence[str]) -> dict:
     """Per method: measure counts pooled over videos, and Bland-Altman/ICC across videos."""
-    from medswap.evaluate.clinical import (
-        across_videos,
-        agreement_score,
-        json_safe,
-        status_counts,
-    )
+    from medswap.evaluate.clinical import across_videos, agreement_score, status_counts
 
     per_video = {n: e.clinical for n, e in evaluations.items() if e.clinical is not None}
+    enough = len(per_video) >= MIN_VIDEOS
     out = {}
     for m in methods:
         rows = [r for c in per_video.values() for r in c.rows.get(m, [])]
@@ -373,7 +380,9 @@ def aggregate_clinical(evaluations: dict[str, Evaluation], methods: Sequence[str
         out[m] = {
             "counts": status_counts(rows),
             "agreement_score": agreement_score(rows),
-            "across_videos": json_safe(across_videos(per_video, m)) if len(per_video) >= 2 else {},
+            # Bland-Altman and ICC on two videos are a guess: not computed, and said so.
+            "across_videos": across_videos(per_video, m) if enough else {},
+            "across_videos_note": "" if enough else too_few(len(per_video)),
         }
     return json_safe(out)
 
@@ -484,6 +493,11 @@ def verdict(
 
         return [nothing_measured_text("any of the original videos")]
     lines = [f"Measured on {n_videos} video(s); each figure is the median across videos."]
+    if n_videos < MIN_VIDEOS:
+        lines[0] += (
+            f" IQR, confidence intervals, Wilcoxon tests, Bland-Altman limits and ICC: "
+            f"{too_few(n_videos)}; read the figures as per-video values, not as evidence."
+        )
     c = claims.get("swap_face_kept")
     if c:
         ok = "kept" if c["holds"] else "NOT kept"
@@ -562,46 +576,55 @@ def _f(v) -> float:
     return math.nan if v is None else float(v)
 
 
+def _write_csv(path: Path, rows: list[list[object]]) -> None:
+    """A CSV table through medswap.outputs; notes with commas are quoted."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    write_text_atomic(path, buf.getvalue(), "table")
+
+
+def _g(v: float) -> str:
+    return f"{v:.6g}" if math.isfinite(v) else ""
+
+
 def _write_tables(comp: Comparison, out_dir: Path) -> None:
     for metric, name in (
         ("nme_median", "table_nme_median.csv"),
         ("detection_ratio", "table_detection_ratio.csv"),
         ("pck_0.10", "table_pck_0.10.csv"),
     ):
-        with open(out_dir / name, "w") as fh:
-            fh.write(
-                "group," + ",".join(f"{m} median,{m} q1,{m} q3,{m} n" for m in comp.methods) + "\n"
-            )
-            for g, row in comp.summary[metric].items():
-                cells = []
-                for m in comp.methods:
-                    s = row[m]
-                    cells += [
-                        f"{v:.6g}" if math.isfinite(v) else "" for v in (s.median, s.q1, s.q3)
-                    ] + [str(s.n)]
-                fh.write(g + "," + ",".join(cells) + "\n")
-    with open(out_dir / "wilcoxon.csv", "w") as fh:
-        fh.write("baseline,group,metric,n,statistic,p_value,median_difference,note\n")
-        for base, groups in comp.tests.items():
-            for g, row in groups.items():
-                for metric, t in row.items():
-                    vals = [
-                        f"{v:.6g}" if math.isfinite(v) else ""
-                        for v in (t.statistic, t.p_value, t.median_difference)
-                    ]
-                    fh.write(f"{base},{g},{metric},{t.n},{','.join(vals)},{t.note}\n")
-    (out_dir / "summary.json").write_text(json.dumps(_json_safe(comp.to_json()), indent=2))
-
-
-def _json_safe(obj):
-    """NaN and infinities become null, so the JSON is strict."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+        cols = ("median", "q1", "q3", "ci_low", "ci_high", "n", "note")
+        rows: list[list[object]] = [["group", *[f"{m} {c}" for m in comp.methods for c in cols]]]
+        for g, row in comp.summary[metric].items():
+            cells: list[object] = [g]
+            for m in comp.methods:
+                s = row[m]
+                cells += [_g(v) for v in (s.median, s.q1, s.q3, s.ci_low, s.ci_high)]
+                cells += [s.n, s.note]
+            rows.append(cells)
+        _write_csv(out_dir / name, rows)
+    rows = [
+        [
+            "baseline",
+            "group",
+            "metric",
+            "n",
+            "statistic",
+            "p_value",
+            "median_difference",
+            "ci_low",
+            "ci_high",
+            "note",
+        ]
+    ]
+    for base, groups in comp.tests.items():
+        for g, row in groups.items():
+            for metric, t in row.items():
+                vals = (t.statistic, t.p_value, t.median_difference, t.ci_low, t.ci_high)
+                rows.append([base, g, metric, t.n, *[_g(v) for v in vals], t.note])
+    _write_csv(out_dir / "wilcoxon.csv", rows)
+    doc = {**comp.to_json(), "confidence_intervals": CI_METHOD}
+    write_text_atomic(out_dir / "summary.json", json.dumps(json_safe(doc), indent=2), "summary")
 
 
 def compare(

@@ -24,10 +24,13 @@ Frames are paired by index and timestamp; videos that do not align are refused w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,7 @@ import numpy as np
 
 from medswap.errors import AlignmentError, OutputError
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS, EvalGroup
+from medswap.outputs import PARTIAL_SUFFIX, partial_path
 from medswap.types import KeypointSeries
 
 log = logging.getLogger(__name__)
@@ -415,6 +419,10 @@ def evaluate(
     video path (as given) to already extracted keypoints, so nothing is extracted twice.
     ``original_keypoints`` is a keypoint file of the original; it is refused if it was made
     from another video. ``progress(label, done, total)`` is called once per frame.
+
+    Nothing is written until the results are computed, and then into a hidden partial folder
+    that becomes ``out_dir`` only when complete: a run that fails leaves nothing behind that
+    was not there before (no empty folder that looks like an evaluation).
     """
     from medswap.keypoints import extract_keypoints, load_keypoints
 
@@ -425,7 +433,7 @@ def evaluate(
     labels = list(labels) if labels else [p.stem for p in deidentified]
     if len(set(labels)) != len(labels):
         raise OutputError(f"de-identified videos need distinct names, got {labels}")
-    out_dir = _prepare_dir(out_dir)
+    out_dir = _check_out_dir(out_dir)
     for path in deidentified:  # refuse before any expensive work
         check_videos_aligned(original, path, max_frames)
     cache = dict(keypoints or {})
@@ -454,15 +462,77 @@ def evaluate(
         orig, series, {lb: str(p) for lb, p in zip(labels, deidentified)}, flagged
     )
     result.original = str(original)
-    write_evaluation(
-        result,
-        out_dir,
-        orig,
-        series,
-        videos={"original": original, **dict(zip(labels, deidentified))},
-        write_report=write_report,
-    )
+    with _partial_dir(out_dir) as tmp:
+        write_evaluation(
+            result,
+            tmp,
+            orig,
+            series,
+            videos={"original": original, **dict(zip(labels, deidentified))},
+            write_report=write_report,
+        )
+    result.out_dir = out_dir
     return result
+
+
+def _missing_top(path: Path) -> Path | None:
+    """The outermost folder of ``path``'s parents (or ``path``) that does not exist yet."""
+    top = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        top = p
+    return top
+
+
+def _check_out_dir(out_dir: str | Path) -> Path:
+    """Refuse, before any work, an evaluation folder that cannot be written; create nothing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError("output folder path is a file", out_dir)
+    top = _missing_top(out_dir)
+    existing = top.parent if top is not None else out_dir
+    if not existing.is_dir():
+        raise OutputError("output folder's parent is a file", out_dir)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError("output folder is not writable", out_dir)
+    return out_dir
+
+
+@contextlib.contextmanager
+def _partial_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a hidden partial folder; its files become ``out_dir``'s only when the block
+    succeeds. On any failure the partial folder and every folder this created are removed.
+
+    A new ``out_dir`` is the partial folder renamed; in an existing one the partial folder
+    sits inside it and its entries replace same-named results (other files stay).
+    """
+    top = _missing_top(out_dir)
+    existed = top is None
+    tmp = out_dir / f".evaluation{PARTIAL_SUFFIX}" if existed else partial_path(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():  # left by a run that was killed
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        yield tmp
+        if not existed:
+            os.replace(tmp, out_dir)
+        else:
+            for entry in sorted(tmp.iterdir()):
+                target = out_dir / entry.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(entry, target)
+    except BaseException as exc:
+        if top is not None:
+            shutil.rmtree(top, ignore_errors=True)
+        if isinstance(exc, OSError):
+            problem = exc.strerror or str(exc)
+            raise OutputError(f"cannot write the evaluation ({problem})", out_dir) from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _head(series: KeypointSeries, n: int) -> KeypointSeries:

@@ -1172,16 +1172,10 @@ def _resolve_gallery(gallery: str | Path | Gallery | None, analyser: FaceAnalyse
 
 
 def write_json(result: AuditResult, path: str | Path) -> Path:
-    """Write AUDIT.json (atomically: a temporary name, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(json.dumps(result.to_json(), indent=2))
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write the audit ({exc.strerror or exc})", path) from None
-    return path
+    """Write AUDIT.json through :mod:`medswap.outputs` (a partial name, then a rename)."""
+    from medswap.outputs import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(result.to_json(), indent=2), "audit")
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ _LAZY = {
     "agreement_across": "agreement",
     "bland_altman": "agreement",
     "icc_3_1": "agreement",
+    "icc_3_1_ci": "agreement",
+    "CI_METHODS": "agreement",
+    "MIN_VIDEOS": "agreement",
+    "too_few": "agreement",
     "flatten": "agreement",
     "plot_signal": "output",
     "signal_table": "output",
@@ -52,7 +56,12 @@ __all__ = ["TASKS", *sorted(_LAZY)]
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        sub = _LAZY[name]
+        module = importlib.import_module(f"{__name__}.{sub}")
+        value = getattr(module, name)
         globals()[name] = value
+        if sub in _LAZY:
+            # Loading the submodule "agreement" bound it over the function of that name.
+            globals()[sub] = getattr(module, sub)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

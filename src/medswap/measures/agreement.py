@@ -3,7 +3,17 @@
 Per video: each measure's two values, their absolute and relative difference, and whether the
 difference is within tolerance (frequencies 2 %, counts exact, everything else 5 %). A measure
 that the de-identified video lost (blur hides the eyes, so no blinks) is a row with its error,
-never a missing row. Across videos: Bland-Altman limits of agreement and ICC(3,1).
+never a missing row. Across videos: Bland-Altman limits of agreement and ICC(3,1), each with
+its 95 % confidence interval, on at least :data:`MIN_VIDEOS` (3) videos; below that they are
+not computed and the row says ``needs at least 3 videos, had N``.
+
+The intervals are analytic, so they need no resampling and match the textbooks:
+
+- bias (mean difference): the t interval, bias +- t(0.975, n-1) sd / sqrt(n);
+- each limit of agreement: Bland and Altman (1999), SE = sd sqrt(3 / n), limit +- t(0.975,
+  n-1) SE;
+- ICC(3,1): the F-distribution interval of McGraw and Wong (1996), case 3 (Shrout and
+  Fleiss 1979), from F = BMS / EMS with n-1 and (n-1)(k-1) degrees of freedom.
 """
 
 from __future__ import annotations
@@ -12,6 +22,22 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+#: The fewest videos a statistic across videos is computed on: with two, a "limit of
+#: agreement" is one difference mirrored and an ICC has one degree of freedom.
+MIN_VIDEOS = 3
+CI_LEVEL = 0.95
+CI_METHODS = {
+    "mean_diff_ci": "t interval of the mean difference",
+    "loa_ci": "Bland & Altman (1999) approximate interval, SE = sd * sqrt(3 / n)",
+    "icc_3_1_ci": "F-distribution interval, McGraw & Wong (1996) case 3",
+}
+
+
+def too_few(n: int) -> str:
+    """The note of a statistic that was not computed for lack of videos."""
+    return f"needs at least {MIN_VIDEOS} videos, had {n}"
+
 
 #: Relative tolerances by key suffix; counts must match exactly.
 FREQUENCY_TOLERANCE = 0.02
@@ -139,20 +165,29 @@ def _finite(v: object) -> bool:
 
 
 def bland_altman(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Bland-Altman agreement of paired values: mean difference (b - a) and its 95 % limits."""
+    """Bland-Altman agreement of paired values: mean difference (b - a), its 95 % limits, and
+    the 95 % confidence interval of each (see the module doc for the method)."""
+    from scipy.stats import t as student_t
+
     x, y = np.asarray(a, float), np.asarray(b, float)
     d = y - x
     n = d.size
-    if n < 2:
-        raise ValueError(f"Bland-Altman needs at least 2 pairs, got {n}")
+    if n < MIN_VIDEOS:
+        raise ValueError(f"Bland-Altman {too_few(n)}")
     bias = float(d.mean())
     sd = float(d.std(ddof=1))
+    tq = float(student_t.ppf(0.5 + CI_LEVEL / 2, n - 1))
+    se_bias, se_loa = sd / math.sqrt(n), sd * math.sqrt(3.0 / n)
+    low, high = bias - 1.96 * sd, bias + 1.96 * sd
     return {
         "n": n,
         "mean_diff": bias,
         "sd_diff": sd,
-        "loa_low": bias - 1.96 * sd,
-        "loa_high": bias + 1.96 * sd,
+        "loa_low": low,
+        "loa_high": high,
+        "mean_diff_ci": [bias - tq * se_bias, bias + tq * se_bias],
+        "loa_low_ci": [low - tq * se_loa, low + tq * se_loa],
+        "loa_high_ci": [high - tq * se_loa, high + tq * se_loa],
     }
 
 
@@ -180,11 +215,41 @@ def icc_3_1(ratings: np.ndarray) -> float:
     return float((bms - ems) / den) if den > 0 else float("nan")
 
 
+def icc_3_1_ci(ratings: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The confidence interval of :func:`icc_3_1` (McGraw and Wong 1996, case 3).
+
+    F0 = BMS / EMS; the lower bound uses F0 / F(1 - a/2; n-1, (n-1)(k-1)), the upper
+    F0 * F(1 - a/2; (n-1)(k-1), n-1), each mapped to (F - 1) / (F + k - 1). NaN, NaN when
+    the errors are all zero (F is infinite: perfect consistency, no interval to give).
+    """
+    from scipy.stats import f as f_dist
+
+    x = np.asarray(ratings, dtype=float)
+    icc_3_1(x)  # the same shape and finiteness checks
+    n, k = x.shape
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
+    df1, df2 = n - 1, (n - 1) * (k - 1)
+    bms, ems = ss_rows / df1, ss_err / df2
+    if ems <= 1e-15 * max(bms, 1e-300):
+        return math.nan, math.nan
+    f0 = bms / ems
+    q = 0.5 + level / 2
+    fl = f0 / float(f_dist.ppf(q, df1, df2))
+    fu = f0 * float(f_dist.ppf(q, df2, df1))
+    return float((fl - 1) / (fl + k - 1)), float((fu - 1) / (fu + k - 1))
+
+
 def agreement_across(pairs: Sequence[tuple[dict, dict]]) -> dict:
     """Across videos: per measure, Bland-Altman limits and ICC(3,1) of original vs de-id.
 
     Only videos where both values exist enter a measure's statistics; ``n`` says how many.
-    A measure with fewer than two such videos gets ``{"n": n, "error": ...}``.
+    A measure with fewer than :data:`MIN_VIDEOS` such videos gets ``{"n": n, "error":
+    "needs at least 3 videos, had N"}``. Each computed one carries 95 % confidence intervals
+    (``mean_diff_ci``, ``loa_low_ci``, ``loa_high_ci``, ``icc_3_1_ci``; methods in
+    :data:`CI_METHODS`).
     """
     values: dict[str, list[tuple[float, float]]] = {}
     for orig, deid in pairs:
@@ -197,11 +262,12 @@ def agreement_across(pairs: Sequence[tuple[dict, dict]]) -> dict:
                 values.setdefault(row["measure"], [])
     out: dict = {}
     for key, vals in values.items():
-        if len(vals) < 2:
-            out[key] = {"n": len(vals), "error": "fewer than 2 videos have this measure in both"}
+        if len(vals) < MIN_VIDEOS:
+            out[key] = {"n": len(vals), "error": too_few(len(vals))}
             continue
         arr = np.array(vals)
         stats = bland_altman(arr[:, 0], arr[:, 1])
         stats["icc_3_1"] = icc_3_1(arr)
+        stats["icc_3_1_ci"] = list(icc_3_1_ci(arr))
         out[key] = stats
     return out

@@ -200,7 +200,7 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
             )
         )
     if comp.clinical:
-        from medswap.evaluate.clinical import across_table
+        from medswap.evaluate.clinical import across_note, across_table
 
         rows = []
         for m, c in comp.clinical.items():
@@ -215,6 +215,8 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
         across = {m: c["across_videos"] for m, c in comp.clinical.items() if c["across_videos"]}
         if across:
             body += across_table(across)
+        else:
+            body += paragraphs([across_note(len(comp.evaluations))])
         sections.append(ReportSection("Clinical measures across videos", body))
     return sections
 
@@ -230,8 +232,16 @@ def definitions_html() -> str:
     return bullet_list(items) + f"<p>{escape('Missing keypoints are NaN, never zeros.')}</p>"
 
 
+def _ci_text(t) -> str:
+    """A paired test's CI as text; empty where it was not computed (too few videos)."""
+    if not (math.isfinite(t.ci_low) and math.isfinite(t.ci_high)):
+        return ""
+    return f"{t.ci_low:.4g} to {t.ci_high:.4g}"
+
+
 def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
     """The paper's table, the tests, the plots and each video's details for ``compare``."""
+    from medswap.evaluate.stats import CI_METHOD
     from medswap.report import plots
 
     sections = []
@@ -241,12 +251,14 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
     for metric, caption in (
         (
             "nme_median",
-            "Median NME per video (normalised error; lower is better): median [IQR] across videos",
+            "Median NME per video (normalised error; lower is better): median [IQR]; 95 % CI "
+            "of the median across videos",
         ),
-        ("detection_ratio", "Detection rate relative to the original: median [IQR]"),
-        ("pck_0.10", "PCK@0.10: median [IQR]"),
-        ("jitter_ratio", "Jitter relative to the original: median [IQR]"),
+        ("detection_ratio", "Detection rate relative to the original: median [IQR]; 95 % CI"),
+        ("pck_0.10", "PCK@0.10: median [IQR]; 95 % CI"),
+        ("jitter_ratio", "Jitter relative to the original: median [IQR]; 95 % CI"),
     ):
+        caption += f" (CI: {CI_METHOD})"
         rows = [
             [g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
             for g in comp.summary[metric]
@@ -257,7 +269,7 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
             )
         )
     rows = [
-        [base, g, metric, t.n, t.p_value, t.median_difference, t.note]
+        [base, g, metric, t.n, t.p_value, t.median_difference, _ci_text(t), t.note]
         for base, groups in comp.tests.items()
         for g, row in groups.items()
         for metric, t in row.items()
@@ -268,7 +280,16 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
                 "Wilcoxon signed-rank tests, swap vs each baseline",
                 table_html(
                     rows,
-                    ["baseline", "group", "metric", "n", "p", "median swap - baseline", "note"],
+                    [
+                        "baseline",
+                        "group",
+                        "metric",
+                        "n",
+                        "p",
+                        "median swap - baseline",
+                        "95 % CI (bootstrap over videos)",
+                        "note",
+                    ],
                 ),
             )
         )
