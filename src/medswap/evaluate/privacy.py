@@ -566,6 +566,7 @@ def _model_names() -> dict:
     return {
         n: {
             "package": f"{MODELS[n].package}=={MODELS[n].package_version}",
+            **({"origin": MODELS[n].origin} if MODELS[n].origin else {}),
             "sha256": MODELS[n].sha256,
         }
         for n in ("yunet", "sface", "dlib_resnet", "dlib_shape_68")
