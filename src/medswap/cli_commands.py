@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from medswap.cli_args import add_max_frames, number, positive, whole
 from medswap.pipeline import ENGINES, METHODS
 from medswap.swap.engine import SwapSettings
 
@@ -51,7 +52,10 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "astronaut; repeat for several (one per face track)",
     )
     p.add_argument(
-        "--donor-seed", type=int, default=0, help="makes the track-to-donor choice reproducible"
+        "--donor-seed",
+        type=whole(0),
+        default=0,
+        help="makes the track-to-donor choice reproducible",
     )
     p.add_argument(
         "--audio",
@@ -62,17 +66,17 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="OUTPUT.json", help="write the per-frame JSON report")
     p.add_argument(
         "--shape",
-        type=float,
+        type=number(0, 1),
         default=None,
         metavar="BLEND",
         help="move face geometry toward the donor's, 0 (keep) .. 1 (donor)",
     )
     p.add_argument(
         "--strength",
-        type=float,
+        type=number(),
         default=None,
-        help="baseline strength relative to face size (blur: kernel / face width; "
-        "pixelate: blocks across the face)",
+        help="baseline strength relative to face size (blur: kernel / face width, 0.1..4; "
+        "pixelate: blocks across the face, 2..32)",
     )
     p.add_argument(
         "--mask-shape",
@@ -103,7 +107,7 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", metavar="MODEL.medswap", help="the trained model for --engine learned"
     )
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    add_max_frames(p, "stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
 
@@ -158,7 +162,7 @@ def _run_deidentify(args: argparse.Namespace) -> int:
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="demo-output", help="folder for the demo files")
-    p.add_argument("--frames", type=int, default=50, help="length of the demo clip")
+    p.add_argument("--frames", type=positive, default=50, help="length of the demo clip")
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -201,6 +201,35 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+#: The models each method runs (the swap also looks for hands in front of the face).
+DEIDENTIFY_MODELS: dict[str, list[str]] = {
+    "swap": [
+        "mp_face_landmark",
+        "mp_face_detection_short",
+        "mp_face_detection_full",
+        "mp_hand_landmark_full",
+        "mp_palm_detection_full",
+    ],
+    **{
+        m: ["mp_face_landmark", "mp_face_detection_short", "mp_face_detection_full"]
+        for m in ("blur", "pixelate", "mask")
+    },
+}
+#: What keypoint extraction runs (Holistic, the Tasks face landmarker, dlib 68).
+KEYPOINT_MODELS = (
+    "mp_pose_detection",
+    "mp_pose_landmark_full",
+    "mp_hand_landmark_full",
+    "mp_hand_recrop",
+    "mp_face_detection_short",
+    "mp_face_landmark",
+    "dlib_shape_68",
+    "mp_face_landmarker_task",
+)
+#: What the privacy audit runs (:mod:`medswap.evaluate.privacy`): two detectors, two recognisers.
+AUDIT_MODELS = ("yunet", "sface", "dlib_shape_68", "dlib_resnet")
+
+
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

@@ -34,7 +34,8 @@ from medswap.faces.mesh import (
     occluding_hands,
 )
 from medswap.faces.track import FaceTracker
-from medswap.models import model_manifest
+from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, model_manifest
+from medswap.models import require as require_models
 from medswap.swap import obscure as obs
 from medswap.swap.donors import (
     DEFAULT_DONOR,
@@ -99,25 +100,10 @@ class DeidentifyResult:
             "donors": self.donors,
             "elapsed_s": round(self.elapsed_s, 3),
             "totals": self.totals,
-            "models": model_manifest(_MODELS_USED[self.method]) if include_models else {},
+            "models": model_manifest(DEIDENTIFY_MODELS[self.method]) if include_models else {},
             "audit": self.audit.to_json() if self.audit is not None else None,
             "frames": [f.to_json() for f in self.frames],
         }
-
-
-_MODELS_USED = {
-    "swap": [
-        "mp_face_landmark",
-        "mp_face_detection_short",
-        "mp_face_detection_full",
-        "mp_hand_landmark_full",
-        "mp_palm_detection_full",
-    ],
-    **{
-        m: ["mp_face_landmark", "mp_face_detection_short", "mp_face_detection_full"]
-        for m in ("blur", "pixelate", "mask")
-    },
-}
 
 
 def _look_ahead(
@@ -246,6 +232,9 @@ def deidentify(
             )
     elif model is not None:
         raise UsageError("--model is used by --engine learned only")
+    # Every model this run will use, the audit's included, before the first frame is read:
+    # a missing or altered file must not cost a whole video and leave an unaudited output.
+    require_models([*DEIDENTIFY_MODELS[method], *(AUDIT_MODELS if audit else ())])
     info = video.probe(src)
     video.check_output_path(dst, overwrite=overwrite)
     if _same_file(src, dst):

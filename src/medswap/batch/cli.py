@@ -7,6 +7,7 @@ import logging
 import sys
 
 from medswap.batch.runner import AUDIO, METHODS, Progress, run_batch
+from medswap.cli_args import whole
 from medswap.errors import BatchFailedError
 
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     engine = p.add_mutually_exclusive_group()
     engine.add_argument(
         "--workers",
-        type=int,
+        type=whole(0),
         help="local Dask worker processes (default: one "
         "per core, at most one per 2 GiB); 0 runs in this process",
     )

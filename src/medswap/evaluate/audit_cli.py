@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from medswap.cli_args import add_max_frames, positive
 from medswap.evaluate.privacy import audit
 
 
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--stride",
-        type=int,
+        type=positive,
         default=1,
         metavar="N",
         help="run dlib's descriptor on every N-th frame only (faster; detection and "
@@ -44,12 +45,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive,
         default=1,
         metavar="N",
         help="split the scan over N worker processes (default 1; helps only on idle cores)",
     )
-    p.add_argument("--max-frames", type=int, metavar="N", help="audit the first N frames only")
+    add_max_frames(p, "audit the first N frames only")
 
 
 def run(args: argparse.Namespace) -> int:

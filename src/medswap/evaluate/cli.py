@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from medswap.cli_args import add_max_frames, positive
 from medswap.errors import UsageError
 
 
@@ -31,18 +32,6 @@ class ProgressPrinter:
         print(f"medswap: {label}: {done}{of} frames", file=sys.stderr, flush=True)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number, got '{text}'"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
-
-
 # -- medswap keypoints -------------------------------------------------------------------------
 
 
@@ -59,7 +48,7 @@ def add_keypoints_args(p: argparse.ArgumentParser) -> None:
         choices=["parquet", "csv", "openpose-json"],
         help="file format (default: from the output's suffix)",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+    add_max_frames(p)
 
 
 def run_keypoints(args: argparse.Namespace) -> int:
@@ -97,7 +86,7 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
         "--original-keypoints",
         help="keypoint file of the original (refused if made from another video)",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+    add_max_frames(p)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -147,7 +136,7 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--learned-steps",
-        type=_positive,
+        type=positive,
         default=500,
         metavar="N",
         help="training steps per video for --engines learned (default 500)",
@@ -173,13 +162,13 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         "default, average, astronaut); repeat for several, as in deidentify; the learned "
         "column trains on the default donor",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
+    add_max_frames(p, "only the first N frames of each")
     p.add_argument(
         "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
     )
     p.add_argument(
         "--privacy-stride",
-        type=_positive,
+        type=positive,
         default=3,
         metavar="N",
         help="audit every N-th frame (default 3)",

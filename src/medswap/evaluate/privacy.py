@@ -57,6 +57,8 @@ from medswap.faces.independent import (
     SFaceRecogniser,
     five_points_from_68,
 )
+from medswap.models import AUDIT_MODELS
+from medswap.models import require as require_models
 from medswap.video import Frame, VideoInfo, probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -569,7 +571,7 @@ def _model_names() -> dict:
             **({"origin": MODELS[n].origin} if MODELS[n].origin else {}),
             "sha256": MODELS[n].sha256,
         }
-        for n in ("yunet", "sface", "dlib_resnet", "dlib_shape_68")
+        for n in AUDIT_MODELS
     }
 
 
@@ -1079,6 +1081,7 @@ def audit(
         out = Path(out)
         if not out.parent.is_dir():
             raise OutputError("output folder does not exist", out)
+    require_models(AUDIT_MODELS)  # a bad model file stops the audit before its first frame
     orig_info, out_info = probe(original), probe(deidentified)
     check_alignment(orig_info, out_info, max_frames)
     analyser = FaceAnalyser()

@@ -40,22 +40,15 @@ import numpy as np
 
 from medswap.faces.independent import DlibFaces
 from medswap.keypoints.blendshapes import BlendshapeReader
+from medswap.models import KEYPOINT_MODELS
+from medswap.models import require as require_models
 from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
 from medswap.video import probe, read_frames
 
 log = logging.getLogger(__name__)
 
 #: Pinned model files the extraction runs (their hashes go into every keypoint file).
-EXTRACTION_MODELS = (
-    "mp_pose_detection",
-    "mp_pose_landmark_full",
-    "mp_hand_landmark_full",
-    "mp_hand_recrop",
-    "mp_face_detection_short",
-    "mp_face_landmark",
-    "dlib_shape_68",
-    "mp_face_landmarker_task",
-)
+EXTRACTION_MODELS = KEYPOINT_MODELS
 
 Progress = Callable[[int, int], None]
 
@@ -214,6 +207,7 @@ def iter_keypoints(
     min_visibility: float = 0.5,
 ) -> Iterator[FrameKeypoints]:
     """Yield each frame's keypoints as it is decoded; memory does not grow with length."""
+    require_models(EXTRACTION_MODELS)  # every model checked before the first frame is read
     info = probe(video_path)
     total = info.n_frames if max_frames is None else min(max_frames, info.n_frames or max_frames)
     holistic = HolisticExtractor(min_visibility=min_visibility)

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from medswap.cli_args import add_max_frames, positive, whole
 from medswap.learned.data import SIZES
 
 
@@ -26,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.medswap", help="model file")
     p.add_argument("--size", type=int, choices=SIZES, default=64, help="crop size (default 64)")
-    p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    p.add_argument("--batch", type=int, default=16, help="crops per identity per step")
+    p.add_argument("--steps", type=positive, default=1000, help="training steps (default 1000)")
+    p.add_argument("--batch", type=positive, default=16, help="crops per identity per step")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=whole(0), default=0)
     p.add_argument(
         "--donor-material",
         choices=("rendered", "direct"),
@@ -38,9 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "patient's poses and expressions) or direct (the image alone)",
     )
     p.add_argument(
-        "--checkpoint-every", type=int, default=250, metavar="N", help="steps between checkpoints"
+        "--checkpoint-every",
+        type=positive,
+        default=250,
+        metavar="N",
+        help="steps between checkpoints",
     )
-    p.add_argument("--max-frames", type=int, default=None, help="frames per subject video")
+    add_max_frames(p, "frames per subject video")
     p.add_argument("--resume", action="store_true", help="go on from MODEL.medswap.ckpt")
 
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from medswap.cli_args import add_max_frames
 from medswap.errors import InputNotFoundError, MedswapError
 
 log = logging.getLogger("medswap")
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also write each measure's signal as CSV and a PNG plot into DIR",
     )
-    p.add_argument("--max-frames", type=int, help="only the first N frames of a video")
+    add_max_frames(p, "only the first N frames of a video")
 
 
 def load_series(path: Path, max_frames: int | None = None):
