@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from medswap import __version__
+from medswap import __version__, native
 from medswap.errors import MedswapError, UsageError
 
 log = logging.getLogger("medswap")
@@ -94,10 +94,20 @@ INTERNAL_ERROR_EXIT = 70
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medswap`` console script; returns the process exit code."""
-    verbose = False
     try:
         args = parse_args(argv)
-        verbose = bool(args.verbose)
+    except MedswapError as exc:
+        print(f"medswap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    native.set_verbose(args.verbose)
+    with native.hidden_for_command():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run one parsed command; every failure becomes one line and its exit code."""
+    verbose = bool(args.verbose)
+    try:
         logging.basicConfig(
             level=logging.DEBUG
             if args.verbose
@@ -105,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.quiet
             else logging.INFO,
             format="medswap: %(message)s",
-            stream=sys.stderr,
+            stream=sys.stderr,  # after native.hidden_for_command: the real stderr
         )
         if args.models_dir:
             os.environ["MEDSWAP_MODELS_DIR"] = args.models_dir

@@ -7,32 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from pathlib import Path
 
 from medswap.cli_args import add_max_frames, number, positive, whole
 from medswap.pipeline import ENGINES, METHODS
+from medswap.progress import ProgressDisplay
 from medswap.swap.engine import SwapSettings
-
-
-class _Progress:
-    """Frames done, rate and ETA on one updating stderr line (quiet when not a terminal)."""
-
-    def __init__(self, label: str, enabled: bool = True) -> None:
-        self.label, self.enabled = label, enabled
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        tty = sys.stderr.isatty()
-        if not self.enabled or (now - self._last < (0.5 if tty else 5.0) and done != total):
-            return
-        self._last = now
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (total - done) / rate if total and rate > 0 else 0
-        line = f"{self.label}: {done}/{total or '?'} frames, {rate:.1f} fps, ETA {eta:.0f}s"
-        end = "\r" if tty and done != total else "\n"
-        print(line, end=end, file=sys.stderr, flush=True)
 
 
 def _add_deidentify(p: argparse.ArgumentParser) -> None:
@@ -115,7 +95,8 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
 def _run_deidentify(args: argparse.Namespace) -> int:
     from medswap.pipeline import deidentify
 
-    progress = _Progress(f"medswap: {args.input}", enabled=not args.quiet)
+    display = ProgressDisplay(enabled=not args.quiet)
+    name = Path(args.input).name
     result = deidentify(
         args.input,
         args.output,
@@ -130,12 +111,16 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         occlusion=not args.no_occlusion,
         overwrite=args.overwrite,
         max_frames=args.max_frames,
-        progress=progress,
+        progress=display.step(f"{name}: de-identify"),
+        audit_progress=display.step(f"{name}: audit"),
         audit=not args.no_audit,
         swap_settings=SwapSettings(keep_eyes=args.eyes),
         engine=args.engine,
         model=args.model,
     )
+    display.close()
+    if args.quiet:
+        return 0
     t = result.totals
     if not result.face_found:
         print(
@@ -168,9 +153,16 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from medswap.demo import run_demo
 
+    display = ProgressDisplay(enabled=not args.quiet)
     result = run_demo(
-        args.output, args.frames, progress=_Progress("medswap demo", enabled=not args.quiet)
+        args.output,
+        args.frames,
+        progress=display.step("demo: de-identify"),
+        audit_progress=display.step("demo: audit"),
     )
+    display.close()
+    if args.quiet:
+        return 0
     t = result.totals
     print(
         f"medswap demo: {t['frames']} frames, {t['frames_swapped']} swapped, "

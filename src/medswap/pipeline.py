@@ -187,6 +187,7 @@ def deidentify(
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
+    audit_progress: Progress | None = None,
     engine: str = "mesh",
     model: str | Path | None = None,
 ) -> DeidentifyResult:
@@ -203,6 +204,7 @@ def deidentify(
     ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
     the CLI does this by default, the API only when asked, because it costs more than the swap.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
+    ``progress`` and ``audit_progress`` are ``(done, total)`` callbacks for the two passes.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
     from ``medswap train`` (its donor is baked in); it refuses a video of another person.
     """
@@ -342,10 +344,11 @@ def deidentify(
             donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
             stride=audit_stride,
             max_frames=max_frames,
+            progress=audit_progress,
         )
     if report_path is not None:
         _write_json_atomic(report_path, result.to_json())
-    log.info(
+    log.debug(  # the CLI prints its own summary line
         "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
         dst.name,
         totals["frames"],

@@ -38,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medswap import native
 from medswap.faces.independent import DlibFaces
 from medswap.keypoints.blendshapes import BlendshapeReader
 from medswap.models import KEYPOINT_MODELS
@@ -157,16 +158,18 @@ class HolisticExtractor:
         import mediapipe as mp
 
         self.min_visibility = min_visibility
-        self._holistic = mp.solutions.holistic.Holistic(
+        self._holistic = native.quietly(
+            mp.solutions.holistic.Holistic,
             static_image_mode=False,
             model_complexity=model_complexity,
             refine_face_landmarks=True,
             smooth_landmarks=True,
         )
+        self._process = native.FirstCallQuiet(self._holistic.process)
 
     def __call__(self, image: np.ndarray) -> dict[str, np.ndarray]:
         h, w = image.shape[:2]
-        res = self._holistic.process(image)
+        res = self._process(image)
         return {
             "body": _pose(res.pose_landmarks, w, h, self.min_visibility),
             "left_hand": _landmarks(res.left_hand_landmarks, w, h, 21),
@@ -271,7 +274,7 @@ def extract_keypoints(
         "max_frames": max_frames,
         "versions": model_versions(),
     }
-    log.info("%s: keypoints of %d frames", Path(video_path).name, len(index))
+    log.debug("%s: keypoints of %d frames", Path(video_path).name, len(index))
     return KeypointSeries(
         frame_index=np.asarray(index, dtype=np.int64),
         time_s=np.asarray(times, dtype=np.float64),

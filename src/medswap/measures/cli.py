@@ -53,6 +53,15 @@ def load_series(path: Path, max_frames: int | None = None):
     return extract_keypoints(path, **kwargs)
 
 
+def _errors(values: object) -> int:
+    """How many measures in a JSON-ready tree hold an ``error`` instead of a value."""
+    if isinstance(values, dict):
+        return int("error" in values) + sum(_errors(v) for v in values.values())
+    if isinstance(values, list):
+        return sum(_errors(v) for v in values)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     out = Path(args.output)
@@ -66,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
 
     ms = measure_set(series, args.task)
     write_json(ms.values, out)
-    log.info("wrote %s", out)
+    missing = _errors(ms.values)
+    log.info(
+        "wrote %s%s",
+        out,
+        f" ({missing} measures could not be computed; each says why in the file)"
+        if missing
+        else "",
+    )
     if args.signals:
         files = write_signals(ms.signals, args.signals)
         log.info("wrote %d signal files into %s", len(files), args.signals)
