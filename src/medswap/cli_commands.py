@@ -97,28 +97,30 @@ def _run_deidentify(args: argparse.Namespace) -> int:
 
     display = ProgressDisplay(enabled=not args.quiet)
     name = Path(args.input).name
-    result = deidentify(
-        args.input,
-        args.output,
-        method=args.method,
-        donors=args.donor,
-        donor_seed=args.donor_seed,
-        audio=args.audio,
-        report=args.report,
-        shape=args.shape,
-        strength=args.strength,
-        mask_shape=args.mask_shape,
-        occlusion=not args.no_occlusion,
-        overwrite=args.overwrite,
-        max_frames=args.max_frames,
-        progress=display.step(f"{name}: de-identify"),
-        audit_progress=display.step(f"{name}: audit"),
-        audit=not args.no_audit,
-        swap_settings=SwapSettings(keep_eyes=args.eyes),
-        engine=args.engine,
-        model=args.model,
-    )
-    display.close()
+    try:
+        result = deidentify(
+            args.input,
+            args.output,
+            method=args.method,
+            donors=args.donor,
+            donor_seed=args.donor_seed,
+            audio=args.audio,
+            report=args.report,
+            shape=args.shape,
+            strength=args.strength,
+            mask_shape=args.mask_shape,
+            occlusion=not args.no_occlusion,
+            overwrite=args.overwrite,
+            max_frames=args.max_frames,
+            progress=display.step(f"{name}: de-identify"),
+            audit_progress=display.step(f"{name}: audit"),
+            audit=not args.no_audit,
+            swap_settings=SwapSettings(keep_eyes=args.eyes),
+            engine=args.engine,
+            model=args.model,
+        )
+    finally:
+        display.close()
     if args.quiet:
         return 0
     t = result.totals
@@ -154,13 +156,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     from medswap.demo import run_demo
 
     display = ProgressDisplay(enabled=not args.quiet)
-    result = run_demo(
-        args.output,
-        args.frames,
-        progress=display.step("demo: de-identify"),
-        audit_progress=display.step("demo: audit"),
-    )
-    display.close()
+    try:
+        result = run_demo(
+            args.output,
+            args.frames,
+            progress=display.step("demo: de-identify"),
+            audit_progress=display.step("demo: audit"),
+        )
+    finally:
+        display.close()
     if args.quiet:
         return 0
     t = result.totals

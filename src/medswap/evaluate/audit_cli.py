@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from medswap.cli_args import add_max_frames, positive
 from medswap.evaluate.privacy import audit
+from medswap.progress import ProgressDisplay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,16 +56,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = audit(
-        args.original,
-        args.deidentified,
-        gallery=args.gallery,
-        out=args.output,
-        strict=args.strict,
-        max_frames=args.max_frames,
-        donors=args.donor or None,
-        stride=args.stride,
-        workers=args.workers,
-    )
+    display = ProgressDisplay(not args.quiet)
+    try:
+        result = audit(
+            args.original,
+            args.deidentified,
+            gallery=args.gallery,
+            out=args.output,
+            strict=args.strict,
+            max_frames=args.max_frames,
+            donors=args.donor or None,
+            stride=args.stride,
+            workers=args.workers,
+            progress=display.step(f"{Path(args.deidentified).name}: audit"),
+        )
+    finally:
+        display.close()
     print(result.summary())
     return 0
