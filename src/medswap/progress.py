@@ -56,9 +56,19 @@ class ProgressDisplay:
             return False
 
     def update(
-        self, label: str, done: int, total: int | None, unit: str = "frames", extra: str = ""
+        self,
+        label: str,
+        done: int,
+        total: int | None,
+        unit: str = "frames",
+        extra: str = "",
+        eta_s: float | None = None,
     ) -> None:
-        """``done`` of ``total`` (0 or None: unknown) ``unit`` of the step ``label``."""
+        """``done`` of ``total`` (0 or None: unknown) ``unit`` of the step ``label``.
+
+        ``eta_s`` replaces the estimate from this step's own rate (a resumed batch counts
+        videos finished by an earlier run, which this rate would take for instant work).
+        """
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -78,8 +88,10 @@ class ProgressDisplay:
         line = f"medswap: {label}: {done}/{total or '?'} {unit}"
         if rate > 0:
             line += f", {rate:.1f}/s" if unit != "frames" else f", {rate:.1f} fps"
-        if total and rate > 0 and not complete:
-            line += f", ETA {_duration((total - done) / rate)}"
+        if eta_s is None and total and rate > 0 and not complete:
+            eta_s = (total - done) / rate
+        if eta_s is not None and not complete:
+            line += f", ETA {_duration(eta_s)}"
         if extra:
             line += f", {extra}"
         try:

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             p.videos_total,
             unit="videos",
             extra=f"{state}{p.frames_done} frames at {p.fps:.1f} fps",
+            eta_s=p.eta_s,
         )
 
     result = run_batch(
