@@ -63,7 +63,7 @@ def test_bad_inputs_get_one_line_and_distinct_exit_codes(tmp_path, clip):
         (
             ["deidentify", str(clip), "-o", out, "--shape", "1.5"],
             2,
-            "--shape must be between 0 and 1",
+            "argument --shape: expected a number between 0 and 1, got 1.5",
         ),
     ]
     codes = set()

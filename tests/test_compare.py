@@ -106,7 +106,9 @@ def test_compare_cli_refuses_unknown_method(tmp_path, capsys):
     assert main(["compare", str(clip), "-o", str(tmp_path), "--methods", "swap,smudge"]) == 2
     assert "unknown method 'smudge'" in capsys.readouterr().err
     assert main(["compare", str(clip), "-o", str(tmp_path), "--privacy-stride", "0"]) == 2
-    assert "expected a positive whole number, got 0" in capsys.readouterr().err
+    assert "argument --privacy-stride: expected a whole number 1 or more, got 0" in (
+        capsys.readouterr().err
+    )
     assert main(["compare", str(tmp_path / "none.mp4"), "-o", str(tmp_path)]) == 3
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), 255 * np.ones((64, 64, 3), np.uint8))

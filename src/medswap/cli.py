@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 
-from medswap import __version__
+from medswap import __version__, native
 from medswap.errors import MedswapError, UsageError
 from medswap.outputs import remove_open_partials
 
@@ -38,24 +38,57 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _common_options(in_subcommand: bool) -> argparse.ArgumentParser:
+    """-v, -q and --models-dir, declared once and accepted before or after the subcommand.
+
+    The copy inside each subcommand has no defaults (``SUPPRESS``), so an option given before
+    the subcommand is not reset by the subcommand's parser.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    unset = {"default": argparse.SUPPRESS} if in_subcommand else {}
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log details, and let the native libraries (MediaPipe, TFLite) print",
+        **unset,
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors", **unset)
+    p.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="folder with model files overriding the packaged ones (still SHA-256 checked)",
+        **unset,
+    )
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="medswap",
         description="De-identify medical examination videos by "
         "face swapping, and measure what is kept and what is hidden.",
+        parents=[_common_options(in_subcommand=False)],
     )
     parser.add_argument("--version", action="version", version=f"medswap {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument(
-        "--models-dir",
-        help="folder with model files overriding the packaged ones (still SHA-256 checked)",
-    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _common_options(in_subcommand=True)
     for name, (help_text, (add_arguments, _run)) in _commands().items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         add_arguments(p)
     return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parsed and checked arguments; every bad value is a :class:`UsageError` (exit 2)."""
+    args = build_parser().parse_args(argv)
+    if args.verbose and args.quiet:
+        raise UsageError("-q and -v cannot be used together")
+    if getattr(args, "strength", None) is not None:  # its range depends on --method
+        from medswap.swap.obscure import check_strength
+
+        check_strength(args.method, args.strength)
+    return args
 
 
 #: Exit code of an unexpected error inside medswap (BSD's EX_SOFTWARE), apart from bad input.
@@ -72,12 +105,22 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medswap`` console script; returns the process exit code."""
-    verbose = False
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args = build_parser().parse_args(argv)
-        verbose = bool(args.verbose)
+        args = parse_args(argv)
+    except MedswapError as exc:
+        print(f"medswap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    native.set_verbose(args.verbose)
+    with native.hidden_for_command():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run one parsed command; every failure becomes one line and its exit code."""
+    verbose = bool(args.verbose)
+    try:
         logging.basicConfig(
             level=logging.DEBUG
             if args.verbose
@@ -85,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.quiet
             else logging.INFO,
             format="medswap: %(message)s",
-            stream=sys.stderr,
+            stream=sys.stderr,  # after native.hidden_for_command: the real stderr
         )
         if args.models_dir:
             os.environ["MEDSWAP_MODELS_DIR"] = args.models_dir

@@ -7,31 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from pathlib import Path
 
+from medswap.cli_args import add_max_frames, number, positive, whole
 from medswap.pipeline import ENGINES, METHODS
+from medswap.progress import ProgressDisplay
 from medswap.swap.engine import SwapSettings
-
-
-class _Progress:
-    """Frames done, rate and ETA on one updating stderr line (quiet when not a terminal)."""
-
-    def __init__(self, label: str, enabled: bool = True) -> None:
-        self.label, self.enabled = label, enabled
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        tty = sys.stderr.isatty()
-        if not self.enabled or (now - self._last < (0.5 if tty else 5.0) and done != total):
-            return
-        self._last = now
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (total - done) / rate if total and rate > 0 else 0
-        line = f"{self.label}: {done}/{total or '?'} frames, {rate:.1f} fps, ETA {eta:.0f}s"
-        end = "\r" if tty and done != total else "\n"
-        print(line, end=end, file=sys.stderr, flush=True)
 
 
 def _add_deidentify(p: argparse.ArgumentParser) -> None:
@@ -51,7 +32,10 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "astronaut; repeat for several (one per face track)",
     )
     p.add_argument(
-        "--donor-seed", type=int, default=0, help="makes the track-to-donor choice reproducible"
+        "--donor-seed",
+        type=whole(0),
+        default=0,
+        help="makes the track-to-donor choice reproducible",
     )
     p.add_argument(
         "--audio",
@@ -62,17 +46,17 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="OUTPUT.json", help="write the per-frame JSON report")
     p.add_argument(
         "--shape",
-        type=float,
+        type=number(0, 1),
         default=None,
         metavar="BLEND",
         help="move face geometry toward the donor's, 0 (keep) .. 1 (donor)",
     )
     p.add_argument(
         "--strength",
-        type=float,
+        type=number(),
         default=None,
-        help="baseline strength relative to face size (blur: kernel / face width; "
-        "pixelate: blocks across the face)",
+        help="baseline strength relative to face size (blur: kernel / face width, 0.1..4; "
+        "pixelate: blocks across the face, 2..32)",
     )
     p.add_argument(
         "--mask-shape",
@@ -103,7 +87,7 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", metavar="MODEL.medswap", help="the trained model for --engine learned"
     )
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    add_max_frames(p, "stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
 
@@ -111,27 +95,34 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
 def _run_deidentify(args: argparse.Namespace) -> int:
     from medswap.pipeline import deidentify
 
-    progress = _Progress(f"medswap: {args.input}", enabled=not args.quiet)
-    result = deidentify(
-        args.input,
-        args.output,
-        method=args.method,
-        donors=args.donor,
-        donor_seed=args.donor_seed,
-        audio=args.audio,
-        report=args.report,
-        shape=args.shape,
-        strength=args.strength,
-        mask_shape=args.mask_shape,
-        occlusion=not args.no_occlusion,
-        overwrite=args.overwrite,
-        max_frames=args.max_frames,
-        progress=progress,
-        audit=not args.no_audit,
-        swap_settings=SwapSettings(keep_eyes=args.eyes),
-        engine=args.engine,
-        model=args.model,
-    )
+    display = ProgressDisplay(enabled=not args.quiet)
+    name = Path(args.input).name
+    try:
+        result = deidentify(
+            args.input,
+            args.output,
+            method=args.method,
+            donors=args.donor,
+            donor_seed=args.donor_seed,
+            audio=args.audio,
+            report=args.report,
+            shape=args.shape,
+            strength=args.strength,
+            mask_shape=args.mask_shape,
+            occlusion=not args.no_occlusion,
+            overwrite=args.overwrite,
+            max_frames=args.max_frames,
+            progress=display.step(f"{name}: de-identify"),
+            audit_progress=display.step(f"{name}: audit"),
+            audit=not args.no_audit,
+            swap_settings=SwapSettings(keep_eyes=args.eyes),
+            engine=args.engine,
+            model=args.model,
+        )
+    finally:
+        display.close()
+    if args.quiet:
+        return 0
     t = result.totals
     if not result.face_found:
         print(
@@ -158,15 +149,24 @@ def _run_deidentify(args: argparse.Namespace) -> int:
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="demo-output", help="folder for the demo files")
-    p.add_argument("--frames", type=int, default=50, help="length of the demo clip")
+    p.add_argument("--frames", type=positive, default=50, help="length of the demo clip")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from medswap.demo import run_demo
 
-    result = run_demo(
-        args.output, args.frames, progress=_Progress("medswap demo", enabled=not args.quiet)
-    )
+    display = ProgressDisplay(enabled=not args.quiet)
+    try:
+        result = run_demo(
+            args.output,
+            args.frames,
+            progress=display.step("demo: de-identify"),
+            audit_progress=display.step("demo: audit"),
+        )
+    finally:
+        display.close()
+    if args.quiet:
+        return 0
     t = result.totals
     print(
         f"medswap demo: {t['frames']} frames, {t['frames_swapped']} swapped, "

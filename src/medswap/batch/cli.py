@@ -7,7 +7,9 @@ import logging
 import sys
 
 from medswap.batch.runner import AUDIO, METHODS, Progress, run_batch
+from medswap.cli_args import whole
 from medswap.errors import BatchFailedError
+from medswap.progress import ProgressDisplay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     engine = p.add_mutually_exclusive_group()
     engine.add_argument(
         "--workers",
-        type=int,
+        type=whole(0),
         help="local Dask worker processes (default: one "
         "per core, at most one per 2 GiB); 0 runs in this process",
     )
@@ -63,28 +65,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def run(args: argparse.Namespace) -> int:
     quiet = getattr(args, "quiet", False)
     if not getattr(args, "verbose", False):  # Dask's own start/stop chatter is not progress
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
+    display = ProgressDisplay(not quiet)
+
     def show(p: Progress) -> None:
-        if quiet:
-            return
         last = p.last
-        state = f"{last.job_id} {last.status}" if last else ""
-        print(
-            f"medswap: [{p.videos_done}/{p.videos_total}] {state}; {p.frames_done} frames, "
-            f"{p.fps:.1f} fps, ETA {_fmt_time(p.eta_s)}",
-            file=sys.stderr,
-            flush=True,
+        state = f"last {last.job_id} {last.status}; " if last else ""
+        display.update(
+            "batch",
+            p.videos_done,
+            p.videos_total,
+            unit="videos",
+            extra=f"{state}{p.frames_done} frames at {p.fps:.1f} fps",
+            eta_s=p.eta_s,
         )
 
     result = run_batch(
@@ -102,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         input_root=args.input_root,
         progress=show,
     )
+    display.close()
     if not quiet:
         for problem in result.problems:
             print(f"medswap: {args.input}: {problem}", file=sys.stderr)

@@ -44,6 +44,8 @@ from medswap.batch.jobs import (
 )
 from medswap.batch.manifest import ManifestReport, RowProblem, load_input
 from medswap.errors import InputNotFoundError, ManifestError, OutputError, UsageError
+from medswap.models import DEIDENTIFY_MODELS, KEYPOINT_MODELS
+from medswap.models import require as require_models
 from medswap.types import METHODS
 
 log = logging.getLogger(__name__)
@@ -381,6 +383,7 @@ def run_batch(
         raise UsageError(
             "--evaluate needs medswap.evaluate (evaluate_pair), which this build does not have"
         )
+    require_models([*DEIDENTIFY_MODELS[method], *(KEYPOINT_MODELS if evaluate else ())])
     output_dir = Path(output_dir).resolve()
     report = load_input(input_path, input_root)
     if Path(input_path).is_dir():  # a rescan would pick up the outputs as inputs

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from medswap.cli_args import add_max_frames, positive
 from medswap.evaluate.privacy import audit
+from medswap.progress import ProgressDisplay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--stride",
-        type=int,
+        type=positive,
         default=1,
         metavar="N",
         help="run dlib's descriptor on every N-th frame only (faster; detection and "
@@ -44,25 +47,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive,
         default=1,
         metavar="N",
         help="split the scan over N worker processes (default 1; helps only on idle cores)",
     )
-    p.add_argument("--max-frames", type=int, metavar="N", help="audit the first N frames only")
+    add_max_frames(p, "audit the first N frames only")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = audit(
-        args.original,
-        args.deidentified,
-        gallery=args.gallery,
-        out=args.output,
-        strict=args.strict,
-        max_frames=args.max_frames,
-        donors=args.donor or None,
-        stride=args.stride,
-        workers=args.workers,
-    )
+    display = ProgressDisplay(not args.quiet)
+    try:
+        result = audit(
+            args.original,
+            args.deidentified,
+            gallery=args.gallery,
+            out=args.output,
+            strict=args.strict,
+            max_frames=args.max_frames,
+            donors=args.donor or None,
+            stride=args.stride,
+            workers=args.workers,
+            progress=display.step(f"{Path(args.deidentified).name}: audit"),
+        )
+    finally:
+        display.close()
     print(result.summary())
     return 0

@@ -8,40 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
+from medswap.cli_args import add_max_frames, positive
 from medswap.errors import UsageError
-
-
-class ProgressPrinter:
-    """Prints ``label: done/total frames`` to stderr at most every ``interval`` seconds."""
-
-    def __init__(self, enabled: bool = True, interval: float = 2.0) -> None:
-        self.enabled = enabled
-        self.interval = interval
-        self._last = 0.0
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < self.interval and done != total):
-            return
-        self._last = now
-        of = f"/{total}" if total else ""
-        print(f"medswap: {label}: {done}{of} frames", file=sys.stderr, flush=True)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number, got '{text}'"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
-
+from medswap.progress import ProgressDisplay
 
 # -- medswap keypoints -------------------------------------------------------------------------
 
@@ -59,7 +30,7 @@ def add_keypoints_args(p: argparse.ArgumentParser) -> None:
         choices=["parquet", "csv", "openpose-json"],
         help="file format (default: from the output's suffix)",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+    add_max_frames(p)
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -83,11 +54,12 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
     probe(args.video)
     check_keypoint_output(out, fmt, overwrite=args.overwrite, inputs=[args.video])
-    printer = ProgressPrinter(not args.quiet)
+    display = ProgressDisplay(not args.quiet)
     name = Path(args.video).name
     series = extract_keypoints(
-        args.video, max_frames=args.max_frames, progress=lambda d, t: printer(name, d, t)
+        args.video, max_frames=args.max_frames, progress=display.step(f"{name}: keypoints")
     )
+    display.close()
     save_keypoints(series, out, fmt=fmt, overwrite=args.overwrite, inputs=[args.video])
     if not args.quiet:
         print(f"medswap: wrote keypoints of {len(series)} frames to {out}", file=sys.stderr)
@@ -108,7 +80,7 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
         "--original-keypoints",
         help="keypoint file of the original (refused if made from another video)",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames")
+    add_max_frames(p)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -119,15 +91,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--labels names {len(labels)} videos but {len(args.deidentified)} were given"
         )
+    display = ProgressDisplay(not args.quiet)
     result = evaluate(
         args.original,
         args.deidentified,
         args.output,
         labels=labels,
         max_frames=args.max_frames,
-        progress=ProgressPrinter(not args.quiet),
+        progress=display.update,
         original_keypoints=args.original_keypoints,
     )
+    display.close()
     if not args.quiet:
         from medswap.report.sections import evaluation_verdict
 
@@ -158,7 +132,7 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--learned-steps",
-        type=_positive,
+        type=positive,
         default=500,
         metavar="N",
         help="training steps per video for --engines learned (default 500)",
@@ -184,13 +158,13 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
         "default, average, astronaut); repeat for several, as in deidentify; the learned "
         "column trains on the default donor",
     )
-    p.add_argument("--max-frames", type=_positive, help="only the first N frames of each")
+    add_max_frames(p, "only the first N frames of each")
     p.add_argument(
         "--no-privacy", action="store_true", help="skip the privacy audit of every output (faster)"
     )
     p.add_argument(
         "--privacy-stride",
-        type=_positive,
+        type=positive,
         default=3,
         metavar="N",
         help="audit every N-th frame (default 3)",
@@ -241,7 +215,7 @@ def run_compare(args: argparse.Namespace) -> int:
             f"unknown method '{unknown[0] if unknown else ''}'; choose from {', '.join(METHODS)}"
         )
     methods, plugged = _engine_methods(args, methods)
-    printer = ProgressPrinter(not args.quiet)
+    display = ProgressDisplay(not args.quiet)
     videos = list(args.videos)
     if args.sweep:
         if args.no_privacy:
@@ -259,7 +233,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     def progress(video: str, stage: str, done: int, total: int) -> None:
         i = next((k for k, v in enumerate(videos, 1) if Path(v).stem == video), 0)
-        printer(f"video {i}/{len(videos)} {video}: {stage}", done, total)
+        display.update(f"video {i}/{len(videos)} {video}: {stage}", done, total)
 
     comp = compare(
         videos,
@@ -271,6 +245,7 @@ def run_compare(args: argparse.Namespace) -> int:
         privacy=not args.no_privacy,
         privacy_stride=args.privacy_stride,
     )
+    display.close()
     if not args.quiet:
         for line in comp.verdict:
             print(f"medswap: {line}", file=sys.stderr)
@@ -281,9 +256,10 @@ def run_compare(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace, methods: list[str], videos: list[str]) -> int:
     from medswap.evaluate.sweep import sweep
 
+    display = ProgressDisplay(not args.quiet)
+
     def progress(video: str, stage: str, done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"medswap: sweep {video}: {stage}", file=sys.stderr, flush=True)
+        display.update(f"sweep {video}: {stage}", done, total)
 
     result = sweep(
         videos,
@@ -293,6 +269,7 @@ def _run_sweep(args: argparse.Namespace, methods: list[str], videos: list[str]) 
         stride=args.privacy_stride,
         progress=progress,
     )
+    display.close()
     if not args.quiet:
         for line in result.verdict:
             print(f"medswap: {line}", file=sys.stderr)

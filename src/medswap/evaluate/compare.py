@@ -51,6 +51,8 @@ from medswap.evaluate.stats import (
     wilcoxon_paired,
 )
 from medswap.keypoints.schema import EVAL_GROUPS
+from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, KEYPOINT_MODELS
+from medswap.models import require as require_models
 from medswap.outputs import json_safe, write_text_atomic
 from medswap.swap.donors import DEFAULT_DONOR
 from medswap.types import METHODS, KeypointSeries
@@ -656,6 +658,13 @@ def compare(
         probe(v)
     if privacy_stride < 1:
         raise UsageError(f"--privacy-stride must be 1 or more, got {privacy_stride}")
+    require_models(  # every model of every step, before the output folder is made
+        [
+            *(n for m in methods if m in DEIDENTIFY_MODELS for n in DEIDENTIFY_MODELS[m]),
+            *KEYPOINT_MODELS,
+            *(AUDIT_MODELS if privacy else ()),
+        ]
+    )
     out_dir = _prepare_dir(out_dir)
     evaluations = {}
     for i, (video, name) in enumerate(zip(videos, _unique_names(videos)), 1):

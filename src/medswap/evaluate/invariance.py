@@ -38,6 +38,8 @@ import numpy as np
 
 from medswap.errors import AlignmentError, OutputError
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS, EvalGroup
+from medswap.models import KEYPOINT_MODELS
+from medswap.models import require as require_models
 from medswap.outputs import PARTIAL_SUFFIX, partial_path
 from medswap.types import KeypointSeries
 
@@ -433,6 +435,7 @@ def evaluate(
     labels = list(labels) if labels else [p.stem for p in deidentified]
     if len(set(labels)) != len(labels):
         raise OutputError(f"de-identified videos need distinct names, got {labels}")
+    require_models(KEYPOINT_MODELS)  # before any work
     out_dir = _check_out_dir(out_dir)
     for path in deidentified:  # refuse before any expensive work
         check_videos_aligned(original, path, max_frames)

@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -60,6 +60,8 @@ from medswap.faces.independent import (
 from medswap.faces.independent import (
     overlap_of_smaller as overlap,
 )
+from medswap.models import AUDIT_MODELS
+from medswap.models import require as require_models
 from medswap.video import Frame, VideoInfo, count_frames, probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -557,9 +559,10 @@ def _model_names() -> dict:
     return {
         n: {
             "package": f"{MODELS[n].package}=={MODELS[n].package_version}",
+            **({"origin": MODELS[n].origin} if MODELS[n].origin else {}),
             "sha256": MODELS[n].sha256,
         }
-        for n in ("yunet", "sface", "dlib_resnet", "dlib_shape_68")
+        for n in AUDIT_MODELS
     }
 
 
@@ -676,6 +679,8 @@ def scan(
     start: int = 0,
     stop: int | None = None,
     grid_only: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    total: int = 0,
 ) -> list[FrameScan]:
     """One pass over both videos: the patient's face and every output face, every frame.
 
@@ -687,7 +692,8 @@ def scan(
     dearer, runs on every ``stride``-th frame; off that grid it runs only for output faces that
     SFace already finds near the patient (:data:`SFACE_SUSPECT_DISTANCE`), or for every face
     while there is no template. ``grid_only`` skips the frames off the stride grid entirely
-    (a sample, for sweeps: no leak scan between grid frames).
+    (a sample, for sweeps: no leak scan between grid frames). ``progress(done, total)`` is
+    called after each frame (``total`` 0 when unknown).
     """
     known = known or {}
     scans = []
@@ -715,6 +721,8 @@ def scan(
             outputs.append(record)
         scans.append(FrameScan(a.index, a.time_s, on_grid, original, outputs))
         done = a.index + 1 - start
+        if progress is not None:
+            progress(done, total)
         if done % 50 == 0:
             log.info("audit: frame %d, %.1f fps", a.index, done / (time.perf_counter() - t0))
     return scans
@@ -1045,6 +1053,7 @@ def audit(
     workers: int = 1,
     original_faces: OriginalFaces | None = None,
     grid_only: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AuditResult:
     """Audit a de-identified video against its original; see the module docstring.
 
@@ -1057,6 +1066,8 @@ def audit(
     :func:`scan_original` with the same ``stride`` and ``max_frames``) skips the analysis of
     the original, for audits of many outputs of one original. ``grid_only`` analyses only
     every ``stride``-th frame (no leak scan in between): a sample, for comparisons and sweeps.
+    ``progress(done, total)`` is called as frames are scanned (the audit is most of a default
+    ``deidentify`` run's time, so the CLI shows it).
     """
     t0 = time.perf_counter()
     if stride < 1:
@@ -1069,6 +1080,7 @@ def audit(
         out = Path(out)
         if not out.parent.is_dir():
             raise OutputError("output folder does not exist", out)
+    require_models(AUDIT_MODELS)  # a bad model file stops the audit before its first frame
     orig_info, out_info = probe(original), probe(deidentified)
     check_alignment(orig_info, out_info, max_frames)
     log.debug("audit: enrolling the patient from up to %d frames of the original", enrol_frames)
@@ -1098,6 +1110,8 @@ def audit(
             max_frames,
             original_faces.faces,
             grid_only=grid_only,
+            progress=progress,
+            total=n_hint if n_hint < 10**9 else 0,
         )
     else:
         enrolled = (
@@ -1108,6 +1122,8 @@ def audit(
             scans = scan_parallel(
                 orig_info, out_info, template, n_hint, workers, stride, max_frames, enrolled
             )
+            if progress is not None:  # the workers report nothing on the way
+                progress(len(scans), len(scans))
         else:
             scans = scan(
                 analyser,
@@ -1118,6 +1134,8 @@ def audit(
                 max_frames,
                 enrolled,
                 grid_only=grid_only,
+                progress=progress,
+                total=n_hint if n_hint < 10**9 else 0,
             )
 
     with_face = [s for s in scans if s.original is not None]

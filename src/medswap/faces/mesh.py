@@ -12,17 +12,14 @@ package; :func:`medswap.models.model_path` checks those files' SHA-256 before th
 from __future__ import annotations
 
 import logging
-import os
 
 import cv2
 import numpy as np
 
+from medswap import native
 from medswap.models import model_path
 
 log = logging.getLogger(__name__)
-
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: Indices into the 478-point mesh that the swap and the measures need, kept as data.
 FACE_OVAL = [
@@ -113,18 +110,20 @@ class FaceMesher:
         _check_models(["mp_face_landmark", "mp_face_detection_short"])
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._mesh = native.quietly(
+            mp.solutions.face_mesh.FaceMesh,
             static_image_mode=not video,
             max_num_faces=max_faces,
             refine_landmarks=True,
             min_detection_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
+        self._process = native.FirstCallQuiet(self._mesh.process)
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         """(478, 3) landmark arrays (x, y, z in pixels) for each face in an RGB image."""
         h, w = image.shape[:2]
-        result = self._mesh.process(image)
+        result = self._process(image)
         faces = []
         for lms in result.multi_face_landmarks or []:
             arr = np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float64)
@@ -143,13 +142,16 @@ class FaceDetector:
         _check_models(["mp_face_detection_full"])
         import mediapipe as mp
 
-        self._det = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_confidence
+        self._det = native.quietly(
+            mp.solutions.face_detection.FaceDetection,
+            model_selection=1,
+            min_detection_confidence=min_confidence,
         )
+        self._process = native.FirstCallQuiet(self._det.process)
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
-        result = self._det.process(image)
+        result = self._process(image)
         boxes, scores = [], []
         for det in result.detections or []:
             bb = det.location_data.relative_bounding_box
@@ -170,17 +172,19 @@ class HandFinder:
         _check_models(["mp_hand_landmark_full", "mp_palm_detection_full"])
         import mediapipe as mp
 
-        self._hands = mp.solutions.hands.Hands(
+        self._hands = native.quietly(
+            mp.solutions.hands.Hands,
             static_image_mode=False,
             max_num_hands=max_hands,
             model_complexity=0,
             min_detection_confidence=0.5,
         )
+        self._process = native.FirstCallQuiet(self._hands.process)
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         """(21, 2) pixel landmarks for each hand."""
         h, w = image.shape[:2]
-        result = self._hands.process(image)
+        result = self._process(image)
         return [
             np.array([(p.x * w, p.y * h) for p in hand.landmark], dtype=np.float64)
             for hand in result.multi_hand_landmarks or []

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medswap import native
+
 #: The model's 52 outputs, in its order: ``_neutral`` and 51 expression units.
 BLENDSHAPE_NAMES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
@@ -61,7 +63,8 @@ class BlendshapeReader:
             output_face_blendshapes=True,
             num_faces=1,
         )
-        self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        self._landmarker = native.quietly(vision.FaceLandmarker.create_from_options, options)
+        self._detect = native.FirstCallQuiet(self._landmarker.detect_for_video)
         self._last_ms = -1
 
     def __call__(self, image: np.ndarray, time_s: float) -> np.ndarray:
@@ -72,7 +75,7 @@ class BlendshapeReader:
         ms = max(self._last_ms + 1, int(round(time_s * 1000.0)))
         self._last_ms = ms
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-        res = self._landmarker.detect_for_video(frame, ms)
+        res = self._detect(frame, ms)
         out = np.full(len(BLENDSHAPE_NAMES), np.nan, np.float32)
         if res.face_blendshapes:
             scores = {c.category_name: c.score for c in res.face_blendshapes[0]}

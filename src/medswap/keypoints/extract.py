@@ -38,24 +38,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medswap import native
 from medswap.faces.independent import DlibFaces
 from medswap.keypoints.blendshapes import BlendshapeReader
+from medswap.models import KEYPOINT_MODELS
+from medswap.models import require as require_models
 from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
 from medswap.video import probe, read_frames
 
 log = logging.getLogger(__name__)
 
 #: Pinned model files the extraction runs (their hashes go into every keypoint file).
-EXTRACTION_MODELS = (
-    "mp_pose_detection",
-    "mp_pose_landmark_full",
-    "mp_hand_landmark_full",
-    "mp_hand_recrop",
-    "mp_face_detection_short",
-    "mp_face_landmark",
-    "dlib_shape_68",
-    "mp_face_landmarker_task",
-)
+EXTRACTION_MODELS = KEYPOINT_MODELS
 
 Progress = Callable[[int, int], None]
 
@@ -164,16 +158,18 @@ class HolisticExtractor:
         import mediapipe as mp
 
         self.min_visibility = min_visibility
-        self._holistic = mp.solutions.holistic.Holistic(
+        self._holistic = native.quietly(
+            mp.solutions.holistic.Holistic,
             static_image_mode=False,
             model_complexity=model_complexity,
             refine_face_landmarks=True,
             smooth_landmarks=True,
         )
+        self._process = native.FirstCallQuiet(self._holistic.process)
 
     def __call__(self, image: np.ndarray) -> dict[str, np.ndarray]:
         h, w = image.shape[:2]
-        res = self._holistic.process(image)
+        res = self._process(image)
         return {
             "body": _pose(res.pose_landmarks, w, h, self.min_visibility),
             "left_hand": _landmarks(res.left_hand_landmarks, w, h, 21),
@@ -214,6 +210,7 @@ def iter_keypoints(
     min_visibility: float = 0.5,
 ) -> Iterator[FrameKeypoints]:
     """Yield each frame's keypoints as it is decoded; memory does not grow with length."""
+    require_models(EXTRACTION_MODELS)  # every model checked before the first frame is read
     info = probe(video_path)
     total = info.n_frames if max_frames is None else min(max_frames, info.n_frames or max_frames)
     holistic = HolisticExtractor(min_visibility=min_visibility)
@@ -277,7 +274,7 @@ def extract_keypoints(
         "max_frames": max_frames,
         "versions": model_versions(),
     }
-    log.info("%s: keypoints of %d frames", Path(video_path).name, len(index))
+    log.debug("%s: keypoints of %d frames", Path(video_path).name, len(index))
     return KeypointSeries(
         frame_index=np.asarray(index, dtype=np.int64),
         time_s=np.asarray(times, dtype=np.float64),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
+from medswap.cli_args import add_max_frames, positive, whole
 from medswap.learned.data import SIZES
+from medswap.progress import ProgressDisplay
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.medswap", help="model file")
     p.add_argument("--size", type=int, choices=SIZES, default=64, help="crop size (default 64)")
-    p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    p.add_argument("--batch", type=int, default=16, help="crops per identity per step")
+    p.add_argument("--steps", type=positive, default=1000, help="training steps (default 1000)")
+    p.add_argument("--batch", type=positive, default=16, help="crops per identity per step")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=whole(0), default=0)
     p.add_argument(
         "--donor-material",
         choices=("rendered", "direct"),
@@ -38,30 +39,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "patient's poses and expressions) or direct (the image alone)",
     )
     p.add_argument(
-        "--checkpoint-every", type=int, default=250, metavar="N", help="steps between checkpoints"
+        "--checkpoint-every",
+        type=positive,
+        default=250,
+        metavar="N",
+        help="steps between checkpoints",
     )
-    p.add_argument("--max-frames", type=int, default=None, help="frames per subject video")
+    add_max_frames(p, "frames per subject video")
     p.add_argument("--resume", action="store_true", help="go on from MODEL.medswap.ckpt")
 
 
-class _TrainProgress:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._last = 0.0
+def _train_progress(display: ProgressDisplay):
+    """The shared progress display, with the two losses beside the step count."""
 
-    def __call__(self, step: int, total: int, la: float, lb: float, elapsed: float) -> None:
-        now = time.perf_counter()
-        tty = sys.stderr.isatty()
-        if not self.enabled or (now - self._last < (0.5 if tty else 10.0) and step != total):
-            return
-        self._last = now
-        rate = step / max(elapsed, 1e-9)
-        eta = (total - step) / rate if rate > 0 else 0
-        line = (
-            f"medswap train: step {step}/{total}, loss patient {la:.4f} donor {lb:.4f}, "
-            f"{elapsed:.0f}s, ETA {eta:.0f}s"
+    def show(step: int, total: int, la: float, lb: float, elapsed: float) -> None:
+        display.update(
+            "train", step, total, unit="steps", extra=f"loss patient {la:.4f} donor {lb:.4f}"
         )
-        print(line, end="\r" if tty and step != total else "\n", file=sys.stderr, flush=True)
+
+    return show
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,14 +76,16 @@ def run(args: argparse.Namespace) -> int:
         material=args.donor_material,
         max_frames=args.max_frames,
     )
+    display = ProgressDisplay(not args.quiet)
     result = train_model(
         args.subject,
         args.donor,
         args.output,
         config,
         resume=args.resume,
-        progress=_TrainProgress(not args.quiet),
+        progress=_train_progress(display),
     )
+    display.close()
     la, lb = result.final_loss
     print(
         f"medswap train: {result.output}: {result.steps} steps, {result.patient_crops} patient "

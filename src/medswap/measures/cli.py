@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from medswap.cli_args import add_max_frames
 from medswap.errors import InputNotFoundError, MedswapError
 
 log = logging.getLogger("medswap")
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also write each measure's signal as CSV and a PNG plot into DIR",
     )
-    p.add_argument("--max-frames", type=int, help="only the first N frames of a video")
+    add_max_frames(p, "only the first N frames of a video")
 
 
 def load_series(path: Path, max_frames: int | None = None):
@@ -52,6 +53,15 @@ def load_series(path: Path, max_frames: int | None = None):
     return extract_keypoints(path, **kwargs)
 
 
+def _errors(values: object) -> int:
+    """How many measures in a JSON-ready tree hold an ``error`` instead of a value."""
+    if isinstance(values, dict):
+        return int("error" in values) + sum(_errors(v) for v in values.values())
+    if isinstance(values, list):
+        return sum(_errors(v) for v in values)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     out = Path(args.output)
@@ -65,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
 
     ms = measure_set(series, args.task)
     write_json(ms.values, out)
-    log.info("wrote %s", out)
+    missing = _errors(ms.values)
+    log.info(
+        "wrote %s%s",
+        out,
+        f" ({missing} measures could not be computed; each says why in the file)"
+        if missing
+        else "",
+    )
     if args.signals:
         files = write_signals(ms.signals, args.signals)
         log.info("wrote %d signal files into %s", len(files), args.signals)

@@ -39,11 +39,15 @@ class MeasureSet:
 
 
 def _run(fn: Callable[[], MeasureResult], signals: list[Signal], what: str) -> dict:
-    """One measure, with a failure turned into ``{"error": ...}`` and logged."""
+    """One measure, with a failure turned into ``{"error": ...}`` (the output holds the why).
+
+    Logged at debug level only: ``compare`` computes every measure of every output of every
+    video, and one info line per unmeasurable hand filled the terminal (72 lines).
+    """
     try:
         res = fn()
     except MeasureError as exc:
-        log.info("%s: %s", what, exc.message)
+        log.debug("%s: %s", what, exc.message)
         return {"error": exc.message}
     signals.extend(res.signals)
     return res.values
