@@ -234,3 +234,20 @@ COMMANDS["train"] = (
     "and one donor; needs the extra medswap[learned] (torch).",
     (_learned_cli.add_arguments, _learned_cli.run),
 )
+
+# -- release review (issue 24) --------------------------------------------------------------
+from medswap.review import cli as _review_cli  # noqa: E402
+
+COMMANDS["review"] = (
+    "Write the release review page of a video's or a batch's output (--serve to sign as you "
+    "click).",
+    (_review_cli.add_review_arguments, _review_cli.run_review),
+)
+COMMANDS["approve"] = (
+    "Sign a decision downloaded from a review page opened from disk: a release manifest.",
+    (_review_cli.add_approve_arguments, _review_cli.run_approve),
+)
+COMMANDS["release"] = (
+    "Verify signed release manifests and copy the approved videos into a release folder.",
+    (_review_cli.add_release_arguments, _review_cli.run_release),
+)
