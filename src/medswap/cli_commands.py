@@ -106,11 +106,22 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
+    # -- release review (issue 24) --
+    p.add_argument(
+        "--require-approval",
+        action="store_true",
+        help="write OUTPUT as NAME.unreviewed.EXT with its report beside it; only "
+        "medswap release, after a signed approval (medswap review), gives it its name",
+    )
 
 
 def _run_deidentify(args: argparse.Namespace) -> int:
     from medswap.pipeline import deidentify
 
+    if args.require_approval:  # release review (issue 24): stage the output, keep a report
+        from medswap.review.staging import staged_paths
+
+        args.output, args.report = staged_paths(args.output, args.report)
     progress = _Progress(f"medswap: {args.input}", enabled=not args.quiet)
     result = deidentify(
         args.input,
@@ -153,6 +164,11 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         )
     if result.audit is not None:
         print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
+    if args.require_approval:
+        print(
+            f"medswap: {args.output} awaits approval: medswap review {args.output.parent}",
+            file=sys.stderr,
+        )
     return 0
 
 

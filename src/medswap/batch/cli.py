@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-root", help="root that manifest paths must lie in (default: the manifest's folder)"
     )
+    p.add_argument(  # release review (issue 24)
+        "--require-approval",
+        action="store_true",
+        help="audit each video and stage it as <job>.unreviewed.mp4 with a scrubbed report "
+        "beside it; medswap review, then medswap release copies the approved ones",
+    )
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         input_root=args.input_root,
         progress=show,
+        require_approval=args.require_approval,
     )
     if not quiet:
         for problem in result.problems:
