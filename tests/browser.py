@@ -128,10 +128,6 @@ class Browser:
             time.sleep(0.1)
         raise TimeoutError(f"still false after {timeout} s: {expression}")
 
-    def allow_downloads(self, folder: Path) -> None:
-        """Save downloads into ``folder`` (the page's decision file when opened from disk)."""
-        self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
-
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close")
