@@ -90,11 +90,22 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     add_max_frames(p, "stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
+    # -- release review (issue 24) --
+    p.add_argument(
+        "--require-approval",
+        action="store_true",
+        help="write OUTPUT as NAME.unreviewed.EXT with its report beside it; only "
+        "medswap release, after a signed approval (medswap review), gives it its name",
+    )
 
 
 def _run_deidentify(args: argparse.Namespace) -> int:
     from medswap.pipeline import deidentify
 
+    if args.require_approval:  # release review (issue 24): stage the output, keep a report
+        from medswap.review.staging import staged_paths
+
+        args.output, args.report = staged_paths(args.output, args.report)
     display = ProgressDisplay(enabled=not args.quiet)
     name = Path(args.input).name
     try:
@@ -144,6 +155,11 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         )
     if result.audit is not None:
         print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
+    if args.require_approval:
+        print(
+            f"medswap: {args.output} awaits approval: medswap review {args.output.parent}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -233,4 +249,21 @@ COMMANDS["train"] = (
     "Train a learned swap model (shared encoder, one decoder per identity) for one patient "
     "and one donor; needs the extra medswap[learned] (torch).",
     (_learned_cli.add_arguments, _learned_cli.run),
+)
+
+# -- release review (issue 24) --------------------------------------------------------------
+from medswap.review import cli as _review_cli  # noqa: E402
+
+COMMANDS["review"] = (
+    "Write the release review page of a video's or a batch's output (--serve to sign as you "
+    "click).",
+    (_review_cli.add_review_arguments, _review_cli.run_review),
+)
+COMMANDS["approve"] = (
+    "Sign a decision downloaded from a review page opened from disk: a release manifest.",
+    (_review_cli.add_approve_arguments, _review_cli.run_approve),
+)
+COMMANDS["release"] = (
+    "Verify signed release manifests and copy the approved videos into a release folder.",
+    (_review_cli.add_release_arguments, _review_cli.run_release),
 )

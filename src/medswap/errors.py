@@ -121,3 +121,9 @@ class MissingExtraError(MedswapError):
     """A feature needs an optional extra that is not installed (the learned engine: torch)."""
 
     exit_code = 18
+
+
+class ReleaseError(MedswapError):
+    """A release manifest is unsigned, changed, rejected, or does not match its video."""
+
+    exit_code = 19

@@ -265,7 +265,7 @@ def deidentify(
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
                 faces: list[FaceOutcome] = []
                 for st in states:
-                    status, reason, donor_name = _process_face(
+                    status, reason, donor_name, n_hands = _process_face(
                         image,
                         st,
                         method,
@@ -279,7 +279,13 @@ def deidentify(
                     reasons[reason] += bool(reason)
                     faces.append(
                         FaceOutcome(
-                            st.track_id, st.box.tolist(), st.score, status, reason, donor_name
+                            st.track_id,
+                            st.box.tolist(),
+                            st.score,
+                            status,
+                            reason,
+                            donor_name,
+                            n_hands,
                         )
                     )
                 writer.write(image, frame.pts)
@@ -377,13 +383,16 @@ def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
 
 def _process_face(
     image, st, method, strength, donors, seed, swapper, hands, mask_shape="ellipse"
-) -> tuple[FaceStatus, str, str | None]:
-    """Swap, obscure or apply a baseline to one tracked face, in place on ``image``."""
+) -> tuple[FaceStatus, str, str | None, int]:
+    """Swap, obscure or apply a baseline to one tracked face, in place on ``image``.
+
+    The last value counts the hands kept in front of the swapped face (for the review page).
+    """
     if method != "swap":
         obs.apply_in_region(
             image, st.box, method, strength, shape=mask_shape, landmarks=st.landmarks
         )
-        return FaceStatus.BASELINE, "", None
+        return FaceStatus.BASELINE, "", None, 0
     reason = ""
     if st.landmarks is None:
         reason = {
@@ -399,12 +408,21 @@ def _process_face(
         try:
             in_front = occluding_hands(hands, st.landmarks) if hands else hands
             swapper.swap(image, st.track_id, st.landmarks, donor, in_front)
-            return FaceStatus.SWAPPED, "", donor.name
+            return FaceStatus.SWAPPED, "", donor.name, _hands_over_box(in_front, st.box)
         except (ValueError, np.linalg.LinAlgError) as exc:  # geometry the warp cannot use
             # swap() writes the frame only as its last step, so nothing half-done is left.
             reason = f"swap failed ({exc})"
     obs.obscure(image, st.box)
-    return FaceStatus.OBSCURED, reason, None
+    return FaceStatus.OBSCURED, reason, None, 0
+
+
+def _hands_over_box(hands: list[np.ndarray] | None, box: np.ndarray) -> int:
+    """How many hands have a point inside the face box (the frames a reviewer should see)."""
+    x0, y0, x1, y1 = box
+    return sum(
+        bool(np.any((h[:, 0] >= x0) & (h[:, 0] <= x1) & (h[:, 1] >= y0) & (h[:, 1] <= y1)))
+        for h in hands or []
+    )
 
 
 _NOT_MESH_REASONS = (

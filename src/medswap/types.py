@@ -57,6 +57,8 @@ class FaceOutcome:
     status: FaceStatus
     reason: str = ""
     donor: str | None = None
+    #: Hands over this face's box, kept in front of the swap: the reviewer looks at these frames.
+    hands_in_front: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -66,6 +68,7 @@ class FaceOutcome:
             "status": self.status.value,
             "reason": self.reason,
             **({"donor": self.donor} if self.donor else {}),
+            **({"hands_in_front": self.hands_in_front} if self.hands_in_front else {}),
         }
 
 

@@ -63,6 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-root", help="root that manifest paths must lie in (default: the manifest's folder)"
     )
+    p.add_argument(  # release review (issue 24)
+        "--require-approval",
+        action="store_true",
+        help="audit each video and stage it as <job>.unreviewed.mp4 with a scrubbed report "
+        "beside it; medswap review, then medswap release copies the approved ones",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         input_root=args.input_root,
         progress=show,
+        require_approval=args.require_approval,
     )
     display.close()
     if not quiet:

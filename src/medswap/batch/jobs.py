@@ -59,6 +59,7 @@ class VideoJob:
     audio: str
     evaluate: bool
     fingerprint: str  # of the settings that change the output; a resume redoes on a change
+    review: bool = False  # --require-approval: audit, and a scrubbed report beside the output
 
     @property
     def output(self) -> Path:
@@ -223,6 +224,21 @@ def _clean_message(message: str, job: VideoJob, tmp: Path) -> str:
     return message.replace(str(tmp), job.output_rel).replace(job.source, "<input>")
 
 
+def _write_review_report(job: VideoJob, result: object, tmp: Path) -> None:
+    """The run's report beside the output, with the input's path and name taken out."""
+    from medswap.outputs import write_json_atomic as write_report
+    from medswap.review.staging import scrub
+
+    replace = {
+        str(tmp): job.output_rel,
+        tmp.name: job.output.name,
+        job.source: "<input>",
+        Path(job.source).name: "<input>",
+    }
+    report = scrub(result.to_json(), replace)
+    write_report(job.output.with_suffix(".json"), report, what="review report")
+
+
 def run_video(job: VideoJob) -> VideoOutcome:
     """De-identify one video, verify it, publish it and record it; never raises for bad input.
 
@@ -255,6 +271,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             donor_seed=job.donor_seed,
             audio=job.audio,
             report=None,
+            audit=job.review,
         )
         input_frames = count_frames(job.source)
         frames = count_frames(tmp)
@@ -263,6 +280,8 @@ def run_video(job: VideoJob) -> VideoOutcome:
         digest = sha256_file(tmp)
         evaluation = _evaluate(job, tmp) if job.evaluate else {}
         job.output.parent.mkdir(parents=True, exist_ok=True)
+        if job.review:  # release review (issue 24): the report the review page reads
+            _write_review_report(job, result, tmp)
         os.replace(tmp, job.output)
         outcome = VideoOutcome(
             **base,

@@ -153,13 +153,16 @@ def plan_jobs(
     donors: tuple[str, ...],
     audio: str,
     evaluate: bool,
+    require_approval: bool = False,
 ) -> list[tuple[str, str, VideoJob]]:
     """One job per video: (subject, source path, job), numbered per subject and task.
 
     Videos of one subject and task are numbered 1, 2, ... in the order of their paths, so the
     names are the same in every run over the same dataset. Each subject gets one donor: with
     several ``donors``, the one its keyed donor seed picks; ``donor_seed`` is passed on too.
+    With ``require_approval`` each output gets its staging name (``<job>.unreviewed.mp4``).
     """
+    ext = ".unreviewed.mp4" if require_approval else ".mp4"  # release review (issue 24)
     fingerprint = _fingerprint(method, donors, audio)
     by_subject_task: dict[tuple[str, str], list] = defaultdict(list)
     for item in report.items:
@@ -183,7 +186,7 @@ def plan_jobs(
                         source=str(item.source),
                         source_id=ps.source_id(key, item.rel_path),
                         output_dir=str(output_dir),
-                        output_rel=f"sub-{pseudo}/{job_id}.mp4",
+                        output_rel=f"sub-{pseudo}/{job_id}{ext}",
                         pseudonym=pseudo,
                         task=task,
                         method=method,
@@ -192,6 +195,7 @@ def plan_jobs(
                         audio=audio,
                         evaluate=evaluate,
                         fingerprint=fingerprint,
+                        review=require_approval,
                     ),
                 )
             )
@@ -362,6 +366,7 @@ def run_batch(
     key_file: str | Path | None = None,
     input_root: str | Path | None = None,
     progress: Callable[[Progress], None] | None = None,
+    require_approval: bool = False,
 ) -> BatchResult:
     """De-identify a dataset (a folder or a CSV manifest) into ``output_dir``.
 
@@ -399,7 +404,14 @@ def run_batch(
     key = ps.load_or_create_key(key_path, output_dir)
     map_path = ps.map_file(key_path, output_dir)
     planned = plan_jobs(
-        report, key, output_dir, method=method, donors=donors, audio=audio, evaluate=evaluate
+        report,
+        key,
+        output_dir,
+        method=method,
+        donors=donors,
+        audio=audio,
+        evaluate=evaluate,
+        require_approval=require_approval,
     )
     jobs = [job for _, _, job in planned]
 
@@ -489,6 +501,7 @@ def run_batch(
         "videos": len(ordered),
         "evaluation": evaluation,
         "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)},
+        "require_approval": require_approval,
     }
     csv_path, json_path = _write_manifests(output_dir, ordered, meta)
     write_map()
