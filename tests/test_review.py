@@ -361,7 +361,7 @@ def test_deidentify_require_approval_stages_the_output(tmp_path, capsys):
     clip = portrait_clip(tmp_path / "in.mp4", n_frames=8, size=160)
     out = tmp_path / "out"
     out.mkdir()
-    code = main(["-q", "deidentify", str(clip), "-o", str(out / "exam.mp4"),
+    code = main(["deidentify", str(clip), "-o", str(out / "exam.mp4"),
                  "--require-approval", "--no-audit"])  # fmt: skip
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["exam.unreviewed.json", "exam.unreviewed.mp4"]
