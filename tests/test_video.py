@@ -11,6 +11,7 @@ from conftest import shared_video
 from media import portrait_clip, zero_frame_video
 
 from medswap import video
+from medswap.demo import demo_frames
 from medswap.errors import (
     CorruptVideoError,
     EmptyVideoError,
@@ -18,6 +19,7 @@ from medswap.errors import (
     NotAVideoError,
     OutputError,
 )
+from medswap.pipeline import deidentify
 
 
 def _roundtrip(src, dst):
@@ -165,3 +167,35 @@ def test_output_path_checks(tmp_path):
     (tmp_path / "out.mp4").write_bytes(b"x")
     with pytest.raises(OutputError, match="output exists"):
         video.check_output_path(tmp_path / "out.mp4", overwrite=False)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_still_image_is_not_taken_for_a_one_frame_video(tmp_path, suffix):
+    import cv2
+
+    path = tmp_path / f"photo{suffix}"
+    cv2.imwrite(str(path), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(NotAVideoError, match=r"is a still image \((png|jpeg)\), not a video"):
+        video.probe(path)
+
+
+def test_extra_video_streams_are_named_not_dropped_silently(tmp_path, caplog):
+    """Only the first video stream is de-identified; the user is told the others are left out."""
+    src = tmp_path / "two_streams.mp4"
+    frames = demo_frames(6)
+    with av.open(str(src), "w") as out:
+        streams = [out.add_stream("libx264", rate=25) for _ in range(2)]
+        for s in streams:
+            s.width = s.height = frames[0].shape[0]
+            s.pix_fmt = "yuv420p"
+        for image in frames:
+            for s in streams:
+                out.mux(s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        for s in streams:
+            out.mux(s.encode())
+    assert video.probe(src).video_streams == 2
+    with caplog.at_level("WARNING"):
+        deidentify(src, tmp_path / "out.mp4", occlusion=False)
+    assert "two_streams.mp4 has 2 video streams; only the first is de-identified" in caplog.text
+    with av.open(str(tmp_path / "out.mp4")) as written:
+        assert len(written.streams.video) == 1

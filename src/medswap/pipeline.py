@@ -93,6 +93,7 @@ class DeidentifyResult:
                 "fps": float(info.fps),
                 "rotation": info.rotation,
                 "codec": info.codec,
+                "video_streams": info.video_streams,
             },
             "output": Path(self.output).name,
             "method": self.method,
@@ -218,6 +219,13 @@ def deidentify(
     # a missing or altered file must not cost a whole video and leave an unaudited output.
     require_models([*DEIDENTIFY_MODELS[method], *(AUDIT_MODELS if audit else ())])
     info = video.probe(src)
+    if info.video_streams > 1:
+        log.warning(
+            "notice: %s has %d video streams; only the first is de-identified and written, "
+            "the others are left out of the output",
+            src.name,
+            info.video_streams,
+        )
     video.check_output_path(dst, overwrite=overwrite)
     check_new_output(dst, overwrite=overwrite, inputs=[src])
     report_path = Path(report) if report else None

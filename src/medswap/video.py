@@ -68,6 +68,8 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     duration_s: float
+    #: Video streams in the file; only the first is read, de-identified and written.
+    video_streams: int = 1
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -124,6 +126,11 @@ def _open_input(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise EmptyVideoError("contains no video frames (no video stream)", path)
+    fmt = container.format.name
+    if fmt == "image2" or fmt.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe, ...
+        container.close()
+        kind = fmt.removesuffix("_pipe") if fmt != "image2" else "image"
+        raise NotAVideoError(f"is a still image ({kind}), not a video", path)
     return container
 
 
@@ -187,6 +194,7 @@ def probe(path: str | Path) -> VideoInfo:
             has_audio=bool(audio),
             audio_codec=audio[0].codec_context.name if audio else None,
             duration_s=duration_s,
+            video_streams=len(container.streams.video),
         )
     finally:
         container.close()
