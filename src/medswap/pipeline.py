@@ -226,8 +226,7 @@ def deidentify(
             src.name,
             info.video_streams,
         )
-    video.check_output_path(dst, overwrite=overwrite)
-    check_new_output(dst, overwrite=overwrite, inputs=[src])
+    video.check_output_path(dst, overwrite=overwrite, inputs=[src])
     report_path = Path(report) if report else None
     if report_path is not None:
         check_new_output(

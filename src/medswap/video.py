@@ -19,7 +19,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -310,7 +310,9 @@ def read_timestamps(path: str | Path) -> list[int | None]:
         container.close()
 
 
-def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
+def check_output_path(
+    path: str | Path, overwrite: bool = True, inputs: Sequence[str | Path] = ()
+) -> Path:
     """Fail early, before any work, if an output cannot be written where asked."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -320,7 +322,7 @@ def check_output_path(path: str | Path, overwrite: bool = True) -> Path:
             f"{', '.join(sorted(OUTPUT_FORMATS))}",
             path,
         )
-    return check_new_output(path, overwrite=overwrite)
+    return check_new_output(path, overwrite=overwrite, inputs=inputs)
 
 
 class VideoWriter:
