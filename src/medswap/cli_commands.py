@@ -106,6 +106,20 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
+    p.add_argument(
+        "--text",
+        choices=("redact", "keep", "phi"),
+        default="redact",
+        help="text burned into the video (date stamps, title cards): redact every line "
+        "(default), keep it, or phi: redact only lines that read as a date, time, number of 4+ "
+        "digits or name (README: what it can miss)",
+    )
+    p.add_argument(
+        "--text-method",
+        choices=("box", "blur"),
+        default="box",
+        help="how text is redacted: a solid box (default) or a strong blur",
+    )
 
 
 def _run_deidentify(args: argparse.Namespace) -> int:
@@ -131,6 +145,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         swap_settings=SwapSettings(keep_eyes=args.eyes),
         engine=args.engine,
         model=args.model,
+        text=args.text,
+        text_method=args.text_method,
     )
     t = result.totals
     if not result.face_found:
@@ -153,6 +169,15 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         )
     if result.audit is not None:
         print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
+    if args.text != "keep":
+        tt = t["text"]
+        print(
+            f"medswap: text: {tt['frames_redacted']} frames with text redacted "
+            f"({tt['regions_redacted']} regions, {tt['regions_kept']} kept)",
+            file=sys.stderr,
+        )
+    if result.text_audit is not None:
+        print(f"medswap: audit: {result.text_audit.summary()}", file=sys.stderr)
     return 0
 
 

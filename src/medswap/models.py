@@ -174,6 +174,24 @@ MODELS: dict[str, ModelSpec] = {
             "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             "SFace 128-D face recogniser (re-identification)",
         ),
+        # Burned-in text (medswap.text): PP-OCRv4 from the rapidocr-onnxruntime 1.4.4 wheel,
+        # shipped inside medswap (src/medswap/data/models/LICENSES-text.md).
+        ModelSpec(
+            "ppocr_det",
+            "medswap",
+            "0.1.0",
+            "data/models/ch_PP-OCRv4_det_infer.onnx",
+            "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+            "PP-OCRv4 text detector from rapidocr-onnxruntime 1.4.4 (burned-in text, text audit)",
+        ),
+        ModelSpec(
+            "ppocr_rec",
+            "medswap",
+            "0.1.0",
+            "data/models/ch_PP-OCRv4_rec_infer.onnx",
+            "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+            "PP-OCRv4 text recogniser from rapidocr-onnxruntime 1.4.4 (--text phi, text audit)",
+        ),
     ]
 }
 

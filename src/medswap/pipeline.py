@@ -44,7 +44,8 @@ from medswap.swap.donors import (
     load_donor,
 )
 from medswap.swap.engine import MeshSwapper, SwapSettings
-from medswap.types import METHODS, FaceOutcome, FaceStatus, FrameOutcome
+from medswap.text import TEXT_METHODS, TEXT_MODES, TextFrame, TextStage, key_frame_stride
+from medswap.types import METHODS, FaceOutcome, FaceStatus, FrameOutcome, TextOutcome
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class DeidentifyResult:
     donors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     audit: object | None = None  # medswap.evaluate.privacy.AuditResult when audited
+    text_audit: object | None = None  # medswap.text.audit.TextAuditResult when audited
 
     @property
     def face_found(self) -> bool:
@@ -99,8 +101,11 @@ class DeidentifyResult:
             "donors": self.donors,
             "elapsed_s": round(self.elapsed_s, 3),
             "totals": self.totals,
-            "models": model_manifest(_MODELS_USED[self.method]) if include_models else {},
+            "models": model_manifest(_models_used(self.method, self.settings))
+            if include_models
+            else {},
             "audit": self.audit.to_json() if self.audit is not None else None,
+            "text_audit": self.text_audit.to_json() if self.text_audit is not None else None,
             "frames": [f.to_json() for f in self.frames],
         }
 
@@ -118,6 +123,12 @@ _MODELS_USED = {
         for m in ("blur", "pixelate", "mask")
     },
 }
+
+
+def _models_used(method: str, settings: dict) -> list[str]:
+    text = settings.get("text", "keep")
+    extra = {"keep": [], "redact": ["ppocr_det"], "phi": ["ppocr_det", "ppocr_rec"]}[text]
+    return _MODELS_USED[method] + extra
 
 
 def _look_ahead(
@@ -203,6 +214,8 @@ def deidentify(
     progress: Progress | None = None,
     engine: str = "mesh",
     model: str | Path | None = None,
+    text: str = "redact",
+    text_method: str = "box",
 ) -> DeidentifyResult:
     """De-identify ``input`` into ``output``; the Python twin of ``medswap deidentify``.
 
@@ -219,6 +232,10 @@ def deidentify(
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
     from ``medswap train`` (its donor is baked in); it refuses a video of another person.
+    ``text`` is what happens to text burned into the pixels (:mod:`medswap.text`): ``redact``
+    (default) every line, ``keep`` it, or ``phi``: only lines that read as a date, time, long
+    number or name. ``text_method`` is ``box`` (solid fill) or ``blur``. With ``audit`` the
+    output is also checked for text left readable (``result.text_audit``).
     """
     t_start = time.perf_counter()
     src, dst = Path(input), Path(output)
@@ -246,6 +263,12 @@ def deidentify(
             )
     elif model is not None:
         raise UsageError("--model is used by --engine learned only")
+    if text not in TEXT_MODES:
+        raise UsageError(f"--text must be one of {', '.join(TEXT_MODES)}, got '{text}'")
+    if text_method not in TEXT_METHODS:
+        raise UsageError(
+            f"--text-method must be one of {', '.join(TEXT_METHODS)}, got '{text_method}'"
+        )
     info = video.probe(src)
     video.check_output_path(dst, overwrite=overwrite)
     if _same_file(src, dst):
@@ -267,6 +290,9 @@ def deidentify(
     detector = FaceDetector(min_confidence=0.4)
     hands = HandFinder() if (method == "swap" and occlusion) else None
     tracker = FaceTracker(max_gap=MAX_GAP)
+    # Burned-in text: detected at key frames on a thread of its own; frames wait in the stage
+    # until their regions are known, then leave redacted (medswap.text.stage).
+    text_stage = TextStage(text, text_method, info.display_size, key_frame_stride(info.fps))
     swapper = learned if learned is not None else MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
@@ -310,11 +336,17 @@ def deidentify(
                             st.track_id, st.box.tolist(), st.score, status, reason, donor_name
                         )
                     )
-                writer.write(image, frame.pts)
-                outcomes.append(FrameOutcome(frame.index, frame.pts, frame.time_s, faces))
+                outcome = FrameOutcome(frame.index, frame.pts, frame.time_s, faces)
+                outcomes.append(outcome)
+                face_boxes = [st.box for st in states]
+                for done in text_stage.push(frame.index, frame.image, image, outcome, face_boxes):
+                    _write_text_frame(writer, done)
                 if progress is not None:
                     progress(frame.index + 1, n_total)
+            for done in text_stage.flush():
+                _write_text_frame(writer, done)
     finally:
+        text_stage.close()
         blas.restore_original_limits()
         mesher.close()
         detector.close()
@@ -340,6 +372,8 @@ def deidentify(
             "audio": audio,
             "donor_seed": donor_seed,
             "max_frames": max_frames,
+            "text": text,
+            "text_method": text_method,
         },
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
@@ -354,6 +388,14 @@ def deidentify(
             stride=audit_stride,
             max_frames=max_frames,
         )
+    if audit and text != "keep":
+        from medswap.text.audit import audit_text
+
+        stride = key_frame_stride(info.fps)
+        # Midway between scheduled key frames: where the stage covered text it never saw.
+        result.text_audit = audit_text(
+            src, dst, frames=outcomes, stride=stride, offset=stride // 2, max_frames=max_frames
+        )
     if report_path is not None:
         _write_json_atomic(report_path, result.to_json())
     log.info(
@@ -366,6 +408,16 @@ def deidentify(
         result.elapsed_s,
     )
     return result
+
+
+def _write_text_frame(writer: video.VideoWriter, done: TextFrame) -> None:
+    """Encode a frame leaving the text stage and record its text regions in its outcome."""
+    outcome: FrameOutcome = done.payload
+    outcome.text = [
+        TextOutcome(r.track_id, r.box.tolist(), "redacted" if r.redact else "kept", r.reason.value)
+        for r in done.regions
+    ]
+    writer.write(done.image, outcome.pts)
 
 
 def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
@@ -438,4 +490,17 @@ def _totals(outcomes: list[FrameOutcome], reasons: Counter) -> dict:
         "faces_baseline": faces.get("baseline", 0),
         "tracks": len({f.track_id for o in outcomes for f in o.faces}),
         "obscured_reasons": dict(reasons),
+        "text": _text_totals(outcomes),
+    }
+
+
+def _text_totals(outcomes: list[FrameOutcome]) -> dict:
+    """Burned-in text over the run: frames and regions redacted or kept, and why."""
+    redacted = [t for o in outcomes for t in o.text if t.status == "redacted"]
+    return {
+        "frames_redacted": sum(1 for o in outcomes if any(t.status == "redacted" for t in o.text)),
+        "regions_redacted": len(redacted),
+        "regions_kept": sum(1 for o in outcomes for t in o.text if t.status == "kept"),
+        "tracks": len({t.track_id for o in outcomes for t in o.text}),
+        "reasons": dict(Counter(t.reason for t in redacted)),
     }
