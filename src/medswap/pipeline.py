@@ -127,7 +127,7 @@ _MODELS_USED = {
 
 def _models_used(method: str, settings: dict) -> list[str]:
     text = settings.get("text", "keep")
-    extra = {"keep": [], "redact": ["ppocr_det"], "phi": ["ppocr_det", "ppocr_rec"]}[text]
+    extra = [] if text == "keep" else ["ppocr_det", "ppocr_rec"]
     return _MODELS_USED[method] + extra
 
 

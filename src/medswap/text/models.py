@@ -25,6 +25,9 @@ DETECT_SIDE = 640
 PIXEL_THRESHOLD = 0.3
 BOX_THRESHOLD = 0.5
 UNCLIP_RATIO = 1.6
+#: Only boxes at least this many times as wide as tall are lines of text. PP-OCRv4 was trained
+#: for Chinese too, and takes a face, a patterned tie or a hand for a column of characters.
+MIN_ASPECT = 1.0
 #: The recogniser's input height, and the widest crop it is given (longer lines are squeezed).
 REC_HEIGHT = 48
 REC_MAX_WIDTH = 1280
@@ -61,13 +64,15 @@ def boxes_from_probability(
     image_size: tuple[int, int],
     pixel_threshold: float = PIXEL_THRESHOLD,
     box_threshold: float = BOX_THRESHOLD,
+    min_aspect: float = MIN_ASPECT,
 ) -> TextBoxes:
     """DBNet post-processing: probability map (h, w) to upright boxes in image pixels.
 
     Each connected area above ``pixel_threshold`` whose mean probability reaches
     ``box_threshold`` becomes its bounding rectangle, grown by DBNet's unclip distance
     (area * ratio / perimeter) on every side, then scaled by ``scale_xy`` to the image and
-    clipped to ``image_size`` (w, h).
+    clipped to ``image_size`` (w, h). Boxes narrower than ``min_aspect`` times their height
+    are dropped: burned-in text runs across the frame.
     """
     mask = (prob > pixel_threshold).astype(np.uint8)
     mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
@@ -82,6 +87,8 @@ def boxes_from_probability(
             continue
         d = w * h * UNCLIP_RATIO / (2.0 * (w + h))
         sx, sy = scale_xy
+        if (w + 2 * d) * sx < min_aspect * (h + 2 * d) * sy:
+            continue
         boxes.append([(x - d) * sx, (y - d) * sy, (x + w + d) * sx, (y + h + d) * sy])
         scores.append(score)
     if not boxes:

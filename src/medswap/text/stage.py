@@ -32,6 +32,12 @@ TEXT_MODES: tuple[str, ...] = ("redact", "keep", "phi")
 #: anyway: PP-OCRv4 takes a face for a column of (Chinese) text.
 FACE_SHARE = 0.5
 FACE_GROWTH = 0.1
+#: A box narrower than this (width / height) holds three characters or fewer: it is redacted
+#: only if the recogniser reads two letters or digits in it. Ties, necks and leaves come out
+#: this shape; a date, a time, a name or a 4-digit number is wider and never needs reading.
+SHORT_ASPECT = 1.6
+SHORT_MIN_CHARS = 2
+SHORT_MIN_CONFIDENCE = 0.5
 #: A frame this different from the one before (mean absolute difference of small grey
 #: thumbnails, 0..255) is a scene cut, and a key frame.
 CUT_DIFFERENCE = 20.0
@@ -69,6 +75,18 @@ def outside_faces(boxes: TextBoxes, faces: Sequence[np.ndarray]) -> TextBoxes:
     return TextBoxes(boxes.xyxy[keep], boxes.score[keep])
 
 
+def confirm_short(boxes: TextBoxes, image: np.ndarray, recogniser) -> TextBoxes:
+    """The boxes, less the short ones (``SHORT_ASPECT``) in which nothing reads as text."""
+    keep = np.ones(len(boxes), dtype=bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.xyxy):
+        if x1 - x0 >= SHORT_ASPECT * (y1 - y0):
+            continue
+        reading = recogniser(image, boxes.xyxy[i])
+        chars = sum(c.isascii() and c.isalnum() for c in reading.text)
+        keep[i] = chars >= SHORT_MIN_CHARS and reading.confidence >= SHORT_MIN_CONFIDENCE
+    return TextBoxes(boxes.xyxy[keep], boxes.score[keep])
+
+
 def key_frame_stride(fps: float, seconds: float = 0.5) -> int:
     """Frames between scheduled key frames: about ``seconds`` of video, at least 1."""
     return max(1, int(round(float(fps or 25) * seconds)))
@@ -96,7 +114,7 @@ class TextStage:
             raise ValueError(f"unknown text mode '{mode}'; choose one of {TEXT_MODES}")
         self.mode, self.method, self.stride = mode, method, max(1, stride)
         self.detector = detector or TextDetector()
-        self.recogniser = recogniser or (TextRecogniser() if mode == "phi" else None)
+        self.recogniser = recogniser or TextRecogniser()
         self.tracker = TextTracker(frame_size)
         self._worker = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-text")
@@ -166,8 +184,9 @@ class TextStage:
     def _analyse(self, source: np.ndarray, faces: list[np.ndarray]) -> list[TextTrack]:
         """Detect (and in phi mode read) the text of one key frame; runs on the worker."""
         boxes = outside_faces(self.detector(source), faces)
+        boxes = confirm_short(boxes, source, self.recogniser)
         readings = None
-        if self.recogniser is not None:
+        if self.mode == "phi":
             readings = [classify(self.recogniser(source, b)) for b in boxes.xyxy]
         return self.tracker.update(boxes, readings)
 

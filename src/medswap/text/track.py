@@ -49,14 +49,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def _same_line(track_box: np.ndarray, box: np.ndarray, frame_diag: float) -> float | None:
     """A matching cost for a track's last box and a new box, or None if they cannot match.
 
-    Overlapping boxes match; so do boxes of similar height whose centres are closer than a
+    Overlapping boxes match; so do boxes of similar size whose centres are closer than a
     third of the frame's diagonal (text moving across the frame between two key frames).
     """
     o = iou(track_box, box)
     if o > 0:
         return 1.0 - o
-    h0, h1 = track_box[3] - track_box[1], box[3] - box[1]
-    if not 0.6 <= h1 / max(h0, 1e-6) <= 1.0 / 0.6:
+    size0, size1 = track_box[2:] - track_box[:2], box[2:] - box[:2]
+    ratio = size1 / np.maximum(size0, 1e-6)
+    if not ((ratio >= 0.6) & (ratio <= 1.0 / 0.6)).all():
         return None
     c0 = (track_box[:2] + track_box[2:]) / 2
     c1 = (box[:2] + box[2:]) / 2
