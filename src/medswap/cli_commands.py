@@ -97,6 +97,20 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         help="write OUTPUT as NAME.unreviewed.EXT with its report beside it; only "
         "medswap release, after a signed approval (medswap review), gives it its name",
     )
+    p.add_argument(
+        "--text",
+        choices=("redact", "keep", "phi"),
+        default="redact",
+        help="text burned into the video (date stamps, title cards): redact every line "
+        "(default), keep it, or phi: redact only lines that read as a date, time, number of 4+ "
+        "digits or name (README: what it can miss)",
+    )
+    p.add_argument(
+        "--text-method",
+        choices=("box", "blur"),
+        default="box",
+        help="how text is redacted: a solid box (default) or a strong blur",
+    )
 
 
 def _run_deidentify(args: argparse.Namespace) -> int:
@@ -129,6 +143,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             swap_settings=SwapSettings(keep_eyes=args.eyes),
             engine=args.engine,
             model=args.model,
+            text=args.text,
+            text_method=args.text_method,
         )
     finally:
         display.close()
@@ -155,6 +171,15 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         )
     if result.audit is not None:
         print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
+    if args.text != "keep":
+        tt = t["text"]
+        line = (
+            f"medswap: text: {tt['frames_redacted']} frames with text redacted "
+            f"({tt['regions_redacted']} regions, {tt['regions_kept']} kept)"
+        )
+        if result.text_audit is not None:
+            line += f"; audit: {result.text_audit.summary()}"
+        print(line, file=sys.stderr)
     if args.require_approval:
         print(
             f"medswap: {args.output} awaits approval: medswap review {args.output.parent}",

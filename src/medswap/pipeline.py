@@ -32,7 +32,7 @@ from medswap.faces.mesh import (
     occluding_hands,
 )
 from medswap.faces.track import FaceTracker
-from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, model_manifest
+from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, TEXT_MODELS, model_manifest
 from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.swap import obscure as obs
@@ -44,7 +44,8 @@ from medswap.swap.donors import (
     load_donor,
 )
 from medswap.swap.engine import MeshSwapper, SwapSettings
-from medswap.types import METHODS, FaceOutcome, FaceStatus, FrameOutcome
+from medswap.text import TEXT_METHODS, TEXT_MODES, TextFrame, TextStage, key_frame_stride
+from medswap.types import METHODS, FaceOutcome, FaceStatus, FrameOutcome, TextOutcome
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class DeidentifyResult:
     donors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     audit: object | None = None  # medswap.evaluate.privacy.AuditResult when audited
+    text_audit: object | None = None  # medswap.text.audit.TextAuditResult when audited
 
     @property
     def face_found(self) -> bool:
@@ -101,10 +103,19 @@ class DeidentifyResult:
             "donors": self.donors,
             "elapsed_s": round(self.elapsed_s, 3),
             "totals": self.totals,
-            "models": model_manifest(DEIDENTIFY_MODELS[self.method]) if include_models else {},
+            "models": model_manifest(_models_used(self.method, self.settings))
+            if include_models
+            else {},
             "audit": self.audit.to_json() if self.audit is not None else None,
+            "text_audit": self.text_audit.to_json() if self.text_audit is not None else None,
             "frames": [f.to_json() for f in self.frames],
         }
+
+
+def _models_used(method: str, settings: dict) -> list[str]:
+    """The models a run of ``method`` used: the text detector too unless text was kept."""
+    text = settings.get("text", "keep")
+    return [*DEIDENTIFY_MODELS[method], *(() if text == "keep" else TEXT_MODELS)]
 
 
 def _look_ahead(
@@ -171,6 +182,8 @@ def deidentify(
     audit_progress: Progress | None = None,
     engine: str = "mesh",
     model: str | Path | None = None,
+    text: str = "redact",
+    text_method: str = "box",
 ) -> DeidentifyResult:
     """De-identify ``input`` into ``output``; the Python twin of ``medswap deidentify``.
 
@@ -188,6 +201,10 @@ def deidentify(
     ``progress`` and ``audit_progress`` are ``(done, total)`` callbacks for the two passes.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
     from ``medswap train`` (its donor is baked in); it refuses a video of another person.
+    ``text`` is what happens to text burned into the pixels (:mod:`medswap.text`): ``redact``
+    (default) every line, ``keep`` it, or ``phi``: only lines that read as a date, time, long
+    number or name. ``text_method`` is ``box`` (solid fill) or ``blur``. With ``audit`` the
+    output is also checked for text left readable (``result.text_audit``).
     """
     t_start = time.perf_counter()
     src, dst = Path(input), Path(output)
@@ -215,9 +232,21 @@ def deidentify(
             )
     elif model is not None:
         raise UsageError("--model is used by --engine learned only")
+    if text not in TEXT_MODES:
+        raise UsageError(f"--text must be one of {', '.join(TEXT_MODES)}, got '{text}'")
+    if text_method not in TEXT_METHODS:
+        raise UsageError(
+            f"--text-method must be one of {', '.join(TEXT_METHODS)}, got '{text_method}'"
+        )
     # Every model this run will use, the audit's included, before the first frame is read:
     # a missing or altered file must not cost a whole video and leave an unaudited output.
-    require_models([*DEIDENTIFY_MODELS[method], *(AUDIT_MODELS if audit else ())])
+    require_models(
+        [
+            *DEIDENTIFY_MODELS[method],
+            *(AUDIT_MODELS if audit else ()),
+            *(TEXT_MODELS if text != "keep" else ()),
+        ]
+    )
     info = video.probe(src)
     if info.video_streams > 1:
         log.warning(
@@ -246,6 +275,9 @@ def deidentify(
     detector = FaceDetector(min_confidence=0.4)
     hands = HandFinder() if (method == "swap" and occlusion) else None
     tracker = FaceTracker(max_gap=MAX_GAP)
+    # Burned-in text: detected at key frames on a thread of its own; frames wait in the stage
+    # until their regions are known, then leave redacted (medswap.text.stage).
+    text_stage = TextStage(text, text_method, info.display_size, key_frame_stride(info.fps))
     swapper = learned if learned is not None else MeshSwapper(settings)
     outcomes: list[FrameOutcome] = []
     reasons: Counter[str] = Counter()
@@ -295,13 +327,19 @@ def deidentify(
                             n_hands,
                         )
                     )
-                writer.write(image, frame.pts)
+                outcome = FrameOutcome(frame.index, frame.pts, frame.time_s, faces)
+                outcomes.append(outcome)
+                face_boxes = [st.box for st in states]
+                for done in text_stage.push(frame.index, frame.image, image, outcome, face_boxes):
+                    _write_text_frame(writer, done)
                 if frame.index == 0:
                     log.debug("%s: first frame de-identified", dst.name)
-                outcomes.append(FrameOutcome(frame.index, frame.pts, frame.time_s, faces))
                 if progress is not None:
                     progress(frame.index + 1, n_total)
+            for done in text_stage.flush():
+                _write_text_frame(writer, done)
     finally:
+        text_stage.close()
         blas.restore_original_limits()
         mesher.close()
         detector.close()
@@ -327,6 +365,8 @@ def deidentify(
             "audio": audio,
             "donor_seed": donor_seed,
             "max_frames": max_frames,
+            "text": text,
+            "text_method": text_method,
         },
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
@@ -346,6 +386,19 @@ def deidentify(
                 progress=audit_progress,
             )
             result.audit = replace(found, deidentified=str(dst))
+        if audit and text != "keep":
+            from medswap.text.audit import audit_text
+
+            stride = key_frame_stride(info.fps)
+            # Midway between scheduled key frames: where the stage covered text it never saw.
+            result.text_audit = audit_text(
+                src,
+                writer.partial,
+                frames=outcomes,
+                stride=stride,
+                offset=stride // 2,
+                max_frames=max_frames,
+            )
         _publish(writer.partial, dst, report_path, result)
     except BaseException:
         discard([writer.partial])
@@ -372,6 +425,16 @@ def _publish(partial: Path, dst: Path, report_path: Path | None, result: Deident
         publish(pairs)
     finally:
         discard([tmp for tmp, _ in pairs])
+
+
+def _write_text_frame(writer: video.VideoWriter, done: TextFrame) -> None:
+    """Encode a frame leaving the text stage and record its text regions in its outcome."""
+    outcome: FrameOutcome = done.payload
+    outcome.text = [
+        TextOutcome(r.track_id, r.box.tolist(), "redacted" if r.redact else "kept", r.reason.value)
+        for r in done.regions
+    ]
+    writer.write(done.image, outcome.pts)
 
 
 def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
@@ -456,4 +519,17 @@ def _totals(outcomes: list[FrameOutcome], reasons: Counter) -> dict:
         "faces_baseline": faces.get("baseline", 0),
         "tracks": len({f.track_id for o in outcomes for f in o.faces}),
         "obscured_reasons": dict(reasons),
+        "text": _text_totals(outcomes),
+    }
+
+
+def _text_totals(outcomes: list[FrameOutcome]) -> dict:
+    """Burned-in text over the run: frames and regions redacted or kept, and why."""
+    redacted = [t for o in outcomes for t in o.text if t.status == "redacted"]
+    return {
+        "frames_redacted": sum(1 for o in outcomes if any(t.status == "redacted" for t in o.text)),
+        "regions_redacted": len(redacted),
+        "regions_kept": sum(1 for o in outcomes for t in o.text if t.status == "kept"),
+        "tracks": len({t.track_id for o in outcomes for t in o.text}),
+        "reasons": dict(Counter(t.reason for t in redacted)),
     }

@@ -73,13 +73,40 @@ class FaceOutcome:
 
 
 @dataclass
+class TextOutcome:
+    """What medswap did to one region of burned-in text in one frame (see medswap.text).
+
+    ``status`` is ``redacted`` or ``kept`` (``--text phi``: nothing in it read as PHI);
+    ``reason`` says why, as one of :class:`medswap.text.TextReason`'s values. The text itself is
+    never recorded: the report must not carry what was redacted.
+    """
+
+    track_id: int
+    box: list[float]
+    status: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {
+            "track_id": self.track_id,
+            "box": [round(v, 1) for v in self.box],
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
 class FrameOutcome:
-    """Every face decision in one frame. An empty ``faces`` list means no face was seen."""
+    """Every face decision in one frame. An empty ``faces`` list means no face was seen.
+
+    ``text`` holds the burned-in text regions of the frame (empty with ``--text keep``).
+    """
 
     frame_index: int
     pts: int | None
     time_s: float
     faces: list[FaceOutcome] = field(default_factory=list)
+    text: list[TextOutcome] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -97,6 +124,7 @@ class FrameOutcome:
             "time_s": round(self.time_s, 6),
             "status": self.status,
             "faces": [f.to_json() for f in self.faces],
+            "text": [t.to_json() for t in self.text],
         }
 
 
