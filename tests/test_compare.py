@@ -7,6 +7,7 @@ second runs the product's own methods and checks the paper's key claims.
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -65,6 +66,16 @@ def test_compare_with_a_plugged_in_blur_and_the_reencode_floor(tmp_path):
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Blur: face landmarks found 0%" in html
+    # the clinician's page: a warning that originals are inside, then the summary first
+    assert html.index('class="warning"') < html.index("<h1>")
+    assert "identifiable faces" in html
+    sections = re.findall(r'<section id="([a-z0-9-]+)">', html)
+    assert sections[0] == "summary"
+    summary = html[html.index('<section id="summary">') :].split("</section>")[0]
+    assert summary.index("NME: how far") < summary.index("<table")  # definitions first
+    assert '<td class="fail">found 0%</td>' in summary  # blur loses the face, in red
+    rows = re.findall(r"<th class='check'>([^<]+)</th>", summary)
+    assert rows and not any("re-identifies" in r or "Rank-1" in r for r in rows)  # no audit run
     assert json.loads((out / "summary.json").read_text())["methods"] == ["reencode", "blur"]
     assert ("speech_a", "keypoints blur", 10, 10) in calls
     assert ("speech_a", "deidentify reencode", 0, 1) in calls

@@ -64,6 +64,11 @@ CONTROL = "reencode"
 FACE_DETECTION_RATIO = 0.98
 FACE_NME_MAX = 0.05
 FLOOR_FACTOR = 1.5
+#: compare's report shows frames of the original videos (the re-encode column, overlays).
+ORIGINALS_WARNING = (
+    "This report and its folder hold frames of the original videos: identifiable faces. "
+    "Keep them with the original data; do not share them."
+)
 #: ``compare`` audits every n-th frame (detection and both recognisers; about 1 s a frame on
 #: a loaded 2-core machine, so a full scan of every output would dominate the comparison).
 PRIVACY_STRIDE = 3
@@ -707,5 +712,6 @@ def compare(
         comparison_sections(comp, out_dir),
         comp.verdict,
         {"videos": len(videos), "max frames": max_frames or "all"},
+        warning=ORIGINALS_WARNING,
     )
     return comp

@@ -82,8 +82,9 @@ def render_report(
     sections: Sequence[ReportSection],
     verdict: Sequence[str] = (),
     meta: dict | None = None,
+    warning: str = "",
 ) -> str:
-    """The report as one HTML string."""
+    """The report as one HTML string; ``warning`` is a banner above everything else."""
     import jinja2
 
     from medswap import __version__
@@ -98,6 +99,7 @@ def render_report(
         verdict=list(verdict),
         sections=list(sections),
         meta=meta or {},
+        warning=warning,
         version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -109,11 +111,12 @@ def write_report(
     sections: Sequence[ReportSection],
     verdict: Sequence[str] = (),
     meta: dict | None = None,
+    warning: str = "",
 ) -> Path:
     """Write the report; the folder must exist."""
     path = Path(path)
     try:
-        path.write_text(render_report(title, sections, verdict, meta), encoding="utf-8")
+        path.write_text(render_report(title, sections, verdict, meta, warning), encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write the report ({exc.strerror})", path) from None
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS
@@ -239,14 +240,136 @@ def _ci_text(t) -> str:
     return f"{t.ci_low:.4g} to {t.ci_high:.4g}"
 
 
+#: What each check of the comparison summary means, in the words a clinician reads first.
+SUMMARY_DEFINITIONS = (
+    "NME: how far a keypoint moved between the original and the de-identified video, as a "
+    "fraction of a size that does not depend on the camera (the distance between the outer eye "
+    "corners for the face, the shoulder width for the body, the palm for a hand).",
+    "Re-encode floor: the same video compressed once more and nothing else; no method can move "
+    "keypoints less than this.",
+    "Face landmarks: found by dlib's 68-point model, which the swap never uses.",
+    "Re-identified: a face recogniser (dlib ResNet or SFace) judges the de-identified face to be "
+    "the patient.",
+    "Rank-1 without the donor: how often the patient is the closest of a gallery of other "
+    "people (the donor left out), as an attacker with a list of patients' photos would check.",
+    "Clinical measures: tapping, hand movements, tremor, blinks and mouth opening computed on "
+    "both videos; ok when within the measure's tolerance.",
+)
+
+#: Rank-1 identification without the donor above this is a privacy failure (issue-19 bar).
+RANK1_MAX = 0.10
+
+
+Cell = tuple[str, str]  # (text, "pass" | "fail" | "na")
+NA: Cell = ("n/a", "na")
+
+
+def _judged(text: str, ok: bool) -> Cell:
+    return text, "pass" if ok else "fail"
+
+
+def _median(comp, metric: str, group: str, method: str) -> float:
+    stat = comp.summary.get(metric, {}).get(group, {}).get(method)
+    return math.nan if stat is None else stat.median
+
+
+def _face_cell(comp, method: str) -> Cell:
+    from medswap.evaluate.compare import FACE_DETECTION_RATIO, FACE_NME_MAX
+
+    ratio = _median(comp, "detection_ratio", "face-dlib68", method)
+    nme = _median(comp, "nme_median", "face-dlib68", method)
+    if not math.isfinite(ratio):
+        return NA
+    if not math.isfinite(nme):
+        return _judged(f"found {ratio:.0%}", False)
+    ok = ratio >= FACE_DETECTION_RATIO and nme <= FACE_NME_MAX
+    return _judged(f"found {ratio:.0%}, NME {nme:.3f}", ok)
+
+
+def _floor_cell(comp, group: str, method: str) -> Cell:
+    from medswap.evaluate.compare import CONTROL, FLOOR_FACTOR
+
+    nme, floor = (
+        _median(comp, "nme_median", group, method),
+        _median(comp, "nme_median", group, CONTROL),
+    )
+    if not math.isfinite(nme):
+        return NA
+    if method == CONTROL or not math.isfinite(floor) or floor <= 0:
+        return f"NME {nme:.3f}", "na"
+    return _judged(f"{nme / floor:.1f}x floor", nme / floor <= FLOOR_FACTOR)
+
+
+def _leak_cell(comp, method: str) -> Cell:
+    p = (comp.privacy or {}).get(method)
+    if p is None:
+        return NA
+    return _judged(f"{p['leak_frames']} of {p['frames']} frames", p["leak_frames"] == 0)
+
+
+def _rank1_cell(comp, method: str) -> Cell:
+    p = (comp.privacy or {}).get(method) or {}
+    r1 = [p.get(f"rank1_without_donor_{r}") for r in ("dlib", "sface")]
+    if any(v is None or not math.isfinite(v) for v in r1):
+        return NA
+    return _judged(f"dlib {r1[0]:.0%}, SFace {r1[1]:.0%}", max(r1) <= RANK1_MAX)
+
+
+def _clinical_cell(comp, method: str) -> Cell:
+    k = ((comp.clinical or {}).get(method) or {}).get("counts")
+    n = k["ok"] + k["differs"] + k["lost"] if k else 0
+    return _judged(f"{k['ok']} of {n} ok", k["ok"] == n) if n else NA
+
+
+def summary_rows(comp) -> list[tuple[str, list[Cell]]]:
+    """One row per check, one cell per method; a row that is n/a for every method is left out."""
+    from medswap.evaluate.compare import FACE_DETECTION_RATIO, FACE_NME_MAX, FLOOR_FACTOR
+
+    checks = [
+        (
+            f"Face landmarks kept (found >= {FACE_DETECTION_RATIO:.0%}, NME <= {FACE_NME_MAX})",
+            lambda m: _face_cell(comp, m),
+        ),
+        *(
+            (f"{label} at the re-encode floor (<= {FLOOR_FACTOR}x)", partial(_floor_cell, comp, g))
+            for g, label in (
+                ("body-nonfacial", "Body (shoulders down)"),
+                ("left-hand", "Left hand"),
+                ("right-hand", "Right hand"),
+            )
+        ),
+        ("Frames where a recogniser re-identifies the patient (none)", partial(_leak_cell, comp)),
+        (f"Rank-1 without the donor (<= {RANK1_MAX:.0%})", partial(_rank1_cell, comp)),
+        ("Clinical measures within tolerance (all)", partial(_clinical_cell, comp)),
+    ]
+    rows = [(label, [cell(m) for m in comp.methods]) for label, cell in checks]
+    return [(label, cells) for label, cells in rows if any(c != NA for c in cells)]
+
+
+def summary_html(comp) -> str:
+    """Definitions first, then one check per row with pass/fail in colour."""
+    head = "".join(f"<th>{escape(m)}</th>" for m in comp.methods)
+    body = "".join(
+        f"<tr><th class='check'>{escape(label)}</th>"
+        + "".join(f'<td class="{cls}">{escape(text)}</td>' for text, cls in cells)
+        + "</tr>"
+        for label, cells in summary_rows(comp)
+    )
+    table = (
+        f"<table class='summary'><thead><tr><th>check</th>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+    return bullet_list(SUMMARY_DEFINITIONS) + table
+
+
 def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
     """The paper's table, the tests, the plots and each video's details for ``compare``."""
     from medswap.evaluate.stats import CI_METHOD
     from medswap.report import plots
 
-    sections = []
     if comp.nothing_measured:
         return [ReportSection("Verdict", paragraphs(comp.verdict))]
+    sections = [ReportSection("Summary", summary_html(comp))]
     header = ["group", *comp.methods]
     for metric, caption in (
         (
