@@ -188,7 +188,7 @@ def test_no_face_in_the_original_means_nothing_to_protect():
     r = audit(video, video, max_frames=4)
     assert r.nothing_to_protect and r.safe and r.frames == 4
     assert r.summary() == (
-        "no_face.mp4: no face found in the original no_face.mp4 (4 frames): nothing to protect"
+        "no_face.mp4: no face found in the original (4 frames): nothing to protect"
     )
     _title, body = privacy_section({"reencode": r})
     assert "nothing to protect" in body
