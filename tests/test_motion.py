@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import shared_video
 
-from medswap.evaluate.invariance import compare_group, evaluate_series
+from medswap.evaluate.invariance import compare_group, evaluate_series, write_tables
 from medswap.evaluate.motion import (
     DLIB68_MOTION,
     compare_displacements,
@@ -21,6 +22,7 @@ from medswap.evaluate.motion import (
     match_events,
 )
 from medswap.keypoints.schema import EvalGroup
+from medswap.report.sections import evaluation_sections, evaluation_verdict
 from medswap.types import KeypointSeries
 
 FPS = 30.0
@@ -207,3 +209,38 @@ def test_evaluate_reports_motion_in_json_with_null_for_what_is_absent(original):
     assert motion_doc["groups"]["face-mesh"]["reason"]
     assert motion_doc["events"]["blink_onsets"]["matched"] == 3
     assert "neutral" in doc["motion_definitions"]
+
+
+def test_tables_and_report_show_motion_and_say_why_a_group_is_missing(original, tmp_path):
+    copy = series(template(), motion(T, blinks=(BLINKS_S[0], BLINKS_S[2])), seed=2)
+    result = evaluate_series(original, {"swap": copy})
+    files = write_tables(result, tmp_path, original)
+    assert {"motion", "motion_events", "motion_points"} <= set(files)
+    rows = (tmp_path / "motion.csv").read_text().splitlines()
+    assert "swap,blink_onsets,matched,2," in rows
+    mesh_nme = next(r for r in rows if r.startswith("swap,face-mesh,displacement_nme_median"))
+    assert mesh_nme.split(",")[3] == "" and "fewer than" in mesh_nme  # no zero, a reason
+    events = (tmp_path / "motion_events.csv").read_text().splitlines()
+    unmatched = [r for r in events if r.startswith("swap,blink_onsets,original") and r[-1] == ","]
+    assert len(unmatched) == 1
+    html = "".join(s.html for s in evaluation_sections(result, tmp_path))
+    assert "Face motion" in [s.title for s in evaluation_sections(result, tmp_path)]
+    assert "blink onsets" in html and "n/a" in html
+    verdict = " ".join(evaluation_verdict(result))
+    assert "blink onsets 2 of 3 matched within 100 ms (2 in the copy)" in verdict
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_a_reencoded_shared_clip_keeps_the_motion(tmp_path):
+    from medswap.evaluate.compare import reencode
+    from medswap.keypoints import extract_keypoints
+
+    clip = shared_video("speech_c.mp4")
+    copy = reencode(clip, tmp_path / "reencode.mp4")
+    result = compare_motion(extract_keypoints(clip), extract_keypoints(copy))
+    for name in ("face-dlib68", "face-mesh"):
+        g = result.groups[name]
+        assert g.nme_median < 0.01, name
+        assert g.correlation_median > 0.95, name
+    assert result.blinks.matched == result.blinks.n_original >= 1

@@ -42,7 +42,7 @@ from medswap.evaluate.motion import MotionResult, compare_motion
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS, EvalGroup
 from medswap.models import KEYPOINT_MODELS
 from medswap.models import require as require_models
-from medswap.outputs import PARTIAL_SUFFIX, json_safe, partial_path
+from medswap.outputs import PARTIAL_SUFFIX, json_safe, partial_path, write_text_atomic
 from medswap.types import KeypointSeries
 
 log = logging.getLogger(__name__)
@@ -601,6 +601,11 @@ def write_tables(result: Evaluation, out_dir: Path, original: KeypointSeries) ->
                         f"{original.time_s[i]:.6f},{r.nme[i]:.6g}\n"
                     )
     files["per_frame"] = "per_frame.csv"
+    from medswap.report.motion import motion_files
+
+    for key, (name, text) in motion_files(result).items():
+        write_text_atomic(out_dir / name, text, "motion table")
+        files[key] = name
     return files
 
 
