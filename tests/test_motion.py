@@ -173,6 +173,7 @@ def test_a_face_lost_in_the_copy_gives_nan_and_the_reason_not_zeros(original):
     assert result.blinks.matched is None and result.blinks.n_original == 3
     assert "de-identified" in result.blinks.reason
     assert "original" in result.groups["face-mesh"].reason  # no mesh in these series at all
+    assert result.blinks_mesh.matched is None and "original" in result.blinks_mesh.reason
 
 
 def test_the_neutral_is_the_resting_shape_not_the_blinks_or_openings():

@@ -448,14 +448,15 @@ def match_events(
     return tuple(sorted(pairs))
 
 
-def blink_onsets(series: KeypointSeries) -> np.ndarray:
-    """Blink onsets (s) on dlib 68: where the closure passes half its depth going down.
+def blink_onsets(series: KeypointSeries, source: str = "face_dlib68") -> np.ndarray:
+    """Blink onsets (s): where the closure passes half its depth going down.
 
     The blinks are the clinical measure's own (:func:`medswap.measures.face.blinks`: both
-    eyes, adaptive threshold); its time is the middle of the closure, so the onset is half
-    a duration earlier. Raises MeasureError when the eyes cannot be measured.
+    eyes, adaptive threshold), on dlib 68 (a model the swap does not use) or on the face
+    mesh (the swap's own); its time is the middle of the closure, so the onset is half a
+    duration earlier. Raises MeasureError when the eyes cannot be measured.
     """
-    values = blinks(series, "face_dlib68").values
+    values = blinks(series, source).values
     mid = np.asarray(values["blink_times_s"], dtype=float)
     return mid - np.asarray(values["blink_durations_ms"], dtype=float) / 2000.0
 
@@ -471,8 +472,8 @@ def mouth_peaks(time_s: np.ndarray, opening: np.ndarray) -> np.ndarray:
 
     A peak's time is the middle of its width at half its prominence, as a blink's is the
     middle of its closure: a mouth held open has a plateau whose highest sample is wherever
-    the tracker's pixel steps put it (webcam_single: 1.23 s on the original, 1.38 s on its
-    re-encode, for one opening). The prominence bar adapts like the blink threshold: a
+    the tracker's pixel steps put it, which differs between a video and its own re-encode
+    (README, "Face motion"). The prominence bar adapts like the blink threshold: a
     jittery tracker raises it rather than inventing openings.
     """
     fs = sampling_rate(time_s)
@@ -514,8 +515,15 @@ class MotionResult:
     """Face motion of one de-identified video against the original."""
 
     groups: dict[str, DisplacementComparison]  # by group name: face-dlib68, face-mesh
-    blinks: EventMatch
-    mouth_peaks: EventMatch
+    blinks: EventMatch  # on dlib 68
+    mouth_peaks: EventMatch  # on dlib 68
+    #: Blinks on the face mesh, the swap's own landmarks: beside dlib's, it tells a blink the
+    #: output lacks from one that only an independent model does not read.
+    blinks_mesh: EventMatch
+
+    @property
+    def events(self) -> tuple[EventMatch, ...]:
+        return (self.blinks, self.mouth_peaks, self.blinks_mesh)
 
     @property
     def headline(self) -> DisplacementComparison:
@@ -538,7 +546,7 @@ class MotionResult:
                     "tolerance_s": e.tolerance_s,
                     "reason": e.reason,
                 }
-                for e in (self.blinks, self.mouth_peaks)
+                for e in self.events
             },
         }
 
@@ -563,6 +571,7 @@ DEFINITIONS = {
     "1 keeps the motion's size, 0.5 halves it",
     "blink_onsets": "dlib 68 blinks (both eyes close to half their open aspect ratio); onset "
     "= where the closure passes half its depth",
+    "blink_onsets_mesh": "the same blinks on the face mesh (the swap's own landmarks)",
     "mouth_peaks": "openings of the dlib 68 inner-lip gap (62-66) in the head frame: peaks "
     f"with a prominence of at least {MIN_MOUTH_PROMINENCE} inter-ocular distances, "
     f"{MIN_MOUTH_PEAK_GAP_S} s apart, timed at the middle of their width at half prominence",
@@ -605,4 +614,9 @@ def compare_motion(original: KeypointSeries, deidentified: KeypointSeries) -> Mo
         groups,
         _events("blink_onsets", blink_onsets, original, deidentified),
         _events("mouth_peaks", mouth, head_o, head_d),
+        _events("blink_onsets_mesh", _mesh_blinks, original, deidentified),
     )
+
+
+def _mesh_blinks(series: KeypointSeries) -> np.ndarray:
+    return blink_onsets(series, "face_mesh")

@@ -12,7 +12,11 @@ if TYPE_CHECKING:
     from medswap.evaluate.invariance import Evaluation, MethodResult
     from medswap.evaluate.motion import EventMatch, MotionResult
 
-_EVENT_NAMES = {"blink_onsets": "blink onsets", "mouth_peaks": "mouth openings"}
+_EVENT_NAMES = {
+    "blink_onsets": "blink onsets",
+    "mouth_peaks": "mouth openings",
+    "blink_onsets_mesh": "blink onsets (face mesh)",
+}
 
 
 def _v(value: float | int | None) -> str:
@@ -36,7 +40,7 @@ def motion_csv(result: Evaluation) -> str:
         for name, g in motion.groups.items():
             for metric, value in g.figures().items():
                 lines.append(f"{label},{name},{metric},{_v(value)},{_csv_text(g.reason)}")
-        for e in (motion.blinks, motion.mouth_peaks):
+        for e in motion.events:
             for metric, value in e.figures().items():
                 lines.append(f"{label},{e.kind},{metric},{_v(value)},{_csv_text(e.reason)}")
     return "\n".join(lines) + "\n"
@@ -46,7 +50,7 @@ def motion_events_csv(result: Evaluation) -> str:
     """``method,event,video,time_s,matched_time_s``: every event, and its partner if any."""
     lines = ["method,event,video,time_s,matched_time_s"]
     for label, motion in _with_motion(result):
-        for e in (motion.blinks, motion.mouth_peaks):
+        for e in motion.events:
             if e.original_s is None or e.deidentified_s is None:
                 continue
             partner = dict(e.pairs)
@@ -123,7 +127,7 @@ def motion_verdict(m: MethodResult) -> str | None:
             f"(eyes, brows, mouth {g.correlation_expressive_median:.2f}), amplitude "
             f"{g.amplitude_ratio_expressive_median:.2f}x"
         )
-    events = "; ".join(_events_text(e) for e in (m.motion.blinks, m.motion.mouth_peaks))
+    events = "; ".join(_events_text(e) for e in m.motion.events)
     return f"{m.label}: {text}; {events}"
 
 
@@ -195,7 +199,7 @@ def motion_section(result: Evaluation) -> ReportSection | None:
             e.reason,
         ]
         for label, motion in items
-        for e in (motion.blinks, motion.mouth_peaks)
+        for e in motion.events
     ]
     body += table_html(
         rows,
@@ -208,7 +212,8 @@ def motion_section(result: Evaluation) -> ReportSection | None:
             "median timing error (ms)",
             "not measured because",
         ],
-        caption="Events matched in time (dlib 68 landmarks, which the swap does not use)",
+        caption="Events matched in time: dlib 68 landmarks, which the swap does not use, "
+        "and blinks on the face mesh, which drives the swap",
     )
     body += bullet_list(_EXPLAIN)
     return ReportSection("Face motion", body)
