@@ -103,12 +103,14 @@ def main() -> None:
             if args.prepare_only:
                 continue
             m = compare_motion(orig, deid)
-            g = m.groups["face-dlib68"]
+            g, mesh = m.groups["face-dlib68"], m.groups["face-mesh"]
             print(
-                f"{stem} | {method} | {fmt(g.nme_median)} | {fmt(g.correlation_median, '.2f')} / "
+                f"{stem} | {method} | {fmt(g.nme_median)} / {fmt(mesh.nme_median)} | "
+                f"{fmt(g.correlation_median, '.2f')} / "
                 f"{fmt(g.correlation_expressive_median, '.2f')} | "
                 f"{fmt(g.amplitude_ratio_expressive_median, '.2f')} | {events(m.blinks)} | "
-                f"{events(m.mouth_peaks)}" + (f" | {g.reason}" if g.reason else "")
+                f"{events(m.mouth_peaks)} | {events(m.blinks_mesh)}"
+                + (f" | {g.reason}" if g.reason else "")
             )
         print(f"# {stem}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
