@@ -37,10 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from medswap.errors import AlignmentError, OutputError
+from medswap.evaluate.motion import DEFINITIONS as MOTION_DEFINITIONS
+from medswap.evaluate.motion import MotionResult, compare_motion
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS, EvalGroup
 from medswap.models import KEYPOINT_MODELS
 from medswap.models import require as require_models
-from medswap.outputs import PARTIAL_SUFFIX, partial_path
+from medswap.outputs import PARTIAL_SUFFIX, json_safe, partial_path, write_text_atomic
 from medswap.types import KeypointSeries
 
 log = logging.getLogger(__name__)
@@ -255,6 +257,8 @@ class MethodResult:
     video: str
     groups: dict[str, GroupResult]
     flagged: list[dict] = field(default_factory=list)
+    #: the face judged by its motion from its own neutral shape (beside the absolute groups)
+    motion: MotionResult | None = None
 
     def metrics(self) -> dict[str, dict[str, float]]:
         return {g: r.metrics for g, r in self.groups.items()}
@@ -302,10 +306,12 @@ class Evaluation:
             "nothing_measured": self.nothing_measured,
             "original_detection_rate": _clean(self.original_detection),
             "definitions": DEFINITIONS,
+            "motion_definitions": MOTION_DEFINITIONS,
             "methods": {
                 m.label: {
                     "video": m.video,
                     "flagged_frames": m.flagged,
+                    **({"motion": json_safe(m.motion.to_json())} if m.motion else {}),
                     "groups": {
                         g: {
                             **_clean(r.metrics),
@@ -351,6 +357,7 @@ def evaluate_series(
                 (videos or {}).get(label, label),
                 compare_series(original, series),
                 (flagged or {}).get(label, []),
+                compare_motion(original, series),
             )
         )
     orig_det = {g.name: detection_rate(g.select(original.groups[g.layout])) for g in EVAL_GROUPS}
@@ -594,6 +601,11 @@ def write_tables(result: Evaluation, out_dir: Path, original: KeypointSeries) ->
                         f"{original.time_s[i]:.6f},{r.nme[i]:.6g}\n"
                     )
     files["per_frame"] = "per_frame.csv"
+    from medswap.report.motion import motion_files
+
+    for key, (name, text) in motion_files(result).items():
+        write_text_atomic(out_dir / name, text, "motion table")
+        files[key] = name
     return files
 
 

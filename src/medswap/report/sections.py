@@ -15,6 +15,7 @@ from medswap.report.html import (
     paragraphs,
     table_html,
 )
+from medswap.report.motion import motion_section, motion_verdict
 
 _SHOWN = (
     "nme_median",
@@ -64,6 +65,7 @@ def evaluation_verdict(result) -> list[str]:
                     txt += f" (re-encoding alone: {fb:.3f})"
             parts.append(txt)
         lines.append(f"{m.label}: " + ("; ".join(parts) if parts else "nothing comparable"))
+    lines += [line for line in map(motion_verdict, result.methods) if line]
     return lines
 
 
@@ -112,6 +114,9 @@ def evaluation_sections(result, out_dir: Path) -> list[ReportSection]:
     sections.append(
         ReportSection("Metrics", "".join(metrics_table(result, m.label) for m in result.methods))
     )
+    motion = motion_section(result)
+    if motion is not None:
+        sections.append(motion)
     figs = ""
     for key, caption in (
         ("plot_nme_by_group", "Median NME per keypoint group"),
