@@ -53,9 +53,7 @@ def test_unswapped_frames_are_caught_and_fixed_before_release(tmp_path, monkeypa
     gate = result.gate
     assert gate["faces_flagged"] >= len(LEFT_AS_IS), gate
     fixed = {f.frame_index for f in result.frames for face in f.faces if "gate" in face.reason}
-    obscured = {
-        f.frame_index for f in result.frames for face in f.faces if "audit" in face.reason
-    }
+    obscured = {f.frame_index for f in result.frames for face in f.faces if "audit" in face.reason}
     assert set(LEFT_AS_IS) <= fixed | obscured, (fixed, obscured)
     assert result.audit.clean and result.audit.frames == N
     # The published file passes the after-the-fact audit of every frame, both recognisers.
@@ -67,9 +65,7 @@ def test_unswapped_frames_are_caught_and_fixed_before_release(tmp_path, monkeypa
     assert set(report["stages"]["busy_s"]) >= {"render", "audit and gate", "encode"}
 
 
-def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(
-    tmp_path, monkeypatch, capsys
-):
+def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(tmp_path, monkeypatch, capsys):
     src = shared_video("speech_a.mp4")
     monkeypatch.setattr(medswap.pipeline, "MeshSwapper", LeavesFramesAsIs)
     monkeypatch.setattr(medswap.gate, "MeshSwapper", NeverSwaps)  # re-rendering fails too
@@ -83,10 +79,8 @@ def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(
 
     quarantine = tmp_path / "quarantine"
     quarantine.mkdir()
-    code = main(
-        ["-q", "deidentify", str(src), "-o", str(out), "--max-frames", str(N)]
-        + ["--report", str(report), "--quarantine", str(quarantine)]
-    )
+    args = ["-q", "deidentify", str(src), "-o", str(out), "--max-frames", str(N)]
+    code = main([*args, "--report", str(report), "--quarantine", str(quarantine)])
     assert code == 20
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "release refused" in err and "frame 4" in err, err

@@ -111,15 +111,17 @@ class ReleaseGate:
             if fixed is not None:
                 final.append(fixed)
                 continue
-            box = place.box if place is not None else face.record.box
-            obs.obscure(item.image, np.asarray(box, dtype=np.float64))
             reason = REASON_OBSCURED if place is not None else REASON_UNTRACKED
+            if place is None:  # a face only the audit's detector saw: its place is its box
+                place = Place(-1, face.record.box, face.face.score, None)
+            obs.obscure(item.image, np.asarray(place.box, dtype=np.float64))
             self.counts["faces_obscured"] += 1
             self.reasons[reason] += 1
             self._mark(item.outcome, face, reason)
-            if place is not None and place.landmarks is not None:
-                final.append(self.auditor.rejudge(judgement, item.image, place))
-            # A face only YuNet saw is now under the mosaic: judged again, nothing is found.
+            # Judged again: one still recognised under the mosaic stays a leak (exit 20).
+            again = self.auditor.rejudge(judgement, item.image, place)
+            if again is not None:
+                final.append(again)
         self.auditor.commit(judgement, final)
         return item.image
 

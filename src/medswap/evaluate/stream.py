@@ -366,28 +366,33 @@ class StreamAuditor:
         self.busy_s += time.perf_counter() - t0
         return FrameJudgement(scan, judged)
 
-    def rejudge(self, judgement: FrameJudgement, output: np.ndarray, place: Place) -> JudgedFace:
-        """Judge one tracked face again after the gate re-rendered it (same place, new pixels).
+    def rejudge(
+        self, judgement: FrameJudgement, output: np.ndarray, place: Place
+    ) -> JudgedFace | None:
+        """Judge one face again after the gate changed it (same place, new pixels).
 
         dlib runs whatever the stride: the face was flagged once, so both recognisers must
-        clear it.
+        clear it. None when no face is found there any more (YuNet, or the mesh if any).
         """
         t0 = time.perf_counter()
         scan = judgement.scan
-        found = [f for f in self._faces_at(output, [place]) if f[2] == place.track_id] or [
-            (
-                IndependentFace(place.box, place.score, five_points_from_mesh(place.landmarks)),
-                ("track",),
-                place.track_id,
-            )
+        found = [
+            f
+            for f in self._faces_at(output, [place])
+            if f[2] == place.track_id and overlap_of_smaller(f[0].box, place.box) > 0
         ]
+        if not found and place.landmarks is not None:
+            five = five_points_from_mesh(place.landmarks)
+            found = [(IndependentFace(place.box, place.score, five), ("track",), place.track_id)]
+        if not found:
+            self.busy_s += time.perf_counter() - t0
+            return None
         face, detectors, owner = found[0]
         rec = FaceRecord(np.asarray(face.box, float), detectors)
         rec.sface = self.sface.descriptor(output, face)
         rec.dlib = self._dlib_result(self._submit_dlib(output, face))
-        hits = leaks_in(
-            FrameScan(scan.index, scan.time_s, True, scan.original, [rec]), self.template
-        )
+        probe = FrameScan(scan.index, scan.time_s, True, scan.original, [rec])
+        hits = leaks_in(probe, self.template)
         self.busy_s += time.perf_counter() - t0
         return JudgedFace(rec, hits, owner, face)
 
