@@ -120,12 +120,11 @@ def _timed(model: Callable[[np.ndarray], object], timers: Counter) -> Callable:
     name = f"perceive: {type(model).__name__}"
 
     def call(image: np.ndarray) -> object:
-        t0, c0 = time.perf_counter(), time.thread_time()
+        t0 = time.perf_counter()
         try:
             return model(image)
         finally:
             timers[name] += time.perf_counter() - t0
-            timers[f"cpu {name}"] += time.thread_time() - c0
 
     return call
 
@@ -329,7 +328,7 @@ def deidentify(
                 meshes = mesh_job.result()
                 boxes, scores = detect_job.result()
                 hand_pts = hands_job.result() if hands_job is not None else []
-                t_render, c_render = time.perf_counter(), time.thread_time()
+                t_render = time.perf_counter()
                 timers["wait for decode and models"] += t_render - t_wait
                 image = frame.image.copy()
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
@@ -361,7 +360,6 @@ def deidentify(
                 outcome = FrameOutcome(frame.index, frame.pts, frame.time_s, faces)
                 outcomes.append(outcome)
                 timers["render"] += time.perf_counter() - t_render
-                timers["cpu render"] += time.thread_time() - c_render
                 if gate is None:
                     writer.write(image, frame.pts)
                 else:
@@ -493,10 +491,9 @@ def _gate_and_write(
     gate: ReleaseGate, item: Rendered, writer: video.VideoWriter, timers: Counter
 ) -> None:
     """On the gate's thread: judge and fix one frame, then hand it to the encoder in order."""
-    t0, c0 = time.perf_counter(), time.thread_time()
+    t0 = time.perf_counter()
     image = gate.process(item)
     timers["audit and gate"] += time.perf_counter() - t0
-    timers["cpu audit and gate"] += time.thread_time() - c0
     writer.write(image, item.pts)
 
 
