@@ -1,12 +1,18 @@
-"""Speed and peak memory of medswap's methods on a 720p clip, beside deface 1.5.0.
+"""Speed, CPU time and peak memory of medswap deidentify at 720p, beside deface and I/O.
 
     benchmarks/setup_deface.sh                  # once: deface in its own venv (.bench/)
-    .venv/bin/python benchmarks/bench_deidentify.py [--seconds 30] [--long-minutes 10]
+    .venv/bin/python benchmarks/bench_deidentify.py [--seconds 20] [--long-minutes 10]
 
-The first line is the anchor, measured in the same run on the same clip: deface 1.5.0
-(CenterFace + blur, its defaults). Each method runs as its own process (the real CLI, decode to
-encode), so its peak RSS is its own. With ``--long-minutes`` the swap also runs on a clip made
-by looping the 720p clip to that length, to show that peak memory does not grow with length.
+One run measures, on the same 1280x720 clip (speech_a resized and padded, ping-pong looped to
+``--seconds``; cached under ``.bench/``): the I/O floor (decode + libx264 veryfast, medswap's
+own reader and writer), the default command (swap plus the in-stream audit of every frame and
+the release gate), ``--no-audit`` (the swap alone), ``--method blur --no-audit``, and deface
+1.5.0 (CenterFace + blur, its defaults) as the anchor. Each is its own process (the real CLI,
+decode to encode), so its peak RSS and CPU time (user + system, its children included: the
+audit's dlib process) are its own. The machine's load average is printed before and after:
+the figures scale with it, so rerun them on an idle machine. With ``--long-minutes`` the
+default command also runs on a clip looped to that length, to show that peak memory does not
+grow with length.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def make_clip_in_child(out: Path, seconds: float) -> Path:
 
 
 def medswap_cmd(src: Path, out: Path, *extra: str) -> list[str]:
-    """The real CLI, decode to encode, without the audit (timed on its own elsewhere)."""
+    """The real CLI, decode to encode (with the audit unless ``extra`` says --no-audit)."""
     return [
         sys.executable,
         "-m",
@@ -70,70 +76,99 @@ def medswap_cmd(src: Path, out: Path, *extra: str) -> list[str]:
         str(src),
         "-o",
         str(out),
-        "--no-audit",
+        "--overwrite",
         *extra,
     ]
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def io_floor(src: Path, out: Path) -> None:
+    """Decode every frame and encode it again with medswap's writer (libx264 veryfast)."""
+    info = video.probe(src)
+    with video.VideoWriter(out, info) as writer:
+        for f in video.read_frames(src, info):
+            writer.write(f.image, f.pts)
+
+
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, descendants included), peak RSS (MiB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    # The dlib process the audit spawns is reaped by the child, so its CPU is in here too.
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def line(label: str, n: int, wall: float, cpu: float, rss: float) -> str:
+    return (
+        f"{label:34s} {n / wall:6.1f} fps  {wall:6.1f} s wall  {cpu:6.1f} s CPU "
+        f"({cpu / wall:4.2f} cores)  peak {rss:5.0f} MiB"
+    )
+
+
+def cached_clip(seconds: float) -> Path:
+    """The 720p clip of this length, built once into .bench/ (in a child: see below)."""
+    path = ROOT / ".bench" / f"speech_a_720p_{seconds:g}s.mp4"
+    if not path.is_file():
+        path.parent.mkdir(exist_ok=True)
+        make_clip_in_child(path, seconds)
+    return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0, help="length of the 720p clip")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of the 720p clip")
     ap.add_argument(
         "--long-minutes",
         type=float,
         default=0.0,
-        help="also run swap on a looped clip this long (memory check)",
+        help="also run the default command on a looped clip this long (memory check)",
     )
-    ap.add_argument("--methods", default="swap,blur,pixelate,mask")
     ap.add_argument("--make-clip", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--io-floor", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.make_clip:
         make_720p(args.make_clip, args.seconds)
+        return
+    if args.io_floor:
+        io_floor(*args.io_floor)
         return
     if not SOURCE.is_file():
         raise SystemExit(f"{SOURCE} is absent: the benchmark needs ../shared/media")
     tmp = Path(tempfile.mkdtemp(prefix="medswap-bench-"))
     try:
-        clip = make_clip_in_child(tmp / "clip720.mp4", args.seconds)
+        clip = cached_clip(args.seconds)
         n = video.count_frames(clip)
-        print(f"clip: 1280x720, {n} frames, {os.cpu_count()} cores", flush=True)
+        print(
+            f"clip: 1280x720, {n} frames, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        wall, cpu, rss = run(
+            [sys.executable, __file__, "--io-floor", str(clip), str(tmp / "io.mp4")]
+        )
+        print(line("I/O floor (decode + x264 veryfast)", n, wall, cpu, rss), flush=True)
         if DEFACE.is_file():
-            wall, rss = run([str(DEFACE), str(clip), "-o", str(tmp / "deface.mp4")])
-            print(
-                f"anchor deface 1.5.0: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
-                flush=True,
-            )
+            wall, cpu, rss = run([str(DEFACE), str(clip), "-o", str(tmp / "deface.mp4")])
+            print(line("deface 1.5.0 (anchor)", n, wall, cpu, rss), flush=True)
         else:
-            print("anchor deface 1.5.0: not installed (run benchmarks/setup_deface.sh)")
-        for method in args.methods.split(","):
-            out = tmp / f"{method}.mp4"
-            wall, rss = run(medswap_cmd(clip, out, "--method", method))
-            print(
-                f"medswap {method:9s}: {n / wall:6.1f} fps  {wall:6.1f} s  peak {rss:6.0f} MiB",
-                flush=True,
-            )
+            print("deface 1.5.0: not installed (run benchmarks/setup_deface.sh)", flush=True)
+        runs = [
+            ("medswap default (swap + audit)", ()),
+            ("medswap --no-audit (swap)", ("--no-audit",)),
+            ("medswap --method blur --no-audit", ("--method", "blur", "--no-audit")),
+        ]
+        for label, extra in runs:
+            wall, cpu, rss = run(medswap_cmd(clip, tmp / "out.mp4", *extra))
+            print(line(label, n, wall, cpu, rss), flush=True)
         if args.long_minutes:
-            for minutes in (args.long_minutes / 10, args.long_minutes):
-                long_clip = make_clip_in_child(tmp / "long.mp4", minutes * 60)
-                m = video.count_frames(long_clip)
-                wall, rss = run(medswap_cmd(long_clip, tmp / "long_out.mp4", "--overwrite"))
-                print(
-                    f"medswap swap, {minutes:4.1f} min ({m} frames): {m / wall:6.1f} fps  "
-                    f"peak {rss:6.0f} MiB",
-                    flush=True,
-                )
-                long_clip.unlink()
+            long_clip = cached_clip(args.long_minutes * 60)
+            m = video.count_frames(long_clip)
+            wall, cpu, rss = run(medswap_cmd(long_clip, tmp / "long_out.mp4"))
+            print(line(f"medswap default, {m} frames", m, wall, cpu, rss), flush=True)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

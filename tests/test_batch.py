@@ -101,6 +101,11 @@ def test_reference_run_names_pseudonyms_and_keeps_originals_out(reference, datas
     assert [(r["task"], r["frames"], r["status"]) for r in manifest].count(
         ("tapping", str(N_FRAMES), "done")
     ) == 2
+    # Every video was audited (in the Dask worker) and only a clean one is published.
+    for r in manifest:
+        assert r["audit"].startswith("clean: 0 leak frames; rank-1 dlib") or (
+            r["audit"] == "nothing to protect"
+        ), r
 
 
 @pytest.fixture(scope="module")

@@ -384,6 +384,8 @@ def test_a_matroska_input_is_audited_like_any_other(tmp_path, suffix):
     assert video.probe(src).n_frames == 0
     result = deidentify(src, tmp_path / "out.mp4", audit=True)
     assert result.audit is not None and result.audit.frames == 9
-    assert len(result.audit.enrolment["frames"]) >= 3
+    # The in-stream audit enrols from the frames as they pass (every 5th at first), whatever
+    # the header says; the after-the-fact audit spreads its enrolment over the counted frames.
+    assert result.audit.enrolment["frames"] == [0, 5]
     again = audit(src, tmp_path / "out.mp4", stride=3)
     assert again.safe and again.enrolment["frames"] == [0, 3, 6]

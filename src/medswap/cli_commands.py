@@ -89,7 +89,24 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
     )
     add_max_frames(p, "stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-audit", action="store_true", help="skip the privacy audit at the end")
+    p.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="skip the privacy audit and its release gate (every frame is judged before it is "
+        "written by default, and nothing is published if the audit is not clean: exit 20)",
+    )
+    p.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="the audit's lineup: a folder of person folders (default: built-in donors + "
+        "scikit-image's LFW subset)",
+    )
+    p.add_argument(
+        "--quarantine",
+        metavar="DIR",
+        help="when the release gate refuses the output (exit 20), keep it and its report in "
+        "DIR as NAME.quarantined.EXT / .json (default: keep nothing)",
+    )
     # -- release review (issue 24) --
     p.add_argument(
         "--require-approval",
@@ -140,6 +157,8 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             progress=display.step(f"{name}: de-identify"),
             audit_progress=display.step(f"{name}: audit"),
             audit=not args.no_audit,
+            gallery=args.gallery,
+            quarantine=args.quarantine,
             swap_settings=SwapSettings(keep_eyes=args.eyes),
             engine=args.engine,
             model=args.model,

@@ -127,3 +127,15 @@ class ReleaseError(MedswapError):
     """A release manifest is unsigned, changed, rejected, or does not match its video."""
 
     exit_code = 19
+
+
+class ReleaseGateError(MedswapError):
+    """``deidentify``'s own audit still finds the patient after its fixes: nothing is published.
+
+    ``audit`` carries the :class:`medswap.evaluate.privacy.AuditResult`; ``quarantine`` the
+    folder the artefacts were kept in (``--quarantine``), else None.
+    """
+
+    exit_code = 20
+    audit: object | None = None
+    quarantine: str | None = None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from medswap import __version__, video
-from medswap.errors import UsageError
+from medswap.errors import ReleaseGateError, UsageError
+from medswap.evaluate.stream import DLIB_STRIDE, StreamAuditor
 from medswap.faces.mesh import (
     FaceDetector,
     FaceMesher,
@@ -32,6 +34,7 @@ from medswap.faces.mesh import (
     occluding_hands,
 )
 from medswap.faces.track import FaceTracker
+from medswap.gate import ReleaseGate, Rendered
 from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, TEXT_MODELS, model_manifest
 from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
@@ -76,6 +79,9 @@ class DeidentifyResult:
     elapsed_s: float = 0.0
     audit: object | None = None  # medswap.evaluate.privacy.AuditResult when audited
     text_audit: object | None = None  # medswap.text.audit.TextAuditResult when audited
+    #: Where the run's time went, stage by stage (busy seconds), and the release gate's record.
+    stages: dict = field(default_factory=dict)
+    gate: dict | None = None
 
     @property
     def face_found(self) -> bool:
@@ -102,7 +108,9 @@ class DeidentifyResult:
             "settings": self.settings,
             "donors": self.donors,
             "elapsed_s": round(self.elapsed_s, 3),
+            "stages": self.stages,
             "totals": self.totals,
+            "release_gate": self.gate,
             "models": model_manifest(_models_used(self.method, self.settings))
             if include_models
             else {},
@@ -118,9 +126,24 @@ def _models_used(method: str, settings: dict) -> list[str]:
     return [*DEIDENTIFY_MODELS[method], *(() if text == "keep" else TEXT_MODELS)]
 
 
+def _timed(model: Callable[[np.ndarray], object], timers: Counter) -> Callable:
+    """``model`` with the seconds spent in it added to ``timers[its class name]``."""
+    name = f"perceive: {type(model).__name__}"
+
+    def call(image: np.ndarray) -> object:
+        t0 = time.perf_counter()
+        try:
+            return model(image)
+        finally:
+            timers[name] += time.perf_counter() - t0
+
+    return call
+
+
 def _look_ahead(
     frames: Iterable[video.Frame],
     models: Sequence[Callable[[np.ndarray], object] | None],
+    timers: Counter | None = None,
 ) -> Iterator[tuple[video.Frame, list[Future | None]]]:
     """Each frame with every model already running on it, one frame ahead of the caller.
 
@@ -136,6 +159,7 @@ def _look_ahead(
         else None
         for m in models
     ]
+    models = [_timed(m, timers) if m is not None and timers is not None else m for m in models]
     pending: tuple[video.Frame, list[Future | None]] | None = None
     try:
         for frame in frames:
@@ -175,7 +199,9 @@ def deidentify(
     occlusion: bool = True,
     swap_settings: SwapSettings | None = None,
     audit: bool = False,
-    audit_stride: int = 3,
+    audit_stride: int | None = None,
+    gallery: str | Path | None = None,
+    quarantine: str | Path | None = None,
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
@@ -194,9 +220,14 @@ def deidentify(
     identifies) or ``keep``. ``shape`` moves face geometry toward the donor (0..1);
     ``swap_settings`` sets every blending parameter (for sweeps and experiments).
     ``mask_shape`` is the ``mask`` baseline's shape: ``ellipse`` (default), ``box``, ``eyes``.
-    ``audit`` runs the privacy audit (:func:`medswap.evaluate.privacy.audit`, dlib on every
-    ``audit_stride``-th frame) on the finished output and puts it in the result and the report;
-    the CLI does this by default, the API only when asked, because it costs more than the swap.
+    ``audit`` judges every output frame before it is encoded (:mod:`medswap.evaluate.stream`:
+    YuNet and SFace on every frame, dlib on every ``audit_stride``-th and wherever SFace is
+    suspicious; ``gallery`` is the lineup folder) and gates the release (:mod:`medswap.gate`):
+    a face either recogniser takes for the patient is re-rendered stronger or obscured before
+    it is written, and if the finished audit is still not clean (a leak frame, or the lineup
+    rank-1 above its bound) nothing is published and :class:`ReleaseGateError` (exit 20) is
+    raised; ``quarantine`` is a folder to keep that run's video and report in. The CLI audits
+    by default, the API only when asked.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
     ``progress`` and ``audit_progress`` are ``(done, total)`` callbacks for the two passes.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
@@ -286,20 +317,50 @@ def deidentify(
     # One BLAS thread: the stages already run in parallel, and BLAS's own threads spin-wait
     # between the many small products of a frame (measured: 9 s of 27 s CPU on a 10 s clip).
     blas = threadpool_limits(limits=1, user_api="blas")
+    timers: Counter[str] = Counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    if quarantine is not None:
+        check_new_output(Path(quarantine) / dst.name, overwrite=overwrite, inputs=[src])
+    gate = None
     try:
         frames = video.read_frames(src, info, max_frames=max_frames)
-        # The models look at frame N+1 on their own threads while this one swaps frame N.
+        # The models look at frame N+1 on their own threads while this one swaps frame N;
+        # the gate judges (and if need be fixes) frame N-1 on its own thread and hands it to
+        # the encoder, which has a thread of its own too: every stage overlaps the others.
         # The safety net looks at every frame: a face the mesh misses is obscured from the
         # first frame it appears in, never passed through until a later check. Closing the
         # look-ahead stops its threads before the models are closed below.
-        with (
-            video.VideoWriter(dst, info, audio_from=audio_src, publish=False) as writer,
-            closing(_look_ahead(frames, [mesher, detector, hands])) as ahead,
-        ):
+        with ExitStack() as stack:
+            writer = stack.enter_context(
+                video.VideoWriter(dst, info, audio_from=audio_src, publish=False)
+            )
+            ahead = stack.enter_context(
+                closing(_look_ahead(frames, [mesher, detector, hands], timers))
+            )
+            if audit:
+                gate = _make_gate(
+                    stack,
+                    src,
+                    dst,
+                    method,
+                    settings,
+                    donor_list,
+                    donor_seed,
+                    gallery,
+                    audit_stride,
+                    can_rerender=learned is None,
+                )
+                gate_thread = stack.enter_context(
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-gate")
+                )
+            in_flight: deque[Future] = deque()
+            t_wait = time.perf_counter()
             for frame, (mesh_job, detect_job, hands_job) in ahead:
                 meshes = mesh_job.result()
                 boxes, scores = detect_job.result()
                 hand_pts = hands_job.result() if hands_job is not None else []
+                t_render = time.perf_counter()
+                timers["wait for decode and models"] += t_render - t_wait
                 image = frame.image.copy()
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
                 faces: list[FaceOutcome] = []
@@ -329,15 +390,41 @@ def deidentify(
                     )
                 outcome = FrameOutcome(frame.index, frame.pts, frame.time_s, faces)
                 outcomes.append(outcome)
-                face_boxes = [st.box for st in states]
-                for done in text_stage.push(frame.index, frame.image, image, outcome, face_boxes):
-                    _write_text_frame(writer, done)
+                timers["render"] += time.perf_counter() - t_render
+                faces_hidden = [st.box for st in states]
+                if gate is None:
+                    _to_text_stage(
+                        text_stage, writer, frame.index, frame.image, image, outcome, faces_hidden
+                    )
+                else:
+                    item = Rendered(
+                        frame.index,
+                        frame.pts,
+                        frame.time_s,
+                        frame.image,
+                        image,
+                        states,
+                        hand_pts,
+                        outcome,
+                    )
+                    in_flight.append(
+                        gate_thread.submit(
+                            _gate_and_write, gate, item, writer, timers, text_stage, faces_hidden
+                        )
+                    )
+                    while len(in_flight) > GATE_QUEUE:  # bounded: memory stays flat
+                        in_flight.popleft().result()
                 if frame.index == 0:
                     log.debug("%s: first frame de-identified", dst.name)
                 if progress is not None:
                     progress(frame.index + 1, n_total)
+                t_wait = time.perf_counter()
+            while in_flight:
+                in_flight.popleft().result()
             for done in text_stage.flush():
                 _write_text_frame(writer, done)
+            if gate is not None:
+                audit_result = replace(gate.auditor.result(len(outcomes)), deidentified=str(dst))
     finally:
         text_stage.close()
         blas.restore_original_limits()
@@ -345,7 +432,7 @@ def deidentify(
         detector.close()
         if hands is not None:
             hands.close()
-
+    timers["encode"] = writer.busy_s
     totals = _totals(outcomes, reasons)
     result = DeidentifyResult(
         input=str(src),
@@ -371,21 +458,22 @@ def deidentify(
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
     )
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    result.stages = {
+        "busy_s": {k: round(v, 3) for k, v in sorted(timers.items())},
+        "cpu_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 3),
+        "wall_s": round(result.elapsed_s, 3),
+        **({"audit": gate.auditor.stats()} if gate is not None else {}),
+    }
+    if gate is not None:
+        result.gate = gate.to_json()
+        for reason, n in gate.reasons.items():
+            reasons[reason] += n
+        result.totals = totals = _totals(outcomes, reasons)
+        result.audit = audit_result
     # The output stays hidden until its audit and report are done: an interrupted or failed
     # audit or report leaves nothing that looks like a checked result.
     try:
-        if audit and result.face_found:
-            from medswap.evaluate.privacy import audit as run_audit
-
-            found = run_audit(
-                src,
-                writer.partial,
-                donors=list(donors or [DEFAULT_DONOR]) if method == "swap" else None,
-                stride=audit_stride,
-                max_frames=max_frames,
-                progress=audit_progress,
-            )
-            result.audit = replace(found, deidentified=str(dst))
         if audit and text != "keep":
             from medswap.text.audit import audit_text
 
@@ -399,6 +487,15 @@ def deidentify(
                 offset=stride // 2,
                 max_frames=max_frames,
             )
+        if result.audit is not None and not result.audit.clean:
+            kept = _quarantine(writer.partial, dst, quarantine, result, overwrite)
+            err = ReleaseGateError(
+                f"release refused, nothing published: {result.audit.failure_message()}"
+                + (f"; kept in {kept}" if kept else ""),
+                dst,
+            )
+            err.audit, err.quarantine = result.audit, kept
+            raise err
         _publish(writer.partial, dst, report_path, result)
     except BaseException:
         discard([writer.partial])
@@ -413,6 +510,85 @@ def deidentify(
         result.elapsed_s,
     )
     return result
+
+
+#: Frames the gate may hold beside the renderer: two rendered frames and their originals.
+GATE_QUEUE = 2
+
+
+def _make_gate(
+    stack: ExitStack,
+    src: Path,
+    dst: Path,
+    method: str,
+    settings: SwapSettings,
+    donors: list[Donor],
+    donor_seed: int,
+    gallery: str | Path | None,
+    dlib_stride: int | None,
+    can_rerender: bool,
+) -> ReleaseGate:
+    """The in-stream auditor (its child process starts now) and the gate around it."""
+    auditor = stack.enter_context(
+        StreamAuditor(
+            src,
+            dst,
+            donors=[(d.name, d.image) for d in donors],
+            gallery=gallery,
+            dlib_stride=dlib_stride or DLIB_STRIDE,
+        )
+    )
+    return ReleaseGate(auditor, method, settings, donors, donor_seed, can_rerender)
+
+
+def _gate_and_write(
+    gate: ReleaseGate,
+    item: Rendered,
+    writer: video.VideoWriter,
+    timers: Counter,
+    text_stage: TextStage,
+    faces_hidden: list[np.ndarray],
+) -> None:
+    """On the gate's thread: judge and fix one frame, then pass it on to the text stage."""
+    t0 = time.perf_counter()
+    image = gate.process(item)
+    timers["audit and gate"] += time.perf_counter() - t0
+    _to_text_stage(text_stage, writer, item.index, item.original, image, item.outcome, faces_hidden)
+
+
+def _to_text_stage(
+    text_stage: TextStage,
+    writer: video.VideoWriter,
+    index: int,
+    original: np.ndarray,
+    image: np.ndarray,
+    outcome: FrameOutcome,
+    faces_hidden: list[np.ndarray],
+) -> None:
+    """Hand a finished frame to the text stage and encode the frames it releases, in order.
+
+    Called from one thread at a time (the gate's, or the renderer's without a gate), so the
+    stage sees frames in order.
+    """
+    for done in text_stage.push(index, original, image, outcome, faces_hidden):
+        _write_text_frame(writer, done)
+
+
+def _quarantine(
+    partial: Path, dst: Path, folder: str | Path | None, result: DeidentifyResult, overwrite: bool
+) -> str | None:
+    """Keep a refused run's video and report in ``folder`` (``--quarantine``), named as such."""
+    if folder is None:
+        return None
+    folder = Path(folder)
+    video_out = folder / f"{dst.stem}.quarantined{dst.suffix}"
+    report_out = folder / f"{dst.stem}.quarantined.json"
+    for path in (video_out, report_out):
+        check_new_output(path, overwrite=overwrite)
+    text = json.dumps(json_safe(result.to_json()), indent=1)
+    staged = stage_text(report_out, text, what="quarantine report")
+    publish([(partial, video_out), (staged, report_out)])
+    return str(folder)
 
 
 def _publish(partial: Path, dst: Path, report_path: Path | None, result: DeidentifyResult) -> None:

@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -357,6 +358,7 @@ class VideoWriter:
         self.crf = crf
         self.preset = preset
         self.frames_written = 0
+        self.busy_s = 0.0  # seconds the encoder thread spent encoding (the report's stage time)
         self._partial = partial_path(self.path)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
@@ -433,6 +435,7 @@ class VideoWriter:
                 if item is None:
                     break
                 image, pts = item
+                t0 = time.perf_counter()
                 frame = av.VideoFrame.from_ndarray(
                     _to_stored(image, self.like.rotation), format="rgb24"
                 )
@@ -443,6 +446,7 @@ class VideoWriter:
                 self._last_pts = pts
                 for packet in stream.encode(frame):
                     self._container.mux(packet)
+                self.busy_s += time.perf_counter() - t0
             for packet in stream.encode():
                 self._container.mux(packet)
         except BaseException as exc:

@@ -63,6 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-root", help="root that manifest paths must lie in (default: the manifest's folder)"
     )
+    p.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="skip the privacy audit and release gate (by default every video is judged frame "
+        "by frame and one its audit flags fails and is not published)",
+    )
     p.add_argument(  # release review (issue 24)
         "--require-approval",
         action="store_true",
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         input_root=args.input_root,
         progress=show,
         require_approval=args.require_approval,
+        audit=not args.no_audit,
     )
     display.close()
     if not quiet:

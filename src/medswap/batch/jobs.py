@@ -60,6 +60,7 @@ class VideoJob:
     evaluate: bool
     fingerprint: str  # of the settings that change the output; a resume redoes on a change
     review: bool = False  # --require-approval: audit, and a scrubbed report beside the output
+    audit: bool = True  # judge every frame and refuse a video its audit flags (release gate)
 
     @property
     def output(self) -> Path:
@@ -177,18 +178,20 @@ def _scalars(data: object, drop: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def _audit_verdict(result: object) -> str:
-    audit = getattr(result, "audit", None)
+def _audit_verdict(audit: object | None) -> str:
+    """The manifest's ``audit`` column: the release gate's verdict and its headline figures."""
     if audit is None:
-        totals = getattr(result, "totals", None) or {}
-        audit = totals.get("audit") if isinstance(totals, dict) else None
-    if audit is None:
-        return ""
-    if isinstance(audit, str):
-        return audit
-    if isinstance(audit, dict):
-        return str(audit.get("verdict", ""))
-    return str(getattr(audit, "verdict", "") or "")
+        return "not audited"
+    if audit.nothing_to_protect:
+        return "nothing to protect"
+    lu = audit.lineup()
+    rank1 = ", ".join(
+        f"{r} {100 * v:.1f}%" for r, v in lu.get("rank1", {}).items() if v is not None
+    )
+    figures = f"{len(audit.leak_frames)} leak frames; rank-1 {rank1 or 'n/a'}" + (
+        f" (chance {100 * lu['chance']:.1f}%)" if lu else ""
+    )
+    return f"{'clean' if audit.clean else 'refused'}: {figures}"
 
 
 def evaluation_function():
@@ -271,7 +274,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             donor_seed=job.donor_seed,
             audio=job.audio,
             report=None,
-            audit=job.review,
+            audit=job.audit or job.review,
         )
         input_frames = count_frames(job.source)
         frames = count_frames(tmp)
@@ -289,7 +292,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             frames=frames,
             input_frames=input_frames,
             sha256=digest,
-            audit=_audit_verdict(result),
+            audit=_audit_verdict(result.audit),
             metrics=_scalars(getattr(result, "totals", {}), drop=(job.source,)),
             evaluation=evaluation,
             seconds=round(time.perf_counter() - start, 3),
@@ -305,6 +308,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             status=FAILED,
             error=_clean_message(exc.message, job, tmp),
             error_type=type(exc).__name__,
+            audit=_audit_verdict(getattr(exc, "audit", None)) if job.audit else "",
         )
     except Exception as exc:  # a bug must not stop the other videos; it is recorded as one
         log.exception("%s: internal error", job.job_id)

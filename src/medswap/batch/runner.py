@@ -139,8 +139,9 @@ def _donor_spec(donor: str | Path) -> str:
     return str(path.resolve())
 
 
-def _fingerprint(method: str, donors: tuple[str, ...], audio: str) -> str:
+def _fingerprint(method: str, donors: tuple[str, ...], audio: str, audit: bool = True) -> str:
     parts = [method, audio] + [sha256_file(d) if Path(d).is_file() else d for d in donors]
+    parts += [] if audit else ["no-audit"]  # an unaudited output is redone when audited
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
@@ -154,6 +155,7 @@ def plan_jobs(
     audio: str,
     evaluate: bool,
     require_approval: bool = False,
+    audit: bool = True,
 ) -> list[tuple[str, str, VideoJob]]:
     """One job per video: (subject, source path, job), numbered per subject and task.
 
@@ -163,7 +165,7 @@ def plan_jobs(
     With ``require_approval`` each output gets its staging name (``<job>.unreviewed.mp4``).
     """
     ext = ".unreviewed.mp4" if require_approval else ".mp4"  # release review (issue 24)
-    fingerprint = _fingerprint(method, donors, audio)
+    fingerprint = _fingerprint(method, donors, audio, audit)
     by_subject_task: dict[tuple[str, str], list] = defaultdict(list)
     for item in report.items:
         by_subject_task[(item.subject, item.task)].append(item)
@@ -196,6 +198,7 @@ def plan_jobs(
                         evaluate=evaluate,
                         fingerprint=fingerprint,
                         review=require_approval,
+                        audit=audit,
                     ),
                 )
             )
@@ -367,6 +370,7 @@ def run_batch(
     input_root: str | Path | None = None,
     progress: Callable[[Progress], None] | None = None,
     require_approval: bool = False,
+    audit: bool = True,
 ) -> BatchResult:
     """De-identify a dataset (a folder or a CSV manifest) into ``output_dir``.
 
@@ -412,6 +416,7 @@ def run_batch(
         audio=audio,
         evaluate=evaluate,
         require_approval=require_approval,
+        audit=audit,
     )
     jobs = [job for _, _, job in planned]
 
@@ -502,6 +507,7 @@ def run_batch(
         "evaluation": evaluation,
         "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)},
         "require_approval": require_approval,
+        "audit": audit,
     }
     csv_path, json_path = _write_manifests(output_dir, ordered, meta)
     write_map()

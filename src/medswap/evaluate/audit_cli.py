@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit with code 12 if any output frame shows the original identity",
+        help="exit with code 12 if any output frame shows the original identity, or the "
+        "patient is nearest of the lineup (rank-1 without the donor) in more frames than the "
+        "bound (10%%, or twice chance)",
     )
     p.add_argument(
         "--stride",

@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,17 @@ HIST_EDGES = {
 #: still gets dlib's descriptor if SFace finds it this close to the patient: well above
 #: SFace's own threshold, so that a face only dlib would recognise is rarely skipped.
 SFACE_SUSPECT_DISTANCE = 0.8
+#: The lineup bar of the release gate: the patient may be nearest of the gallery in at most
+#: this share of frames (issue 19's bar), or twice chance where the gallery is so small that
+#: chance itself is near it.
+RANK1_MAX = 0.10
+
+
+def rank1_bound(chance: float) -> float:
+    """The highest rank-1 rate the release gate accepts against a lineup with this chance."""
+    return max(RANK1_MAX, 2.0 * chance)
+
+
 #: Image extensions read from a gallery folder; anything else is skipped and reported.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -365,18 +377,66 @@ def builtin_donor_images() -> dict[str, np.ndarray]:
     return {"astronaut": skimage.data.astronaut(), "grace_hopper": hopper}
 
 
+#: The default gallery's descriptors, shipped with the package (``scripts/make_gallery.py``):
+#: computing them costs about 10 s of CPU, a third of a 20-second clip's whole run.
+PACKAGED_GALLERY = Path(__file__).resolve().parents[1] / "data" / "default_gallery.npz"
+
+
+def _audit_model_hashes() -> str:
+    from medswap.models import MODELS
+
+    return ",".join(f"{n}:{MODELS[n].sha256}" for n in AUDIT_MODELS)
+
+
+def save_gallery(gallery: Gallery, path: str | Path) -> Path:
+    """Write a gallery's descriptors (with the audit models' hashes) for :func:`default_gallery`."""
+    from medswap.outputs import atomic_path
+
+    with atomic_path(path, "gallery") as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            source=np.array(gallery.source),
+            models=np.array(_audit_model_hashes()),
+            names=np.array(gallery.names()),
+            n_images=np.array([i.n_images for i in gallery.identities]),
+            dlib=np.stack([i.dlib for i in gallery.identities]),
+            sface=np.stack([i.sface for i in gallery.identities]),
+            skipped=np.array(json.dumps(gallery.skipped)),
+        )
+    return Path(path)
+
+
+def _packaged_gallery() -> Gallery | None:
+    """The shipped default gallery, or None when absent or made with other model files."""
+    if not PACKAGED_GALLERY.is_file():
+        return None
+    with np.load(PACKAGED_GALLERY) as data:
+        if str(data["models"]) != _audit_model_hashes():
+            return None
+        ids = [
+            GalleryIdentity(str(n), int(k), d, f)
+            for n, k, d, f in zip(
+                data["names"], data["n_images"], data["dlib"], data["sface"], strict=True
+            )
+        ]
+        return Gallery(str(data["source"]), ids, json.loads(str(data["skipped"])))
+
+
 @cache
-def default_gallery(n_lfw: int = 30) -> Gallery:
+def default_gallery(n_lfw: int = 30, packaged: bool = True) -> Gallery:
     """The gallery used without ``--gallery``: built-in donors plus scikit-image's LFW subset.
 
     ``skimage.data.lfw_subset()`` holds 100 face crops from Labeled Faces in the Wild (25x25,
     grey, no identity labels; the other 100 are non-faces). Each crop counts as one identity,
     though a few people may appear twice, so the chance level is slightly optimistic. Only the
     first ``n_lfw`` crops are used: each costs a dlib descriptor, and the gallery is built once
-    per process (cached).
+    per process (cached). With ``packaged`` the descriptors shipped in the package are read
+    instead (:data:`PACKAGED_GALLERY`), when they were made with the same model files.
     """
     import skimage.data
 
+    if packaged and n_lfw == 30 and (shipped := _packaged_gallery()) is not None:
+        return shipped
     analyser = FaceAnalyser()
     gallery = Gallery("built-in: donors (astronaut, grace_hopper) + skimage lfw_subset")
     for name, image in builtin_donor_images().items():
@@ -476,6 +536,49 @@ class AuditResult:
     def reid_rate(self, recogniser: str) -> float | None:
         return self.verification.get(recogniser, {}).get("reid_rate")
 
+    def lineup(self) -> dict:
+        """The headline lineup figure: rank-1 of the patient among the gallery, both recognisers.
+
+        Without the donor when the gallery holds one (an attacker's list of candidate patients
+        does not hold the donor), else the plain rank-1 rate. ``passed`` is the release bar:
+        every recogniser's rate at or below ``bound`` (:func:`rank1_bound`).
+        """
+        ident = self.identification or {}
+        recs = ident.get("recognisers") or {}
+        if not recs:
+            return {}
+        without = "chance_rank1_without_donors" in ident
+        key = "rank1_rate_without_donors" if without else "rank1_rate"
+        chance = ident["chance_rank1_without_donors" if without else "chance_rank1"]
+        rates = {r: v.get(key) for r, v in recs.items()}
+        bound = rank1_bound(chance)
+        return {
+            "rank1": rates,
+            "without_donor": without,
+            "chance": chance,
+            "n_identities": round(1 / chance),  # the lineup's people, the patient included
+            "bound": round(bound, 4),
+            "passed": all(v is None or v <= bound for v in rates.values()),
+        }
+
+    @property
+    def clean(self) -> bool:
+        """What the release gate asks: no leak frame, and the lineup at or below its bound."""
+        return self.safe and (self.nothing_to_protect or self.lineup().get("passed", True))
+
+    def failure_message(self) -> str:
+        """The one line a failed ``--strict`` audit or release gate reports."""
+        if self.leaks:
+            return self.leak_message()
+        lu = self.lineup()
+        worst = max((r for r in lu["rank1"] if lu["rank1"][r] is not None), key=lu["rank1"].get)
+        return (
+            f"the patient is nearest of {lu['n_identities']} identities"
+            + (" (without the donor)" if lu["without_donor"] else "")
+            + f" in {_pct(lu['rank1'][worst])} of frames ({worst}; chance {_pct(lu['chance'])}, "
+            f"bound {_pct(lu['bound'])})"
+        )
+
     def leak_message(self) -> str:
         """The one line ``--strict`` fails with."""
         frames = self.leak_frames
@@ -490,7 +593,16 @@ class AuditResult:
             return (
                 f"{name}: no face found in the original ({self.frames} frames): nothing to protect"
             )
-        parts = [
+        parts = []
+        lu = self.lineup()
+        if lu:
+            rates = ", ".join(f"{r} {_pct(v)}" for r, v in lu["rank1"].items())
+            parts.append(
+                f"lineup rank-1{' without the donor' if lu['without_donor'] else ''} {rates} "
+                f"(chance {_pct(lu['chance'])}, {lu['n_identities']} identities, "
+                f"bound {_pct(lu['bound'])}: {'passed' if lu['passed'] else 'FAILED'})"
+            )
+        parts += [
             f"{len(self.leak_frames)} of {self.frames} frames show the original identity"
             if self.leaks
             else f"no frame of {self.frames} shows the original identity",
@@ -505,12 +617,6 @@ class AuditResult:
                 f"rank-1 {r1} (chance {_pct(ident['chance_rank1'])}, "
                 f"{ident['n_identities']} identities; within threshold {named})"
             )
-            if "chance_rank1_without_donors" in ident:
-                r1_nd = ", ".join(f"{r} {_pct(v['rank1_rate_without_donors'])}" for r, v in recs)
-                parts.append(
-                    f"rank-1 without the donor {r1_nd} "
-                    f"(chance {_pct(ident['chance_rank1_without_donors'])})"
-                )
         if self.frames_no_face_in_output:
             parts.append(
                 f"no face in the output in {len(self.frames_no_face_in_output)} of "
@@ -524,7 +630,9 @@ class AuditResult:
             # say where a hospital keeps its data.
             "deidentified": Path(self.deidentified).name,
             "summary": self.summary(),
+            "lineup": self.lineup(),
             "safe": self.safe,
+            "clean": self.clean,
             "nothing_to_protect": self.nothing_to_protect,
             "frames": self.frames,
             "stride": self.stride,
@@ -794,58 +902,239 @@ def matched_output(scan_: FrameScan, min_overlap: float = 0.3) -> FaceRecord | N
     return best_face
 
 
-def find_leaks(scans: Sequence[FrameScan], template: dict[str, np.ndarray]) -> list[LeakHit]:
-    """Every output face that either recogniser judges to be the patient.
+def leaks_in(scan_: FrameScan, template: dict[str, np.ndarray]) -> list[LeakHit]:
+    """The output faces of one frame that either recogniser judges to be the patient.
 
     Each face is compared with the enrolled template and with the original face of the same
-    frame; the closer of the two is reported.
+    frame; the closer of the two is reported. Pure, so that the in-stream gate judges one
+    frame with exactly the rule the after-the-fact audit applies to all of them.
     """
     hits = []
-    for s in scans:
-        for face in s.outputs:
-            for r in RECOGNISERS:
-                desc = getattr(face, r)
-                if desc is None:
-                    continue
-                refs = [("enrolled", template[r])]
-                if s.original is not None and getattr(s.original, r) is not None:
-                    refs.append(("same_frame", getattr(s.original, r)))
-                d, ref = min((distance(r, desc, v), name) for name, v in refs)
-                if same_person(r, d):
-                    hits.append(
-                        LeakHit(s.index, s.time_s, face.box.tolist(), r, d, ref, face.detectors)
-                    )
+    for face in scan_.outputs:
+        for r in RECOGNISERS:
+            desc = getattr(face, r)
+            if desc is None:
+                continue
+            refs = [("enrolled", template[r])]
+            orig = scan_.original
+            same = None if orig is None else getattr(orig, r)
+            # The stream puts the template in where it did not describe the original face.
+            if same is not None and same is not template[r]:
+                refs.append(("same_frame", same))
+            d, ref = min((distance(r, desc, v), name) for name, v in refs)
+            if same_person(r, d):
+                hits.append(
+                    LeakHit(scan_.index, scan_.time_s, face.box.tolist(), r, d, ref, face.detectors)
+                )
     return hits
+
+
+def find_leaks(scans: Sequence[FrameScan], template: dict[str, np.ndarray]) -> list[LeakHit]:
+    """Every output face of every frame that either recogniser judges to be the patient."""
+    return [h for s in scans for h in leaks_in(s, template)]
+
+
+def _median_of_counts(counts: Counter) -> float:
+    """The median of values held as a Counter (value -> count), as ``np.median`` gives it."""
+    values = sorted(counts)
+    n = sum(counts.values())
+    cum, lo, hi = 0, None, None
+    for v in values:
+        cum += counts[v]
+        if lo is None and cum >= (n + 1) // 2:
+            lo = v
+        if cum >= n // 2 + 1:
+            hi = v
+            break
+    return float((lo + hi) / 2) if n % 2 == 0 else float(lo)
+
+
+class Judge:
+    """The audit's verdict built frame by frame, in memory that does not grow with length.
+
+    Each :class:`FrameScan` is judged once and dropped: what is kept is a leak list (only the
+    hits), one float per frame and recogniser for the distance distributions, and counts for
+    the lineup. :func:`verify`, :func:`find_leaks`, :func:`identify` and
+    :func:`donor_dominance` are this class over a list of scans, so the after-the-fact audit
+    (``medswap audit``) and the in-stream audit of ``deidentify`` judge with the same code.
+    ``template`` may change between frames (the stream enrols as frames pass); each frame is
+    judged against the template of its time.
+    """
+
+    def __init__(
+        self,
+        template: dict[str, np.ndarray] | None = None,
+        gallery: Gallery | None = None,
+        donors: Mapping[str, FaceRecord] | None = None,
+        donor_names: Sequence[str] = (),
+    ) -> None:
+        self.template = template
+        self.gallery = gallery
+        self.donors = dict(donors or {})
+        self.donor_names = tuple(donor_names)
+        self.frames = 0
+        self.frames_with_original_face = 0
+        self.leaks: list[LeakHit] = []
+        self.no_face: array = array("q")
+        self._dists = {r: array("d") for r in RECOGNISERS}
+        self._checked = dict.fromkeys(RECOGNISERS, 0)
+        self._ranks = {r: Counter() for r in RECOGNISERS}
+        self._ranks_nd = {r: Counter() for r in RECOGNISERS}
+        self._named = dict.fromkeys(RECOGNISERS, 0)
+        self._top = {r: Counter() for r in RECOGNISERS}
+        self._donor = {(n, r): (array("d"), array("d")) for n in self.donors for r in RECOGNISERS}
+        self.n_probes = 0
+        self._not_donor = np.zeros(0, dtype=bool)
+        if gallery is not None:
+            donor_set = set(self.donor_names)
+            self._not_donor = np.array([g.name not in donor_set for g in gallery.identities])
+            self._gallery = {
+                r: np.stack([getattr(g, r) for g in gallery.identities])
+                if gallery.identities
+                else np.zeros((0, 128))
+                for r in RECOGNISERS
+            }
+
+    @property
+    def without_donors(self) -> bool:
+        """A lineup without the donor exists: donors were named and others remain."""
+        return bool(self.donor_names) and bool(np.any(self._not_donor))
+
+    def rank_of_patient(self, recogniser: str, desc: np.ndarray) -> tuple[int, int, float, int]:
+        """Rank of the patient among the gallery (and among non-donors), the patient's
+        distance, and the index of the nearest gallery identity."""
+        d_patient = distance(recogniser, desc, self.template[recogniser])
+        d_gallery = np.array(
+            [distance(recogniser, desc, g) for g in self._gallery[recogniser]], dtype=float
+        )
+        closer = d_gallery < d_patient
+        rank = 1 + int(closer.sum())
+        rank_nd = 1 + int((closer & self._not_donor).sum())
+        return rank, rank_nd, d_patient, int(np.argmin(d_gallery))
+
+    def add(self, scan_: FrameScan, leaks: list[LeakHit] | None = None) -> None:
+        """Judge one frame (``leaks`` when the caller already found them with this template)."""
+        self.frames += 1
+        if self.template is not None:  # also frames with no face in the original
+            self.leaks.extend(leaks if leaks is not None else leaks_in(scan_, self.template))
+        if scan_.original is None:
+            return
+        self.frames_with_original_face += 1
+        face = matched_output(scan_)
+        for r in RECOGNISERS:
+            self._checked[r] += getattr(scan_.original, r) is not None
+        if face is None:
+            self.no_face.append(scan_.index)
+            return
+        for r in RECOGNISERS:
+            a, b = getattr(scan_.original, r), getattr(face, r)
+            if a is not None and b is not None:
+                self._dists[r].append(distance(r, a, b))
+        if self.template is None:
+            return
+        self.n_probes += 1
+        for r in RECOGNISERS:
+            desc = getattr(face, r)
+            if desc is None:
+                continue
+            for name, donor in self.donors.items():
+                to_donor, to_patient = self._donor[(name, r)]
+                to_donor.append(distance(r, desc, getattr(donor, r)))
+                to_patient.append(distance(r, desc, self.template[r]))
+            if self.gallery is None or not self.gallery.identities:
+                continue
+            rank, rank_nd, d_patient, best = self.rank_of_patient(r, desc)
+            self._ranks[r][rank] += 1
+            self._ranks_nd[r][rank_nd] += 1
+            self._named[r] += rank == 1 and same_person(r, d_patient)
+            d_best = distance(r, desc, self._gallery[r][best])
+            self._top[r][
+                "(patient)" if d_patient <= d_best else self.gallery.identities[best].name
+            ] += 1
+
+    def verification(self) -> tuple[dict, list[int]]:
+        """Per-frame original-vs-output distances: rates, distributions, frames with no face."""
+        out = {}
+        for r in RECOGNISERS:
+            dists = self._dists[r]
+            same = sum(same_person(r, d) for d in dists)
+            n = self._checked[r]
+            out[r] = {
+                "frames_checked": n,
+                "frames_compared": len(dists),
+                "frames_reidentified": int(same),
+                # A face not found in the output is not a re-identification: it counts as hidden.
+                "reid_rate": round(same / n, 4) if n else None,
+                "reid_rate_where_face_found": round(same / len(dists), 4) if dists else None,
+                "distance": distribution(r, dists),
+            }
+        return out, list(self.no_face)
+
+    def identification(self) -> dict:
+        """Rank-1 and rank-5 rates of the patient among the gallery; see :func:`identify`."""
+        gallery = self.gallery or Gallery("none")
+        n_id = len(gallery.identities) + 1  # the gallery plus the enrolled patient
+        result = {
+            "n_identities": n_id,
+            "n_probes": self.n_probes,
+            "chance_rank1": round(1 / n_id, 4),
+            "chance_rank5": round(min(5, n_id) / n_id, 4),
+            "recognisers": {},
+        }
+        if not gallery.identities or not self.n_probes:
+            result["note"] = (
+                "no gallery identity could be used"
+                if not gallery.identities
+                else "no output face to identify"
+            )
+            return result
+        if self.without_donors:
+            result["chance_rank1_without_donors"] = round(1 / (int(self._not_donor.sum()) + 1), 4)
+        for r in RECOGNISERS:
+            ranks = self._ranks[r]
+            n = sum(ranks.values())
+            if not n:
+                continue
+            result["recognisers"][r] = {
+                "n_probes": n,
+                "rank1_rate": round(ranks[1] / n, 4),
+                "rank5_rate": round(sum(c for k, c in ranks.items() if k <= 5) / n, 4),
+                "rank1_within_threshold_rate": round(self._named[r] / n, 4),
+                "median_patient_rank": _median_of_counts(ranks),
+                "top1_identities": dict(self._top[r].most_common(5)),
+            }
+            if "chance_rank1_without_donors" in result:
+                result["recognisers"][r]["rank1_rate_without_donors"] = round(
+                    self._ranks_nd[r][1] / n, 4
+                )
+        return result
+
+    def donor_dominance(self) -> dict:
+        """How close the output faces are to each donor, and how often closer than to the
+        patient."""
+        out = {}
+        for name in self.donors:
+            per = {}
+            for r in RECOGNISERS:
+                to_donor, to_patient = (np.asarray(a) for a in self._donor[(name, r)])
+                if not to_donor.size:
+                    continue
+                per[r] = {
+                    "median_distance_to_donor": round(float(np.median(to_donor)), 4),
+                    "median_distance_to_patient": round(float(np.median(to_patient)), 4),
+                    "same_as_donor_rate": round(float(np.mean(to_donor < THRESHOLDS[r])), 4),
+                    "closer_to_donor_rate": round(float(np.mean(to_donor < to_patient)), 4),
+                }
+            out[name] = per
+        return out
 
 
 def verify(scans: Sequence[FrameScan]) -> tuple[dict, list[int]]:
     """Per-frame original-vs-output distances: rates, distributions, frames with no face."""
-    checked = [s for s in scans if s.original is not None]
-    no_face = []
-    dists: dict[str, list[float]] = {r: [] for r in RECOGNISERS}
-    for s in checked:
-        face = matched_output(s)
-        if face is None:
-            no_face.append(s.index)
-            continue
-        for r in RECOGNISERS:
-            a, b = getattr(s.original, r), getattr(face, r)
-            if a is not None and b is not None:
-                dists[r].append(distance(r, a, b))
-    out = {}
-    for r in RECOGNISERS:
-        same = sum(same_person(r, d) for d in dists[r])
-        n = sum(getattr(s.original, r) is not None for s in checked)
-        out[r] = {
-            "frames_checked": n,
-            "frames_compared": len(dists[r]),
-            "frames_reidentified": int(same),
-            # A face not found in the output is not a re-identification: it counts as hidden.
-            "reid_rate": round(same / n, 4) if n else None,
-            "reid_rate_where_face_found": round(same / len(dists[r]), 4) if dists[r] else None,
-            "distance": distribution(r, dists[r]),
-        }
-    return out, no_face
+    judge = Judge()
+    for s in scans:
+        judge.add(s)
+    return judge.verification()
 
 
 def identify(
@@ -865,59 +1154,13 @@ def identify(
     With the donor in the gallery the swapped face is nearest to the donor, which makes the
     patient's rank-1 rate look safe by construction. An attacker's short list of candidate
     patients does not contain the donor, so ``rank1_rate_without_donors`` ranks the patient
-    among the gallery identities not named in ``donor_names``, against its own chance rate.
+    among the gallery identities not named in ``donor_names``, against its own chance rate:
+    the audit's headline lineup figure.
     """
-    probes = [f for s in scans if (f := matched_output(s)) is not None]
-    n_id = len(gallery.identities) + 1  # the gallery plus the enrolled patient
-    result = {
-        "n_identities": n_id,
-        "n_probes": len(probes),
-        "chance_rank1": round(1 / n_id, 4),
-        "chance_rank5": round(min(5, n_id) / n_id, 4),
-        "recognisers": {},
-    }
-    if not gallery.identities or not probes:
-        result["note"] = (
-            "no gallery identity could be used"
-            if not gallery.identities
-            else "no output face to identify"
-        )
-        return result
-    donors = set(donor_names)
-    not_donor = [g.name not in donors for g in gallery.identities]
-    if donor_names and any(not_donor):
-        result["chance_rank1_without_donors"] = round(1 / (sum(not_donor) + 1), 4)
-    for r in RECOGNISERS:
-        ranks, ranks_no_donor, top, named = [], [], Counter(), 0
-        for p in probes:
-            desc = getattr(p, r)
-            if desc is None:
-                continue
-            d_patient = distance(r, desc, template[r])
-            d_gallery = [distance(r, desc, getattr(g, r)) for g in gallery.identities]
-            rank = 1 + sum(d < d_patient for d in d_gallery)
-            ranks.append(rank)
-            ranks_no_donor.append(
-                1 + sum(d < d_patient for d, keep in zip(d_gallery, not_donor) if keep)
-            )
-            named += rank == 1 and same_person(r, d_patient)
-            best = int(np.argmin(d_gallery))
-            top["(patient)" if d_patient <= d_gallery[best] else gallery.identities[best].name] += 1
-        if ranks:
-            ranks_a = np.asarray(ranks)
-            result["recognisers"][r] = {
-                "n_probes": len(ranks),
-                "rank1_rate": round(float(np.mean(ranks_a == 1)), 4),
-                "rank5_rate": round(float(np.mean(ranks_a <= 5)), 4),
-                "rank1_within_threshold_rate": round(named / len(ranks), 4),
-                "median_patient_rank": float(np.median(ranks_a)),
-                "top1_identities": dict(top.most_common(5)),
-            }
-            if "chance_rank1_without_donors" in result:
-                result["recognisers"][r]["rank1_rate_without_donors"] = round(
-                    float(np.mean(np.asarray(ranks_no_donor) == 1)), 4
-                )
-    return result
+    judge = Judge(template, gallery, donor_names=donor_names)
+    for s in scans:
+        judge.add(s, leaks=[])
+    return judge.identification()
 
 
 def donor_dominance(
@@ -926,31 +1169,10 @@ def donor_dominance(
     donors: Mapping[str, FaceRecord],
 ) -> dict:
     """How close the output faces are to each donor, and how often closer than to the patient."""
-    probes = [f for s in scans if (f := matched_output(s)) is not None]
-    out = {}
-    for name, donor in donors.items():
-        per = {}
-        for r in RECOGNISERS:
-            pairs = [
-                (
-                    distance(r, getattr(p, r), getattr(donor, r)),
-                    distance(r, getattr(p, r), template[r]),
-                )
-                for p in probes
-                if getattr(p, r) is not None
-            ]
-            if not pairs:
-                continue
-            to_donor = np.array([d for d, _ in pairs])
-            to_patient = np.array([d for _, d in pairs])
-            per[r] = {
-                "median_distance_to_donor": round(float(np.median(to_donor)), 4),
-                "median_distance_to_patient": round(float(np.median(to_patient)), 4),
-                "same_as_donor_rate": round(float(np.mean(to_donor < THRESHOLDS[r])), 4),
-                "closer_to_donor_rate": round(float(np.mean(to_donor < to_patient)), 4),
-            }
-        out[name] = per
-    return out
+    judge = Judge(template, None, donors)
+    for s in scans:
+        judge.add(s, leaks=[])
+    return judge.donor_dominance()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1156,23 +1378,31 @@ def audit(
             enrolled = {both[i].index: both[i].original for i in picks.round().astype(int)}
             template = _template(list(enrolled.values()))
         result.enrolment = {"frames": sorted(enrolled), "recogniser_template": "mean descriptor"}
-        result.verification, result.frames_no_face_in_output = verify(scans)
-        result.leaks = find_leaks(scans, template)
         gal = _resolve_gallery(gallery, analyser)
         for name, rec in donor_records.items():
             gal = gal.with_identity(_identity(name, [rec]))
-        result.gallery = gal.to_json()
-        result.identification = identify(scans, template, gal, list(donor_records))
-        result.donors = donor_dominance(scans, template, donor_records)
+        judge = Judge(template, gal, donor_records, list(donor_records))
+        for s in scans:
+            judge.add(s)
+        fill_result(result, judge, gal)
     result.seconds = time.perf_counter() - t0
     log.debug("%s", result.summary())
     if out is not None:
         write_json(result, out)
-    if strict and result.leaks:
-        err = PrivacyError(result.leak_message(), deidentified)
+    if strict and not result.clean:
+        err = PrivacyError(result.failure_message(), deidentified)
         err.audit = result
         raise err
     return result
+
+
+def fill_result(result: AuditResult, judge: Judge, gallery: Gallery) -> None:
+    """Put a judge's verdict into an audit result (both audit paths end here)."""
+    result.verification, result.frames_no_face_in_output = judge.verification()
+    result.leaks = judge.leaks
+    result.gallery = gallery.to_json()
+    result.identification = judge.identification()
+    result.donors = judge.donor_dominance()
 
 
 def _template(records: list[FaceRecord]) -> dict[str, np.ndarray] | None:

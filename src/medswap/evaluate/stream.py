@@ -1,0 +1,479 @@
+"""The privacy audit inside ``deidentify``: every output frame judged before it is encoded.
+
+The after-the-fact audit (:func:`medswap.evaluate.privacy.audit`) decodes both videos again and
+finds every face from scratch. Inside the pipeline most of that is known already: the original
+frame is in memory, and the tracker says where each face is. So each output frame is judged
+as it leaves the renderer:
+
+- **Where to look**: the pipeline's own face tracks, plus YuNet on the output frame (shrunk to
+  :data:`DETECT_SIDE`), so that a face the tracker missed is still judged. A tracked face YuNet
+  does not find is judged anyway, aligned by five points taken from the face mesh.
+- **Who the patient is**: enrolled from the original frames as they pass (the first frames
+  with a face, then one every :data:`ENROL_SPREAD` frames), a running mean of descriptors, so
+  memory stays flat; each frame is judged against the template of its time.
+- **The judgement**: :func:`medswap.evaluate.privacy.leaks_in` and
+  :class:`medswap.evaluate.privacy.Judge`, the same pure code as ``medswap audit``.
+
+dlib's ResNet descriptor holds Python's lock while it runs (measured: a thread beside it got a
+tenth of its normal share), so it runs in a child process of its own, fed small crops; YuNet
+and SFace (OpenCV) release the lock and run on the auditing thread. The child also builds the
+lineup gallery at start-up, beside the first frames.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from medswap.evaluate.privacy import (
+    RECOGNISERS,
+    SFACE_SUSPECT_DISTANCE,
+    AuditResult,
+    FaceAnalyser,
+    FaceRecord,
+    FrameScan,
+    Gallery,
+    Judge,
+    LeakHit,
+    _hog_like_box,
+    _identity,
+    default_gallery,
+    distance,
+    fill_result,
+    leaks_in,
+    load_donors,
+    load_gallery,
+)
+from medswap.faces.independent import DlibFaces, IndependentFace, overlap_of_smaller
+
+#: Output frames are searched by YuNet shrunk to this longest side: a quarter of the cost of
+#: 1280x720, and faces of 20 px and more at 720p are still found (the tracker covers smaller).
+DETECT_SIDE = 640
+#: The first frames with a face that enrol the patient, and the gap between them (frames).
+ENROL_FIRST = 8
+ENROL_GAP = 5
+#: After the first ones, one more original face is described every this many frames.
+ENROL_SPREAD = 60
+#: dlib's descriptor runs on every this-many-th frame, and on any frame where SFace finds an
+#: output face within :data:`SFACE_SUSPECT_DISTANCE` of the patient or there is no template.
+DLIB_STRIDE = 5
+#: Margin around a face box (x its size) in the crop sent to the dlib process: room for the
+#: aligned chip's padding and a tilted head.
+CROP_MARGIN = 0.6
+#: A YuNet face belongs to a tracked place when this much of the smaller box overlaps.
+PLACE_OVERLAP = 0.3
+
+#: Face-mesh indices of YuNet's five points: eye centres (irises), nose tip, mouth corners.
+_MESH_EYES = (468, 473)
+_MESH_NOSE = 1
+_MESH_MOUTH = (61, 291)
+
+
+@dataclass
+class Place:
+    """Where the pipeline saw a face in this frame: a track's box and, if any, its mesh."""
+
+    track_id: int
+    box: np.ndarray  # (4,) x0, y0, x1, y1
+    score: float
+    landmarks: np.ndarray | None = None  # (478, 2|3) face mesh
+
+
+@dataclass
+class JudgedFace:
+    """One output face with its descriptors and the recognisers' hits (empty: not the patient)."""
+
+    record: FaceRecord
+    hits: list[LeakHit]
+    track_id: int | None  # the tracked place it belongs to, None for a face only YuNet saw
+    face: IndependentFace = field(repr=False)
+
+
+@dataclass
+class FrameJudgement:
+    """One frame as judged: the scan the audit keeps, and each face's verdict."""
+
+    scan: FrameScan
+    faces: list[JudgedFace]
+
+    @property
+    def flagged(self) -> list[JudgedFace]:
+        return [f for f in self.faces if f.hits]
+
+
+def five_points_from_mesh(landmarks: np.ndarray) -> np.ndarray:
+    """YuNet's five points (eyes, nose tip, mouth corners; image-left first) from the mesh."""
+    lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    eyes = sorted((lm[i] for i in _MESH_EYES), key=lambda p: p[0])
+    mouth = sorted((lm[i] for i in _MESH_MOUTH), key=lambda p: p[0])
+    return np.stack([eyes[0], eyes[1], lm[_MESH_NOSE], mouth[0], mouth[1]])
+
+
+# --------------------------------------------------------------------------------------------
+# The child process: dlib descriptors, and the gallery at start-up
+# --------------------------------------------------------------------------------------------
+
+_CHILD: dict = {}
+
+
+def _child_dlib() -> DlibFaces:
+    if "dlib" not in _CHILD:
+        _CHILD["dlib"] = DlibFaces(upsample=0)
+    return _CHILD["dlib"]
+
+
+def _dlib_descriptor(crop: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
+    """dlib's descriptor of the face at ``box`` in ``crop``, and the CPU seconds it took."""
+    t0 = time.process_time()
+    desc = _child_dlib().descriptor(crop, IndependentFace(box, 1.0))
+    return desc, time.process_time() - t0
+
+
+def _gallery_and_donors(
+    gallery: str | None, donors: list[tuple[str, np.ndarray]]
+) -> tuple[Gallery, dict[str, FaceRecord], float]:
+    """The lineup (default or a folder) with the donors described; CPU seconds it took."""
+    t0 = time.process_time()
+    analyser = FaceAnalyser()
+    gal = default_gallery() if gallery is None else load_gallery(gallery, analyser)
+    records = load_donors([_NamedImage(n, im) for n, im in donors], analyser)
+    for name, rec in records.items():
+        gal = gal.with_identity(_identity(name, [rec]))
+    return gal, records, time.process_time() - t0
+
+
+@dataclass
+class _NamedImage:
+    """A donor as :func:`load_donors` reads one (``name`` and ``image``), picklable."""
+
+    name: str
+    image: np.ndarray
+
+
+def _crop_for(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face and a margin around it, and the box in the crop's coordinates."""
+    h, w = image.shape[:2]
+    m = CROP_MARGIN * max(box[2] - box[0], box[3] - box[1])
+    x0, y0 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
+    x1, y1 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    return crop, np.asarray(box, dtype=np.float64) - (x0, y0, x0, y0)
+
+
+# --------------------------------------------------------------------------------------------
+# The auditor
+# --------------------------------------------------------------------------------------------
+
+
+class StreamAuditor:
+    """Judges output frames one by one as ``deidentify`` makes them; see the module docstring.
+
+    Use as a context manager (it owns a child process). ``judge`` one frame, ``rejudge`` one
+    face after the gate changed it, ``commit`` the frame as written, ``result`` at the end.
+    """
+
+    def __init__(
+        self,
+        original: str | Path,
+        deidentified: str | Path,
+        donors: list[tuple[str, np.ndarray]] | None = None,
+        gallery: str | Path | None = None,
+        dlib_stride: int = DLIB_STRIDE,
+    ) -> None:
+        self.original, self.deidentified = str(original), str(deidentified)
+        self.dlib_stride = dlib_stride
+        self.sface = FaceAnalyser().sface
+        self.judge_ = Judge()
+        self._donors = donors or []
+        self._gallery_arg = None if gallery is None else str(gallery)
+        self._pool: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._gallery_job: Future | None = None
+        self._pending: list[FrameScan] = []  # scans judged before the gallery was ready
+        self._sum: dict[str, np.ndarray] | None = None
+        self._n_enrolled = 0
+        self._last_enrol = -(10**9)
+        self.enrolled_frames: list[int] = []
+        self.gallery: Gallery | None = None
+        self.busy_s = 0.0
+        self.dlib_calls = 0
+        self.dlib_cpu_s = 0.0
+        self.gallery_cpu_s = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> StreamAuditor:
+        if multiprocessing.current_process().daemon:
+            # A Dask worker (daemonic) may not start processes: dlib runs on a thread here,
+            # slower (it holds Python's lock) but the same judgement.
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-dlib")
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._gallery_job = self._pool.submit(
+            _gallery_and_donors, self._gallery_arg, list(self._donors)
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # -- the patient -----------------------------------------------------------------------
+    @property
+    def template(self) -> dict[str, np.ndarray] | None:
+        if self._sum is None:
+            return None
+        t = {r: self._sum[r] / self._n_enrolled for r in RECOGNISERS}
+        t["sface"] = t["sface"] / (np.linalg.norm(t["sface"]) + 1e-12)
+        return t
+
+    def _wants_enrolment(self, index: int) -> bool:
+        if self._sum is None:
+            return True
+        gap = ENROL_GAP if self._n_enrolled < ENROL_FIRST else ENROL_SPREAD
+        return index - self._last_enrol >= gap
+
+    def _enrol(self, index: int, original: np.ndarray, places: list[Place]) -> FaceRecord | None:
+        """The patient's face in this original frame, described and added to the template.
+
+        YuNet's most confident face, as the after-the-fact audit takes it (not the largest: a
+        raised hand can be taken for a large face); the mesh's place when YuNet finds none.
+        """
+        faces = self._detect(original)
+        face = max(faces, key=lambda f: f.score) if faces else None
+        if face is None:
+            mesh = [p for p in places if p.landmarks is not None]
+            if not mesh:
+                return None
+            best = max(mesh, key=lambda p: p.score)
+            face = IndependentFace(best.box, best.score, five_points_from_mesh(best.landmarks))
+        job = self._submit_dlib(original, face)
+        record = FaceRecord(np.asarray(face.box, float), ("yunet",))
+        record.sface = self.sface.descriptor(original, face)
+        record.dlib = self._dlib_result(job)
+        if self._sum is None:
+            self._sum = {r: np.zeros_like(getattr(record, r)) for r in RECOGNISERS}
+        for r in RECOGNISERS:
+            self._sum[r] += getattr(record, r)
+        self._n_enrolled += 1
+        self._last_enrol = index
+        self.enrolled_frames.append(index)
+        self.judge_.template = self.template
+        return record
+
+    # -- faces -----------------------------------------------------------------------------
+    def _detect(self, image: np.ndarray) -> list[IndependentFace]:
+        """YuNet's faces on the image shrunk to :data:`DETECT_SIDE`, in full-size pixels."""
+        h, w = image.shape[:2]
+        scale = min(1.0, DETECT_SIDE / max(h, w))
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(
+                image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
+        )
+        self.sface._load()
+        faces = self.sface._detect_at(small)
+        if scale == 1.0:
+            return faces
+        return [IndependentFace(f.box / scale, f.score, f.landmarks / scale) for f in faces]
+
+    def _submit_dlib(self, image: np.ndarray, face: IndependentFace) -> Future:
+        crop, box = _crop_for(image, _hog_like_box(face))
+        return self._pool.submit(_dlib_descriptor, crop, box)
+
+    def _dlib_result(self, job: Future) -> np.ndarray:
+        desc, cpu = job.result()
+        self.dlib_calls += 1
+        self.dlib_cpu_s += cpu
+        return desc
+
+    def _faces_at(
+        self, image: np.ndarray, places: list[Place]
+    ) -> list[tuple[IndependentFace, tuple[str, ...], int | None]]:
+        """Every face to judge: YuNet's (with the place each belongs to) and tracked places
+        YuNet did not find, aligned by the mesh."""
+        out: list[tuple[IndependentFace, tuple[str, ...], int | None]] = []
+        claimed: set[int] = set()
+        for f in self._detect(image):
+            owner = None
+            for p in places:
+                if p.track_id not in claimed and overlap_of_smaller(f.box, p.box) >= PLACE_OVERLAP:
+                    owner = p.track_id
+                    claimed.add(owner)
+                    break
+            out.append((f, ("yunet",), owner))
+        for p in places:
+            if p.track_id not in claimed and p.landmarks is not None:
+                five = five_points_from_mesh(p.landmarks)
+                out.append((IndependentFace(p.box, p.score, five), ("track",), p.track_id))
+        return out
+
+    def _describe(
+        self, image: np.ndarray, index: int, found: list
+    ) -> list[tuple[FaceRecord, IndependentFace, int | None]]:
+        """Both descriptors of each face; dlib where :meth:`_wants_dlib` says."""
+        template = self.template
+        records, jobs = [], []
+        for face, detectors, owner in found:
+            rec = FaceRecord(np.asarray(face.box, float), detectors)
+            rec.sface = self.sface.descriptor(image, face)
+            want = (
+                template is None
+                or index % self.dlib_stride == 0
+                or distance("sface", rec.sface, template["sface"]) < SFACE_SUSPECT_DISTANCE
+            )
+            jobs.append(self._submit_dlib(image, face) if want else None)
+            records.append((rec, face, owner))
+        for (rec, _, _), job in zip(records, jobs, strict=True):
+            if job is not None:
+                rec.dlib = self._dlib_result(job)
+        return records
+
+    # -- the frame -------------------------------------------------------------------------
+    def judge(
+        self,
+        index: int,
+        time_s: float,
+        original: np.ndarray,
+        output: np.ndarray,
+        places: list[Place],
+    ) -> FrameJudgement:
+        """Judge one output frame against the patient (enrolling from ``original`` first)."""
+        t0 = time.perf_counter()
+        found = self._faces_at(output, places)
+        same_frame = None
+        if (places or found) and self._wants_enrolment(index):
+            same_frame = self._enrol(index, original, places)
+        orig = self._original_record(places, same_frame)
+        judged = []
+        template = self.template
+        for rec, face, owner in self._describe(output, index, found):
+            hits = (
+                leaks_in(FrameScan(index, time_s, True, orig, [rec]), template)
+                if template is not None
+                else []
+            )
+            judged.append(JudgedFace(rec, hits, owner, face))
+        scan = FrameScan(index, time_s, True, orig, [j.record for j in judged])
+        self.busy_s += time.perf_counter() - t0
+        return FrameJudgement(scan, judged)
+
+    def rejudge(
+        self, judgement: FrameJudgement, output: np.ndarray, place: Place
+    ) -> JudgedFace | None:
+        """Judge one face again after the gate changed it (same place, new pixels).
+
+        dlib runs whatever the stride: the face was flagged once, so both recognisers must
+        clear it. None when no face is found there any more (YuNet, or the mesh if any).
+        """
+        t0 = time.perf_counter()
+        scan = judgement.scan
+        found = [
+            f
+            for f in self._faces_at(output, [place])
+            if f[2] == place.track_id and overlap_of_smaller(f[0].box, place.box) > 0
+        ]
+        if not found and place.landmarks is not None:
+            five = five_points_from_mesh(place.landmarks)
+            found = [(IndependentFace(place.box, place.score, five), ("track",), place.track_id)]
+        if not found:
+            self.busy_s += time.perf_counter() - t0
+            return None
+        face, detectors, owner = found[0]
+        rec = FaceRecord(np.asarray(face.box, float), detectors)
+        rec.sface = self.sface.descriptor(output, face)
+        rec.dlib = self._dlib_result(self._submit_dlib(output, face))
+        probe = FrameScan(scan.index, scan.time_s, True, scan.original, [rec])
+        hits = leaks_in(probe, self.template)
+        self.busy_s += time.perf_counter() - t0
+        return JudgedFace(rec, hits, owner, face)
+
+    def _original_record(
+        self, places: list[Place], same_frame: FaceRecord | None
+    ) -> FaceRecord | None:
+        """The patient's place in the original: the described face, else the most confident
+        track with the template as its descriptors (so verification reads "as the patient")."""
+        if same_frame is not None:
+            return same_frame
+        if not places or self._sum is None:
+            return None
+        best = max(places, key=lambda p: (p.landmarks is not None, p.score))
+        t = self.judge_.template
+        rec = FaceRecord(np.asarray(best.box, float), ("track",))
+        rec.dlib, rec.sface = t["dlib"], t["sface"]
+        return rec
+
+    def commit(self, judgement: FrameJudgement, faces: list[JudgedFace]) -> None:
+        """Record the frame as written (``faces``: the verdicts after the gate)."""
+        scan = FrameScan(
+            judgement.scan.index,
+            judgement.scan.time_s,
+            True,
+            judgement.scan.original,
+            [f.record for f in faces],
+        )
+        hits = [h for f in faces for h in f.hits]
+        if self.gallery is None:
+            if self._gallery_job is not None and self._gallery_job.done():
+                self._take_gallery()
+            else:
+                # Early frames wait for the lineup (built in the child at start-up); each
+                # scan is a few descriptors, and the wait is a few seconds at most.
+                self._pending.append((scan, hits, self.judge_.template))
+                return
+        self.judge_.add(scan, hits)
+
+    def _take_gallery(self) -> None:
+        gal, donors, cpu = self._gallery_job.result()
+        self.gallery_cpu_s = cpu
+        self.gallery = gal
+        template = self.judge_.template
+        judge = Judge(template, gal, donors, list(donors))
+        for scan, hits, t in self._pending:
+            judge.template = t
+            judge.add(scan, hits)
+        judge.template = template
+        self._pending.clear()
+        self.judge_ = judge
+
+    def result(self, frames: int) -> AuditResult:
+        """The audit of every committed frame, as :func:`medswap.evaluate.privacy.audit` gives."""
+        if self.gallery is None:
+            self._take_gallery()
+        j = self.judge_
+        result = AuditResult(
+            original=self.original,
+            deidentified=self.deidentified,
+            frames=frames,
+            stride=1,
+            frames_with_original_face=j.frames_with_original_face,
+            nothing_to_protect=not j.frames_with_original_face and not j.leaks,
+        )
+        if not result.nothing_to_protect:
+            result.enrolment = {
+                "frames": self.enrolled_frames[:ENROL_FIRST],
+                "n_frames": len(self.enrolled_frames),
+                "recogniser_template": "running mean descriptor of the original faces so far",
+            }
+            fill_result(result, j, self.gallery)
+        result.seconds = self.busy_s
+        return result
+
+    def stats(self) -> dict:
+        """What the audit cost, for the report's per-stage times."""
+        return {
+            "busy_s": round(self.busy_s, 3),
+            "dlib_descriptors": self.dlib_calls,
+            "dlib_cpu_s": round(self.dlib_cpu_s, 3),
+            "dlib_stride": self.dlib_stride,
+            "gallery_cpu_s": round(self.gallery_cpu_s, 3),
+            "detect_side": DETECT_SIDE,
+        }

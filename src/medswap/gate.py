@@ -1,0 +1,180 @@
+"""The release gate: every rendered frame is judged before it is encoded, and fixed if it fails.
+
+A frame leaves ``deidentify`` for the encoder only after the in-stream audit
+(:mod:`medswap.evaluate.stream`) has judged each face in it. The per-frame rule is the
+recognisers' own: a face that dlib or SFace judges to be the patient (below its published
+threshold, against the enrolled template or the same frame's original face) is flagged. Being
+*nearest* of the lineup in one frame is not flagged per frame: a face that is nobody's is still
+nearest to someone, and the patient in about one frame in N of a gallery of N by chance alone,
+so flagging single frames would obscure frames at random with no evidence against them. The
+lineup is judged over the run instead (:attr:`medswap.evaluate.privacy.AuditResult.clean`).
+
+A flagged tracked face is rendered again with stronger settings, one step at a time (the
+donor's whole geometry, ``shape=1.0``; then each other donor at ``shape=1.0``), and judged
+again; the first that clears is kept. What still fails, and a face only the audit's detector
+found, is obscured (:func:`medswap.swap.obscure.obscure`) and the reason recorded. The gate
+runs on its own thread with its own swappers, so the renderer's per-track state is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from medswap.evaluate.stream import FrameJudgement, JudgedFace, Place, StreamAuditor
+from medswap.faces.mesh import occluding_hands
+from medswap.swap import obscure as obs
+from medswap.swap.donors import BUILTIN_DONORS, Donor, assign_donor, builtin_donor
+from medswap.swap.engine import MeshSwapper, SwapSettings
+from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome
+
+#: Reasons recorded in the report for faces the gate changed.
+REASON_OBSCURED = "re-identified by the audit; still after re-rendering: obscured"
+REASON_UNTRACKED = "a face the tracker missed, re-identified by the audit: obscured"
+
+
+@dataclass
+class Rendered:
+    """One frame as the renderer left it, with what the gate needs to judge and redo it."""
+
+    index: int
+    pts: int | None
+    time_s: float
+    original: np.ndarray
+    image: np.ndarray
+    states: list[FaceTrackState]
+    hands: list[np.ndarray]
+    outcome: FrameOutcome
+
+
+@dataclass
+class _Step:
+    name: str
+    swapper: MeshSwapper
+    donor: Donor
+
+
+class ReleaseGate:
+    """Judges, fixes and hands on each rendered frame; see the module docstring."""
+
+    def __init__(
+        self,
+        auditor: StreamAuditor,
+        method: str,
+        settings: SwapSettings,
+        donors: Sequence[Donor],
+        donor_seed: int,
+        can_rerender: bool,
+    ) -> None:
+        self.auditor = auditor
+        self.method = method
+        self.donors = list(donors)
+        self.donor_seed = donor_seed
+        self.can_rerender = can_rerender and method == "swap" and bool(donors)
+        self.strong = replace(settings, shape=1.0)
+        self._swappers: dict[str, MeshSwapper] = {}
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.rerender_s = 0.0
+
+    def _steps(self, track_id: int) -> list[_Step]:
+        """The stronger renderings to try, in order (the assigned donor first)."""
+        first = assign_donor(self.donors, track_id, self.donor_seed)
+        others = [d for d in self.donors if d.name != first.name]
+        if not others:  # one donor given: the built-in portraits are the other donors
+            others = [builtin_donor(n) for n in BUILTIN_DONORS if n not in (first.name, "average")]
+        steps = []
+        for donor in [first, *others]:
+            if donor.name not in self._swappers:
+                self._swappers[donor.name] = MeshSwapper(self.strong)
+            steps.append(_Step(f"shape 1.0, donor {donor.name}", self._swappers[donor.name], donor))
+        return steps
+
+    def process(self, item: Rendered) -> np.ndarray:
+        """Judge ``item``, fix what fails (in ``item.image``), record it; returns the image."""
+        places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
+        by_id = {p.track_id: p for p in places}
+        states = {st.track_id: st for st in item.states}
+        judgement = self.auditor.judge(item.index, item.time_s, item.original, item.image, places)
+        final: list[JudgedFace] = []
+        for face in judgement.faces:
+            if not face.hits:
+                final.append(face)
+                continue
+            self.counts["faces_flagged"] += 1
+            place = by_id.get(face.track_id)
+            fixed = self._rerender(item, judgement, place, states) if place is not None else None
+            if fixed is not None:
+                final.append(fixed)
+                continue
+            reason = REASON_OBSCURED if place is not None else REASON_UNTRACKED
+            if place is None:  # a face only the audit's detector saw: its place is its box
+                place = Place(-1, face.record.box, face.face.score, None)
+            obs.obscure(item.image, np.asarray(place.box, dtype=np.float64))
+            self.counts["faces_obscured"] += 1
+            self.reasons[reason] += 1
+            self._mark(item.outcome, face, reason)
+            # Judged again: one still recognised under the mosaic stays a leak (exit 20).
+            again = self.auditor.rejudge(judgement, item.image, place)
+            if again is not None:
+                final.append(again)
+        self.auditor.commit(judgement, final)
+        return item.image
+
+    def _rerender(
+        self,
+        item: Rendered,
+        judgement: FrameJudgement,
+        place: Place,
+        states: dict[int, FaceTrackState],
+    ) -> JudgedFace | None:
+        """The first stronger rendering of this face that both recognisers clear, or None."""
+        if not self.can_rerender or place.landmarks is None:
+            return None
+        t0 = time.perf_counter()
+        try:
+            in_front = occluding_hands(item.hands, place.landmarks) if item.hands else []
+            for step in self._steps(place.track_id):
+                candidate = item.image.copy()
+                try:
+                    step.swapper.swap(
+                        candidate, place.track_id, place.landmarks, step.donor, in_front
+                    )
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                again = self.auditor.rejudge(judgement, candidate, place)
+                if not again.hits:
+                    item.image[...] = candidate
+                    self.counts[f"re-rendered: {step.name}"] += 1
+                    for f in item.outcome.faces:
+                        if f.track_id == place.track_id:
+                            f.donor = step.donor.name
+                            f.reason = f"re-rendered by the gate ({step.name})"
+                    return again
+            return None
+        finally:
+            self.rerender_s += time.perf_counter() - t0
+
+    @staticmethod
+    def _mark(outcome: FrameOutcome, face: JudgedFace, reason: str) -> None:
+        """Record an obscured face in the frame's outcome (a face the tracker missed is added)."""
+        for f in outcome.faces:
+            if f.track_id == face.track_id:
+                f.status, f.reason, f.donor = FaceStatus.OBSCURED, reason, None
+                return
+        outcome.faces.append(
+            FaceOutcome(-1, face.record.box.tolist(), face.face.score, FaceStatus.OBSCURED, reason)
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "rule": "a face either recogniser judges to be the patient is re-rendered "
+            "(shape 1.0, then each other donor), judged again, and obscured if it still fails",
+            **dict(self.counts),
+            "obscured_reasons": dict(self.reasons),
+            "rerender_s": round(self.rerender_s, 3),
+        }

@@ -1,0 +1,91 @@
+"""The release gate: a face left as the patient's is caught before it is written.
+
+The swap never leaves a face unswapped on its own, so the error path is reached with a swapper
+that does (a fake, standing in for any defect of the renderer): in frames 4-6 it leaves the
+patient's face as it was. Everything else is real: the models, the in-stream audit, the clip.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import shared_video
+
+import medswap.gate
+import medswap.pipeline
+from medswap.cli import main
+from medswap.errors import ReleaseGateError
+from medswap.evaluate.privacy import audit
+from medswap.pipeline import deidentify
+from medswap.swap.engine import MeshSwapper
+
+pytestmark = pytest.mark.shared
+
+N = 12
+LEFT_AS_IS = range(4, 7)  # frames in which the renderer leaves the face unswapped
+
+
+class LeavesFramesAsIs(MeshSwapper):
+    """A real swapper that does nothing in the frames of ``LEFT_AS_IS`` (one face a frame)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def swap(self, frame, track_id, landmarks, donor, hands=None):
+        i, self.calls = self.calls, self.calls + 1
+        if i in LEFT_AS_IS:
+            return (0, 0, 1, 1)
+        return super().swap(frame, track_id, landmarks, donor, hands)
+
+
+class NeverSwaps(MeshSwapper):
+    def swap(self, frame, track_id, landmarks, donor, hands=None):
+        return (0, 0, 1, 1)
+
+
+def test_unswapped_frames_are_caught_and_fixed_before_release(tmp_path, monkeypatch):
+    src = shared_video("speech_a.mp4")
+    monkeypatch.setattr(medswap.pipeline, "MeshSwapper", LeavesFramesAsIs)
+    out = tmp_path / "out.mp4"
+    result = deidentify(src, out, audit=True, max_frames=N, report=tmp_path / "out.json")
+    gate = result.gate
+    assert gate["faces_flagged"] >= len(LEFT_AS_IS), gate
+    fixed = {f.frame_index for f in result.frames for face in f.faces if "gate" in face.reason}
+    obscured = {f.frame_index for f in result.frames for face in f.faces if "audit" in face.reason}
+    assert set(LEFT_AS_IS) <= fixed | obscured, (fixed, obscured)
+    assert result.audit.clean and result.audit.frames == N
+    # The published file passes the after-the-fact audit of every frame, both recognisers.
+    after = audit(src, out, max_frames=N)
+    assert after.leak_frames == [], after.summary()
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["release_gate"]["faces_flagged"] == gate["faces_flagged"]
+    assert report["audit"]["lineup"]["passed"] is True
+    assert set(report["stages"]["busy_s"]) >= {"render", "audit and gate", "encode"}
+
+
+def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(tmp_path, monkeypatch, capsys):
+    src = shared_video("speech_a.mp4")
+    monkeypatch.setattr(medswap.pipeline, "MeshSwapper", LeavesFramesAsIs)
+    monkeypatch.setattr(medswap.gate, "MeshSwapper", NeverSwaps)  # re-rendering fails too
+    monkeypatch.setattr(medswap.gate.obs, "obscure", lambda image, box: None)  # and obscuring
+    out, report = tmp_path / "out.mp4", tmp_path / "out.json"
+    with pytest.raises(ReleaseGateError) as info:
+        deidentify(src, out, audit=True, max_frames=N, report=report)
+    assert info.value.exit_code == 20
+    assert set(info.value.audit.leak_frames) == set(LEFT_AS_IS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing, not even partials
+
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    args = ["-q", "deidentify", str(src), "-o", str(out), "--max-frames", str(N)]
+    code = main([*args, "--report", str(report), "--quarantine", str(quarantine)])
+    assert code == 20
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "release refused" in err and "frame 4" in err, err
+    assert not out.exists() and not report.exists()
+    kept = sorted(p.name for p in quarantine.iterdir())
+    assert kept == ["out.quarantined.json", "out.quarantined.mp4"]
+    record = json.loads((quarantine / "out.quarantined.json").read_text())
+    assert record["audit"]["clean"] is False
