@@ -155,7 +155,6 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             max_frames=args.max_frames,
             progress=display.step(f"{name}: de-identify"),
-            audit_progress=display.step(f"{name}: audit"),
             audit=not args.no_audit,
             gallery=args.gallery,
             quarantine=args.quarantine,
@@ -221,7 +220,6 @@ def _run_demo(args: argparse.Namespace) -> int:
             args.output,
             args.frames,
             progress=display.step("demo: de-identify"),
-            audit_progress=display.step("demo: audit"),
         )
     finally:
         display.close()

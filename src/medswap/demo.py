@@ -38,9 +38,7 @@ def demo_frames(n_frames: int = 75, size: int = 384) -> list[np.ndarray]:
     return frames
 
 
-def run_demo(
-    out_dir: str | Path, n_frames: int = 50, progress=None, audit_progress=None
-) -> DeidentifyResult:
+def run_demo(out_dir: str | Path, n_frames: int = 50, progress=None) -> DeidentifyResult:
     """Build the demo clip in ``out_dir``, de-identify it, and save a before/after still."""
     require_models([*DEIDENTIFY_MODELS["swap"], *AUDIT_MODELS])  # before any file is written
     out = Path(out_dir)
@@ -58,7 +56,6 @@ def run_demo(
         donors=["grace_hopper"],
         report=out / "demo_report.json",
         progress=progress,
-        audit_progress=audit_progress,
         audit=True,
     )
     middle = n_frames // 2

@@ -205,7 +205,6 @@ def deidentify(
     overwrite: bool = True,
     max_frames: int | None = None,
     progress: Progress | None = None,
-    audit_progress: Progress | None = None,
     engine: str = "mesh",
     model: str | Path | None = None,
     text: str = "redact",
@@ -229,7 +228,7 @@ def deidentify(
     raised; ``quarantine`` is a folder to keep that run's video and report in. The CLI audits
     by default, the API only when asked.
     ``max_frames`` stops early (for previews and tests); the output then has that many frames.
-    ``progress`` and ``audit_progress`` are ``(done, total)`` callbacks for the two passes.
+    ``progress`` is a ``(done, total)`` callback; the audit runs in the same pass.
     ``engine`` is ``mesh`` (default) or ``learned``, which needs ``model``, a ``.medswap`` file
     from ``medswap train`` (its donor is baked in); it refuses a video of another person.
     ``text`` is what happens to text burned into the pixels (:mod:`medswap.text`): ``redact``
