@@ -33,6 +33,7 @@ from medswap.swap.geometry import (
     triangulate,
     warp_maps,
 )
+from medswap.swap.neutral import NeutralShape
 
 #: The donor face is synthesised with the face at most this many pixels wide.
 WORK_WIDTH = 200
@@ -61,9 +62,9 @@ class SwapSettings:
 class _TrackState:
     donor: Donor
     colour: np.ndarray | None = None  # (2, 2, 3): donor and target Lab stats, smoothed
-    neutral_shapes: list[np.ndarray] = field(default_factory=list)  # pose-normalised, first frames
+    # The track's resting shape, pose-normalised onto the donor (see medswap.swap.neutral).
+    neutral_shape: NeutralShape = field(default_factory=NeutralShape)
     neutral: np.ndarray | None = None
-    shape_offset: np.ndarray | None = None
     eye_openness: np.ndarray = field(default_factory=lambda: np.ones(2))  # right, left: 0..1
     extra: dict = field(default_factory=dict)
 
@@ -157,19 +158,6 @@ def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.n
     return np.concatenate([pts, ring])
 
 
-#: Frames at the start of a track whose median shape is taken as the track's neutral face.
-NEUTRAL_FRAMES = 60
-
-
-def _oval_weights(reference: np.ndarray) -> np.ndarray:
-    """Per-point weight 0 on the face outline rising to 1 inside, for the shape offset."""
-    pts = reference[:N_TRI_POINTS, :2]
-    oval = reference[FACE_OVAL, :2]
-    d = np.min(np.linalg.norm(pts[:, None, :] - oval[None, :, :], axis=2), axis=1)
-    width = np.ptp(pts[:, 0])
-    return np.clip(d / (0.12 * width), 0.0, 1.0) ** 2
-
-
 #: Mouth landmarks: the corners, and the middle of the upper and lower inner lip.
 _MOUTH_CORNERS, _MOUTH_MID = (61, 291), (13, 14)
 #: The upper and lower outer-lip midpoints: how far the lips reach above and below the mouth.
@@ -236,29 +224,29 @@ class MeshSwapper:
         return self._tri_cache[key]
 
     def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
-        """The frame's landmarks with the track's identity-shape offset applied.
+        """The frame's landmarks with the track's identity shape replaced by the donor's.
 
-        Also keeps the track's neutral face and each eye's openness relative to it, which the
-        shut-eye texture needs whatever the shape setting.
+        In a frame normalised for head pose (a similarity fit of the rigid points onto the
+        donor's), the patient's points are their resting shape plus their deformation from it
+        (expression, blinks, speech, and the foreshortening of a turned head). The offset from
+        the track's resting shape to the donor's, outline and jaw included, swaps the first for
+        the second: at ``shape`` 1 the geometry drawn is the donor's resting face plus the
+        patient's deformation, under the patient's pose, and the patient's resting shape does
+        not reach the output. Also keeps each eye's openness relative to the resting face,
+        which the shut-eye texture needs whatever the shape setting.
         """
         donor_lm = state.donor.landmarks
-        # Pose-normalise this frame onto the donor's frame, accumulate the neutral shape.
         m = similarity_transform(lm[RIGID_POINTS], donor_lm[RIGID_POINTS])
         norm = transform_points(m, lm[:N_TRI_POINTS])[:, :2]
-        if len(state.neutral_shapes) < NEUTRAL_FRAMES:
-            # The median, not the mean: blinks and winks in the first seconds would otherwise
-            # make the neutral eye too shut, and the offset would hold the eyes open.
-            state.neutral_shapes.append(norm)
-            state.neutral = np.median(np.stack(state.neutral_shapes), axis=0)
-            w = _oval_weights(donor_lm)
-            state.shape_offset = mouth_as_whole(
-                (donor_lm[:N_TRI_POINTS, :2] - state.neutral) * w[:, None], donor_lm
-            )
+        state.neutral = state.neutral_shape.update(norm)
         state.eye_openness = openness(norm, state.neutral)
         s = self.settings.shape
         if s <= 0:
             return lm
-        offset = lid_offset(state.shape_offset, donor_lm, state.eye_openness)
+        # The mouth moves as a whole (how far it opens is the patient's motion, not shape),
+        # and across each eye the offset shrinks as the eye shuts (a blink stays a blink).
+        offset = mouth_as_whole(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
+        offset = lid_offset(offset, donor_lm, state.eye_openness)
         # Back into the frame: rotate and scale the offset by the inverse of m.
         a = m[:, :2]
         inv = np.linalg.inv(a)
