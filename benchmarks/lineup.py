@@ -7,13 +7,14 @@ Each clip is de-identified with ``deidentify`` (no audit; ``--donor`` as on the 
 several donors let :func:`medswap.swap.donors.choose_donor` pick), then judged by models the
 swap does not use:
 
-- identity: with ``--id-frames 0`` (default) the product's audit (``medswap.evaluate.privacy.audit``,
-  SFace and the leak scan on every frame, dlib on every ``--stride``-th) against its default
-  gallery, patient enrolled from 8 frames of the original; rank-1 is the patient's share of
-  frames as the nearest identity without the donor (the gallery's 30 other identities and the
-  patient: chance 1/31), re-id the frames either recogniser judges the same person (verified
-  against the same original frame) and the leak frames. ``--id-frames N`` judges N evenly
-  spread frames only (a quick sample, as ``identity_ablation.py`` does);
+- identity: with ``--id-frames 0`` (default) the product's audit
+  (``medswap.evaluate.privacy.audit``: SFace and the leak scan on every frame, dlib on every
+  ``--stride``-th) against its default gallery, the patient enrolled from 8 frames of the
+  original. rank-1 is the share of frames in which the patient is the nearest identity without
+  the donor (the gallery's 30 other identities and the patient: chance 1/31); re-id counts the
+  frames either recogniser judges the same person as the same original frame; leak frames are
+  the audit's. ``--id-frames N`` judges N evenly spread frames only (a quick sample, as
+  ``identity_ablation.py`` does);
 - motion, on dlib's 68 points (the face model the swap does not use) every ``--stride``-th
   frame where dlib finds the face in both videos: each point's displacement from the clip's own
   neutral (its per-point median position), original against output; ``disp NME`` is the median
@@ -152,7 +153,7 @@ def measures(src: Path, out: Path, max_frames) -> str:
         try:
             n = [blinks(s, source).values["blink_count"] for s in (s_o, s_s)]
             parts.append(f"blinks {source.split('_')[-1]} {n[0]}->{n[1]}")
-        except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        except Exception as exc:  # a benchmark reports, it does not stop
             parts.append(f"blinks {source}: {exc}")
     peaks = []
     for s in (s_o, s_s):

@@ -164,17 +164,35 @@ _MOUTH_CORNERS, _MOUTH_MID = (61, 291), (13, 14)
 _LIP_TOP, _LIP_BOTTOM = 0, 17
 
 
-def mouth_as_whole(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """The shape offset with the mouth moved as a whole: its position changes, its shape not.
+#: The lower lip (its four rings, corners left out): it moves with the jaw, below the opening.
+_LOWER_LIP = [
+    *(146, 91, 181, 84, 17, 314, 405, 321, 375),
+    *(95, 88, 178, 87, 14, 317, 402, 318, 324),
+    *(77, 90, 180, 85, 16, 315, 404, 320, 307),
+    *(96, 89, 179, 86, 15, 316, 403, 319, 325),
+]
+#: The upper lip's four rings, and the mouth corners of each ring (half way between the two).
+_UPPER_LIP = [
+    *(185, 40, 39, 37, 0, 267, 269, 270, 409),
+    *(191, 80, 81, 82, 13, 312, 311, 310, 415),
+    *(184, 74, 73, 72, 11, 302, 303, 304, 408),
+    *(183, 42, 41, 38, 12, 268, 271, 272, 407),
+]
+_LIP_CORNERS = [61, 291, 78, 308, 76, 306, 62, 292]
 
-    How far the mouth opens is expression, and a clinical measure (speech, hypomimia), not
-    identity. A donor portrait's mouth is closed and thin-lipped, and a patient's neutral mouth
-    is often open (a child's, on expression_b.mp4), so a per-point offset closed every opening
-    by the neutral gap and thinned the lips: the face mesh then read the swapped mouth's
-    opening range 10-18% smaller on expression_b, even with the gap itself kept. Here every
-    point of the lips (a box from corner to corner and a lip height above and below the mouth
-    line, in ``reference``) takes the lips' mean offset, fading to the plain offset at twice
-    that box, so the mouth goes where the donor's is but opens exactly as the patient's does.
+
+def keep_mouth_gap(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The shape offset with the lower lip moved so that the mouth opens as the patient's does.
+
+    How far the mouth opens is motion (speech, hypomimia), not identity. The plain offset from
+    the patient's resting shape to the donor's adds the donor's resting lip gap and takes away
+    the patient's (a donor portrait's mouth is closed; a child's resting mouth is often open,
+    expression_b.mp4), so every opening would shrink or grow by the difference. Here the lower
+    lip, and the chin below it fading out over one lip height, takes the offset of the upper
+    lip's middle across the mouth line (in ``reference``, the donor's frame): the mouth's
+    width, the lips' shape and thickness and the mouth's place are the donor's, and the inner-lip
+    gap stays exactly the patient's. The patient's resting gap is the one part of their resting
+    shape that the output keeps.
     """
     pts = reference[:N_TRI_POINTS, :2]
     left, right = pts[_MOUTH_CORNERS[0]], pts[_MOUTH_CORNERS[1]]
@@ -185,14 +203,14 @@ def mouth_as_whole(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
     if (pts[_LIP_BOTTOM] - centre) @ down < 0:  # the normal points toward the chin
         down = -down
     t, u = (pts - centre) @ axis, (pts - centre) @ down
-    reach = np.where(u > 0, (pts[_LIP_BOTTOM] - centre) @ down, (centre - pts[_LIP_TOP]) @ down)
-    weight = np.clip(2.0 - np.abs(u) / np.maximum(reach, 1e-6), 0.0, 1.0) * np.clip(
-        2.0 - np.abs(t) / half_width, 0.0, 1.0
-    )
-    inside = weight >= 1.0
+    reach = max(float((pts[_LIP_BOTTOM] - centre) @ down), 1e-6)
+    weight = np.where(u > 0, np.clip(2.0 - u / reach, 0.0, 1.0), 0.0)
+    weight *= np.clip(2.0 - np.abs(t) / half_width, 0.0, 1.0)
+    # On a closed mouth both lips lie on the mouth line: say which is which.
+    weight[_LOWER_LIP], weight[_UPPER_LIP], weight[_LIP_CORNERS] = 1.0, 0.0, 0.5
+    opens = float((offset[_MOUTH_MID[1]] - offset[_MOUTH_MID[0]]) @ down)
     out = offset.copy()
-    mean = offset[:N_TRI_POINTS][inside].mean(axis=0)
-    out[:N_TRI_POINTS] = offset[:N_TRI_POINTS] * (1.0 - weight[:, None]) + mean * weight[:, None]
+    out[:N_TRI_POINTS] -= weight[:, None] * opens * down[None, :]
     return out
 
 
@@ -243,9 +261,9 @@ class MeshSwapper:
         s = self.settings.shape
         if s <= 0:
             return lm
-        # The mouth moves as a whole (how far it opens is the patient's motion, not shape),
-        # and across each eye the offset shrinks as the eye shuts (a blink stays a blink).
-        offset = mouth_as_whole(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
+        # How far the mouth opens stays the patient's (motion, not shape), and across each
+        # eye the offset shrinks as the eye shuts (a blink stays a blink).
+        offset = keep_mouth_gap(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
         offset = lid_offset(offset, donor_lm, state.eye_openness)
         # Back into the frame: rotate and scale the offset by the inverse of m.
         a = m[:, :2]
