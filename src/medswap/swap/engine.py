@@ -8,11 +8,15 @@ shut-eye version of the donor (see :mod:`medswap.swap.eyes`), so blinks show; th
 irises are not drawn by default, because a face recogniser matched the patient by them
 (``keep_eyes``). Hands in front of the face stay in front.
 
-``shape`` (0..1) moves the face's inner geometry (eyes, brows, nose, mouth; not the outline)
-from the patient's neutral shape toward the donor's, as a constant offset per track in a
-pose-normalised frame: it hides the identity carried by face geometry, while the motion on top
-(blinks, speech, expressions) is untouched. Across each eye the offset is scaled by how open
-the eye is, so it never holds a shut eye open.
+``shape`` (0..1) replaces the patient's resting face shape by the donor's, the face outline,
+jaw and face width included: per track, the patient's resting shape is estimated online (the
+running median of their pose-normalised mesh, :mod:`medswap.swap.neutral`), and the geometry
+drawn is ``patient + shape * (donor resting shape - patient resting shape)``, in a frame
+normalised for head pose. At 1 that is the donor's resting face plus the patient's deformation
+from their own (expression, blinks, speech), under the patient's head pose: the patient's
+resting shape, which a face recogniser in a lineup reads, does not reach the output; only how
+far their resting mouth is open does (:func:`keep_mouth_gap`). Across each eye the offset is
+scaled by how open the eye is, so it never holds a shut eye open.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ WORK_WIDTH = 200
 class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
-    shape: float = 0.5  # 0 keeps the patient's face geometry, 1 takes the donor's
+    # 0 keeps the patient's face geometry; 1 (the default): the donor's resting shape, outline
+    # and jaw included, moved by the patient's deformation from their own (README "Privacy")
+    shape: float = 1.0
     # "gaze": the donor's eyeball moved to look where the patient looks; from the frame:
     # "opening" (the whole eye), "iris" (the patient's irises); "none": the donor's eyes.
     keep_eyes: str = "none"
@@ -53,8 +59,12 @@ class SwapSettings:
     relight_sigma: float = 1.0  # x face width: coarser keeps less of the patient's shading
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
-    outline_grow: float = 0.12  # x face size: donor skin reaches this far past the mesh outline
-    forehead_fade: float = 0.05  # x face height: the top of the forehead fades to the patient's
+    # x face size: donor skin reaches this far past the mesh outline (the patient's cheek and
+    # jaw contour beside a narrower donor face is what a recogniser reads: README "Privacy")
+    outline_grow: float = 0.2
+    # x face height: the top of the forehead fades to the patient's (0: the hairline fringe is
+    # covered to the outline's top, which a recogniser read on the shared clips)
+    forehead_fade: float = 0.0
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
