@@ -23,7 +23,7 @@ swap does not use:
   correlation of the two displacement trajectories (x and y together), ``corr expr`` the same
   with the head's pose removed first (each frame similarity-aligned onto the neutral by the eye
   corners and nose), i.e. expression alone; ``abs NME`` the absolute landmark error, for
-  reference;
+  reference (``tests/quality.py``'s ``motion``);
 - with ``--measures``: blink counts (face mesh and dlib 68) and mouth-opening peaks
   (``medswap.measures.face``), original -> output, on the clip's keypoints from
   ``tests/quick_keypoints.py``; a peak is matched when the output has one within 0.2 s.
@@ -32,6 +32,7 @@ swap does not use:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -45,16 +46,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from conftest import FACE_CLIPS, VIDEOS  # noqa: E402
+from quality import motion  # noqa: E402
 
 from medswap import video  # noqa: E402
 from medswap.faces.independent import DlibFaces  # noqa: E402
 from medswap.faces.track import iou  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
 from medswap.swap.donors import DEFAULT_DONOR  # noqa: E402
-
-#: dlib 68: outer eye corners (inter-ocular), and the points the pose alignment uses.
-DLIB_EYE_OUTER = (36, 45)
-DLIB_STABLE = [36, 39, 42, 45, 27, 28, 29, 30, 31, 35]
+from medswap.swap.engine import SwapSettings  # noqa: E402
 
 
 def dlib_pairs(original: Path, output: Path, stride: int, max_frames: int | None):
@@ -78,45 +77,6 @@ def dlib_pairs(original: Path, output: Path, stride: int, max_frames: int | None
         a_pts.append(face.landmarks[:, :2])
         b_pts.append(b[int(np.argmax(overlap))].landmarks[:, :2])
     return np.array(a_pts, float), np.array(b_pts, float)
-
-
-def _aligned(pts: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """Each frame similarity-aligned onto ``neutral`` by the stable points (pose removed)."""
-    from medswap.swap.geometry import similarity_transform, transform_points
-
-    return np.stack(
-        [
-            transform_points(similarity_transform(p[DLIB_STABLE], neutral[DLIB_STABLE]), p)[:, :2]
-            for p in pts
-        ]
-    )
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    """Median over points of the correlation of two (T, P, 2) displacement trajectories."""
-    out = []
-    for i in range(a.shape[1]):
-        x, y = a[:, i].ravel(), b[:, i].ravel()
-        if x.std() > 1e-9 and y.std() > 1e-9:
-            out.append(float(np.corrcoef(x, y)[0, 1]))
-    return float(np.median(out)) if out else float("nan")
-
-
-def motion(a: np.ndarray, b: np.ndarray) -> dict:
-    """Displacement-from-neutral agreement of two aligned (T, 68, 2) landmark series."""
-    if len(a) < 3:
-        return {}
-    na, nb = np.median(a, axis=0), np.median(b, axis=0)
-    iod = float(np.linalg.norm(na[DLIB_EYE_OUTER[0]] - na[DLIB_EYE_OUTER[1]]))
-    da, db = a - na, b - nb
-    ea, eb = _aligned(a, na) - na, _aligned(b, nb) - nb
-    return {
-        "frames": len(a),
-        "abs_nme": float(np.median(np.linalg.norm(a - b, axis=2).mean(axis=1)) / iod),
-        "disp_nme": float(np.median(np.linalg.norm(da - db, axis=2).mean(axis=1)) / iod),
-        "corr": _corr(da, db),
-        "corr_expr": _corr(ea, eb),
-    }
 
 
 def identity(src: Path, out: Path, donors: list[str], stride: int, id_frames: int, max_frames):
@@ -181,7 +141,12 @@ def main() -> None:
     ap.add_argument("--id-frames", type=int, default=0)
     ap.add_argument("--measures", action="store_true")
     ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--set", nargs="*", default=[], help="SwapSettings fields, e.g. relight=0.5")
+    ap.add_argument("--no-motion", action="store_true", help="identity only")
     args = ap.parse_args()
+    fields = {f.name: f.type for f in dataclasses.fields(SwapSettings)}
+    overrides = {k: float(v) for k, v in (kv.split("=") for kv in args.set) if k in fields}
+    settings = SwapSettings(**overrides)
     print(
         "clip | donor | swapped | obscured | rank-1 dlib | rank-1 SFace | re-id dlib | "
         "re-id SFace | leak frames | disp NME | corr | corr expr | abs NME | s"
@@ -194,13 +159,22 @@ def main() -> None:
             out = Path(tmp) / (src.stem + ".mp4")
             t0 = time.perf_counter()
             r = deidentify(
-                src, out, donors=args.donor, shape=args.shape, max_frames=args.max_frames
+                src,
+                out,
+                donors=args.donor,
+                shape=args.shape,
+                max_frames=args.max_frames,
+                swap_settings=settings,
             )
             used = sorted({f.donor for o in r.frames for f in o.faces if f.donor})
             rank1, reid, leaks = identity(
                 src, out, used or args.donor, args.stride, args.id_frames, args.max_frames
             )
-            m = motion(*dlib_pairs(src, out, args.stride, args.max_frames))
+            m = (
+                {}
+                if args.no_motion
+                else motion(*dlib_pairs(src, out, args.stride, args.max_frames))
+            )
             t = r.totals
             row = (
                 f"{clip} | {','.join(used)} | {t['faces_swapped']} | {t['faces_obscured']} | "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FACE_CLIPS, VIDEOS, needs_shared, shared_video
 from media import portrait_clip, two_people_clip, walk_in_clip, webm_clip
-from quality import measure
+from quality import measure, motion
 
 from medswap import video
 from medswap.evaluate.privacy import audit
@@ -82,15 +82,20 @@ def test_swap_is_frame_exact_and_never_passes_a_face_through(swapped, name):
 @needs_shared
 @pytest.mark.parametrize("name", FACE_CLIPS)
 def test_swap_keeps_independent_landmarks(quality, name):
-    """dlib's 68 points on the swap: median 0.032-0.046 inter-ocular on these clips.
+    """dlib's 68 points on the swap move as the patient's do: motion, not resting shape.
 
-    hand_open_close (0.053) and expression_b (0.055) were over the line while the head-pose
-    filter trailed moving heads (OneEuroFilter beta 0.05); they read 0.046 and 0.042 now.
+    The swap draws the donor's resting face shape (issue 19), so dlib's points sit where the
+    donor's eyes, nose, mouth and jaw are, not where the patient's were: the absolute error
+    (0.032-0.046 inter-ocular when the patient's geometry was kept) is no longer the measure.
+    What a clinician needs is the motion: each point's displacement from the clip's own
+    neutral position, original against output.
     """
     q = quality(name)
     assert q.dlib_found_original > 0
     assert q.detection_ratio >= 0.98, f"dlib found the face in {q.detection_ratio:.1%}"
-    assert np.median(q.nme) <= 0.05, f"median NME {np.median(q.nme):.3f}"
+    m = motion(q.points_original, q.points_output)
+    assert m["disp_nme"] <= 0.035, f"median displacement NME {m['disp_nme']:.3f}"
+    assert m["corr"] >= 0.85, f"trajectory correlation {m['corr']:.3f}"
 
 
 @needs_shared
