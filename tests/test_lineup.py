@@ -62,9 +62,10 @@ def _moved(face: np.ndarray, t: int) -> np.ndarray:
     return out
 
 
-def _render(patient: np.ndarray, donor, n: int = 30) -> list[np.ndarray]:
+def _render(patient: np.ndarray, donor, settings=None, n: int = 30) -> list[np.ndarray]:
     """The geometry the swap draws for ``n`` frames, each normalised onto the donor's pose."""
-    swapper, state = MeshSwapper(SwapSettings(shape=1.0)), _TrackState(donor)
+    swapper = MeshSwapper(settings or SwapSettings(shape=1.0, donor_mouth=True))
+    state = _TrackState(donor)
     out = []
     for t in range(n):
         drawn = swapper._shaped(state, _moved(patient, t))
@@ -96,6 +97,11 @@ def test_the_patients_resting_shape_does_not_reach_the_drawn_geometry():
     outline_eyes_brows_nose = [*FACE_OVAL, *RIGHT_EYE, *LEFT_EYE, 70, 105, 336, 334, 1, 4, 168]
     assert rest[outline_eyes_brows_nose].max() < 0.01 * width
     assert rest.max() <= np.linalg.norm(a[14, :2] - a[13, :2]) + 0.5
+    # The defaults keep the patient's mouth (moved as a whole), and nothing else of their shape.
+    default_a, default_b = _render(a, donor, SwapSettings()), _render(b, donor, SwapSettings())
+    for drawn in (default_a[27], default_b[27]):
+        rest = np.linalg.norm(drawn - donor.landmarks[:468, :2], axis=1)
+        assert rest[outline_eyes_brows_nose].max() < 0.01 * width
 
 
 def test_the_mouth_opens_exactly_as_the_patients_with_the_donors_lips():

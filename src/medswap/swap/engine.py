@@ -14,8 +14,10 @@ running median of their pose-normalised mesh, :mod:`medswap.swap.neutral`), and 
 drawn is ``patient + shape * (donor resting shape - patient resting shape)``, in a frame
 normalised for head pose. At 1 that is the donor's resting face plus the patient's deformation
 from their own (expression, blinks, speech), under the patient's head pose: the patient's
-resting shape, which a face recogniser in a lineup reads, does not reach the output; only how
-far their resting mouth is open does (:func:`keep_mouth_gap`). Across each eye the offset is
+resting shape, which a face recogniser in a lineup reads, does not reach the output, except the
+mouth: by default it is the patient's, moved as a whole to where the donor's is
+(:func:`mouth_as_whole`; ``donor_mouth`` takes the donor's lips and keeps only the patient's
+inner-lip gap, :func:`keep_mouth_gap`). Across each eye the offset is
 scaled by how open the eye is, so it never holds a shut eye open.
 """
 
@@ -50,6 +52,11 @@ class SwapSettings:
     # 0 keeps the patient's face geometry; 1 (the default): the donor's resting shape, outline
     # and jaw included, moved by the patient's deformation from their own (README "Privacy")
     shape: float = 1.0
+    # True: the donor's mouth shape too (width, lips), with the patient's inner-lip gap; False
+    # (default): the patient's mouth, moved as a whole to where the donor's is. The donor's
+    # lips made the face mesh read mouth openings 31% smaller on expression_c (README "Lineup")
+    # and a recogniser read little in the lips (the identity ablation).
+    donor_mouth: bool = False
     # "gaze": the donor's eyeball moved to look where the patient looks; from the frame:
     # "opening" (the whole eye), "iris" (the patient's irises); "none": the donor's eyes.
     keep_eyes: str = "none"
@@ -174,6 +181,38 @@ _MOUTH_CORNERS, _MOUTH_MID = (61, 291), (13, 14)
 _LIP_TOP, _LIP_BOTTOM = 0, 17
 
 
+def mouth_as_whole(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The shape offset with the mouth moved as a whole: its position changes, its shape not.
+
+    How far the mouth opens is expression, and a clinical measure (speech, hypomimia), not
+    identity. A donor portrait's mouth is closed and thin-lipped, and a patient's neutral mouth
+    is often open (a child's, on expression_b.mp4), so a per-point offset closed every opening
+    by the neutral gap and thinned the lips: the face mesh then read the swapped mouth's
+    opening range 10-18% smaller on expression_b, even with the gap itself kept. Here every
+    point of the lips (a box from corner to corner and a lip height above and below the mouth
+    line, in ``reference``) takes the lips' mean offset, fading to the plain offset at twice
+    that box, so the mouth goes where the donor's is but opens exactly as the patient's does.
+    """
+    pts = reference[:N_TRI_POINTS, :2]
+    left, right = pts[_MOUTH_CORNERS[0]], pts[_MOUTH_CORNERS[1]]
+    half_width = max(float(np.linalg.norm(right - left)) / 2.0, 1e-6)
+    axis = (right - left) / (2.0 * half_width)
+    down = np.array([-axis[1], axis[0]])
+    centre = pts[list(_MOUTH_MID)].mean(axis=0)
+    if (pts[_LIP_BOTTOM] - centre) @ down < 0:  # the normal points toward the chin
+        down = -down
+    t, u = (pts - centre) @ axis, (pts - centre) @ down
+    reach = np.where(u > 0, (pts[_LIP_BOTTOM] - centre) @ down, (centre - pts[_LIP_TOP]) @ down)
+    weight = np.clip(2.0 - np.abs(u) / np.maximum(reach, 1e-6), 0.0, 1.0) * np.clip(
+        2.0 - np.abs(t) / half_width, 0.0, 1.0
+    )
+    inside = weight >= 1.0
+    out = offset.copy()
+    mean = offset[:N_TRI_POINTS][inside].mean(axis=0)
+    out[:N_TRI_POINTS] = offset[:N_TRI_POINTS] * (1.0 - weight[:, None]) + mean * weight[:, None]
+    return out
+
+
 #: The lower lip (its four rings, corners left out): it moves with the jaw, below the opening.
 _LOWER_LIP = [
     *(146, 91, 181, 84, 17, 314, 405, 321, 375),
@@ -273,7 +312,8 @@ class MeshSwapper:
             return lm
         # How far the mouth opens stays the patient's (motion, not shape), and across each
         # eye the offset shrinks as the eye shuts (a blink stays a blink).
-        offset = keep_mouth_gap(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
+        mouth = keep_mouth_gap if self.settings.donor_mouth else mouth_as_whole
+        offset = mouth(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
         offset = lid_offset(offset, donor_lm, state.eye_openness)
         # Back into the frame: rotate and scale the offset by the inverse of m.
         a = m[:, :2]
