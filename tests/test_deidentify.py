@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import FACE_CLIPS, VIDEOS, needs_shared, shared_video
 from media import portrait_clip, two_people_clip, walk_in_clip, webm_clip
-from quality import measure
+from quality import measure, motion
 
 from medswap import video
 from medswap.evaluate.privacy import audit
-from medswap.pipeline import _process_face, deidentify
+from medswap.pipeline import DonorChooser, _process_face, deidentify
 from medswap.swap.engine import MeshSwapper
 from medswap.types import FaceStatus, FaceTrackState
 
@@ -82,15 +82,21 @@ def test_swap_is_frame_exact_and_never_passes_a_face_through(swapped, name):
 @needs_shared
 @pytest.mark.parametrize("name", FACE_CLIPS)
 def test_swap_keeps_independent_landmarks(quality, name):
-    """dlib's 68 points on the swap: median 0.032-0.046 inter-ocular on these clips.
+    """dlib's 68 points on the swap move as the patient's do: motion, not resting shape.
 
-    hand_open_close (0.053) and expression_b (0.055) were over the line while the head-pose
-    filter trailed moving heads (OneEuroFilter beta 0.05); they read 0.046 and 0.042 now.
+    The swap draws the donor's resting face shape (issue 19), so dlib's points sit where the
+    donor's eyes, nose, mouth and jaw are, not where the patient's were: the absolute error
+    (0.032-0.046 inter-ocular when the patient's geometry was kept) is no longer the measure.
+    What a clinician needs is the motion: each point's displacement from the clip's own
+    neutral position, original against output.
     """
     q = quality(name)
     assert q.dlib_found_original > 0
     assert q.detection_ratio >= 0.98, f"dlib found the face in {q.detection_ratio:.1%}"
-    assert np.median(q.nme) <= 0.05, f"median NME {np.median(q.nme):.3f}"
+    m = motion(q.points_original, q.points_output)
+    # 0.022-0.035 and 0.86-0.997 on these clips (benchmarks/lineup.py, README "Lineup")
+    assert m["disp_nme"] <= 0.04, f"median displacement NME {m['disp_nme']:.3f}"
+    assert m["corr"] >= 0.85, f"trajectory correlation {m['corr']:.3f}"
 
 
 @needs_shared
@@ -241,7 +247,9 @@ def test_faces_that_cannot_be_swapped_are_obscured_not_passed_through():
     for source in ("bridged", "detector"):
         frame = image.copy()
         state = FaceTrackState(3, np.array([60, 60, 140, 150]), 0.0, None, source)
-        status, reason, _, _ = _process_face(frame, state, "swap", 0.0, [], 0, MeshSwapper(), [])
+        status, reason, _, _ = _process_face(
+            frame, state, "swap", 0.0, DonorChooser([]), MeshSwapper(), []
+        )
         assert status == FaceStatus.OBSCURED and reason
         inside = frame[80:130, 80:120].astype(int) - image[80:130, 80:120]
         assert np.abs(inside).mean() > 20, "the face region must be changed"
@@ -276,8 +284,15 @@ def mesh_series():
     return get
 
 
+#: Blinks the default swap does not keep (README "Lineup"), with what was measured.
+BLINK_GAPS = {
+    "expression_b.mp4": "the child's one blink (6.10 s, shut 0.3 s) is not read on the swap "
+    "since it draws the donor's resting eye shape (shape 1); at shape 0.5 it reads at 5.94 s",
+}
+
+
 @needs_shared
-@pytest.mark.parametrize("name", ["expression_a.mp4", "expression_b.mp4"])
+@pytest.mark.parametrize("name", _with_gaps(["expression_a.mp4", "expression_b.mp4"], BLINK_GAPS))
 def test_swap_keeps_every_blink_of_the_original(swapped, mesh_series, name):
     """Each blink of the original is a blink of the swapped face too, at the same time.
 
@@ -349,6 +364,8 @@ def expression_ranges():
 EXPRESSION_GAPS = {
     ("expression_b.mp4", "browInnerUp"): "0.87 -> 0.15: Grace Hopper's brows sit under the "
     "rim of her glasses, and a raised brow does not read through them",
+    ("expression_b.mp4", "jawOpen"): "0.42 -> 0.35 since the swap draws the donor's resting "
+    "shape, jaw included (README 'Lineup')",
 }
 
 

@@ -28,14 +28,15 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         "--donor",
         action="append",
         metavar="IMAGE",
-        help="donor face image, or a built-in: grace_hopper (default), average, "
-        "astronaut; repeat for several (one per face track)",
+        help="donor face image, folder of images, or a built-in: grace_hopper (default), "
+        "average, astronaut; with several, each face track gets the one farthest from its "
+        "patient for both recognisers (report: donor_choice)",
     )
     p.add_argument(
         "--donor-seed",
         type=whole(0),
         default=0,
-        help="makes the track-to-donor choice reproducible",
+        help="picks the donor of a track whose face cannot be measured (reproducibly)",
     )
     p.add_argument(
         "--audio",
@@ -49,7 +50,8 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         type=number(0, 1),
         default=None,
         metavar="BLEND",
-        help="move face geometry toward the donor's, 0 (keep) .. 1 (donor)",
+        help="resting face shape, outline and jaw included: 0 the patient's .. 1 the donor's "
+        "(default 1; the patient's expression and motion are kept at every value)",
     )
     p.add_argument(
         "--strength",

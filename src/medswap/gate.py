@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from medswap.evaluate.stream import FrameJudgement, JudgedFace, Place, StreamAuditor
 from medswap.faces.mesh import occluding_hands
 from medswap.swap import obscure as obs
-from medswap.swap.donors import BUILTIN_DONORS, Donor, assign_donor, builtin_donor
+from medswap.swap.donors import BUILTIN_DONORS, Donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome
 
@@ -67,13 +67,13 @@ class ReleaseGate:
         method: str,
         settings: SwapSettings,
         donors: Sequence[Donor],
-        donor_seed: int,
+        track_donor: Callable[[int], Donor],
         can_rerender: bool,
     ) -> None:
         self.auditor = auditor
         self.method = method
         self.donors = list(donors)
-        self.donor_seed = donor_seed
+        self.track_donor = track_donor  # the donor each track was drawn with
         self.can_rerender = can_rerender and method == "swap" and bool(donors)
         self.strong = replace(settings, shape=1.0)
         self._swappers: dict[str, MeshSwapper] = {}
@@ -83,7 +83,7 @@ class ReleaseGate:
 
     def _steps(self, track_id: int) -> list[_Step]:
         """The stronger renderings to try, in order (the assigned donor first)."""
-        first = assign_donor(self.donors, track_id, self.donor_seed)
+        first = self.track_donor(track_id)
         others = [d for d in self.donors if d.name != first.name]
         if not others:  # one donor given: the built-in portraits are the other donors
             others = [builtin_donor(n) for n in BUILTIN_DONORS if n not in (first.name, "average")]

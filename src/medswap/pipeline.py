@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from medswap import __version__, video
-from medswap.errors import ReleaseGateError, UsageError
+from medswap.errors import DonorError, ReleaseGateError, UsageError
 from medswap.evaluate.stream import DLIB_STRIDE, StreamAuditor
 from medswap.faces.mesh import (
     FaceDetector,
@@ -44,6 +44,8 @@ from medswap.swap.donors import (
     Donor,
     assign_donor,
     builtin_donor,
+    choose_donor,
+    donor_margin,
     load_donor,
 )
 from medswap.swap.engine import MeshSwapper, SwapSettings
@@ -62,6 +64,8 @@ MIN_SWAP_WIDTH = 24
 MAX_GAP = 8
 
 Progress = Callable[[int, int], None]
+#: Image files taken from a ``--donor`` folder.
+DONOR_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 @dataclass
@@ -82,6 +86,9 @@ class DeidentifyResult:
     #: Where the run's time went, stage by stage (busy seconds), and the release gate's record.
     stages: dict = field(default_factory=dict)
     gate: dict | None = None
+    #: per track with several donors: the donor chosen and every donor's distances (see
+    #: :class:`DonorChooser`)
+    donor_choice: list[dict] = field(default_factory=list)
 
     @property
     def face_found(self) -> bool:
@@ -107,6 +114,7 @@ class DeidentifyResult:
             "method": self.method,
             "settings": self.settings,
             "donors": self.donors,
+            "donor_choice": self.donor_choice,
             "elapsed_s": round(self.elapsed_s, 3),
             "stages": self.stages,
             "totals": self.totals,
@@ -179,9 +187,21 @@ def _look_ahead(
 
 
 def _resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
+    """Donor objects from names, image paths and folders of images (sorted by file name)."""
     if not donors:
         return [builtin_donor(DEFAULT_DONOR)]
-    return [d if isinstance(d, Donor) else load_donor(d) for d in donors]
+    out: list[Donor] = []
+    for d in donors:
+        if isinstance(d, Donor):
+            out.append(d)
+        elif Path(d).is_dir():
+            images = sorted(p for p in Path(d).iterdir() if p.suffix.lower() in DONOR_SUFFIXES)
+            if not images:
+                raise DonorError("no donor image (.jpg, .jpeg, .png) in the folder", d)
+            out.extend(load_donor(p) for p in images)
+        else:
+            out.append(load_donor(d))
+    return out
 
 
 def deidentify(
@@ -300,6 +320,9 @@ def deidentify(
     else:
         donor_list = _resolve_donors(donors) if method == "swap" else []
     strength_used = strength if strength is not None else obs.DEFAULT_STRENGTH.get(method, 0.0)
+    chooser = DonorChooser(donor_list, donor_seed)
+    if chooser.measures:
+        chooser.probe(src, info, max_frames)
 
     mesher = FaceMesher(max_faces=4, video=True)
     detector = FaceDetector(min_confidence=0.4)
@@ -344,7 +367,7 @@ def deidentify(
                     method,
                     settings,
                     donor_list,
-                    donor_seed,
+                    chooser.donor,
                     gallery,
                     audit_stride,
                     can_rerender=learned is None,
@@ -362,6 +385,7 @@ def deidentify(
                 timers["wait for decode and models"] += t_render - t_wait
                 image = frame.image.copy()
                 states = tracker.update(frame.index, frame.time_s, meshes, boxes, scores)
+                chooser.see(frame.index, frame.image, states)
                 faces: list[FaceOutcome] = []
                 for st in states:
                     status, reason, donor_name, n_hands = _process_face(
@@ -369,8 +393,7 @@ def deidentify(
                         st,
                         method,
                         strength_used,
-                        donor_list,
-                        donor_seed,
+                        chooser,
                         swapper,
                         hand_pts,
                         mask_shape,
@@ -456,6 +479,7 @@ def deidentify(
         },
         donors=[f"{d.name}:{d.fingerprint}" for d in donor_list],
         elapsed_s=time.perf_counter() - t_start,
+        donor_choice=chooser.report(),
     )
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     result.stages = {
@@ -522,7 +546,7 @@ def _make_gate(
     method: str,
     settings: SwapSettings,
     donors: list[Donor],
-    donor_seed: int,
+    track_donor: Callable[[int], Donor],
     gallery: str | Path | None,
     dlib_stride: int | None,
     can_rerender: bool,
@@ -537,7 +561,7 @@ def _make_gate(
             dlib_stride=dlib_stride or DLIB_STRIDE,
         )
     )
-    return ReleaseGate(auditor, method, settings, donors, donor_seed, can_rerender)
+    return ReleaseGate(auditor, method, settings, donors, track_donor, can_rerender)
 
 
 def _gate_and_write(
@@ -626,8 +650,135 @@ def _learned_swapper(model: str | Path, src: Path, settings: SwapSettings):
     return LearnedSwapper(mf, settings)
 
 
+# --------------------------------------------------------------------------------------------
+# Donor choice: with several donors, each track gets the one farthest from its patient
+# --------------------------------------------------------------------------------------------
+
+#: The patient's face is measured on this many frames spread over the first seconds of the
+#: video (a pre-pass through the same mesh, detector and tracker, so track ids agree)...
+DONOR_PROBE_FRAMES, DONOR_PROBE_SECONDS = 5, 2.0
+
+
+class DonorChooser:
+    """Which donor each face track gets, and why (for the report).
+
+    With one donor there is nothing to choose. With several, the patient of each track is
+    measured by the audit's two recognisers (dlib ResNet, SFace; models the swap does not use)
+    on :data:`DONOR_PROBE_FRAMES` frames of the video's first :data:`DONOR_PROBE_SECONDS`
+    seconds (:meth:`probe`), or on its first frame for a track that starts later, and gets the
+    donor farthest from them for both (:func:`medswap.swap.donors.choose_donor`): the swap's
+    face can be no farther from the patient than its donor is. The choice depends on the faces
+    alone (same input, same choice); a track whose face the audit's detector cannot find gets
+    the donor of ``seed`` (:func:`medswap.swap.donors.assign_donor`), and the report says so.
+    """
+
+    def __init__(self, donors: list[Donor], seed: int = 0) -> None:
+        self.donors, self.seed = donors, seed
+        self.measures = len(donors) > 1
+        self._chosen: dict[int, Donor] = {}
+        self._why: dict[int, dict] = {}
+        self._samples: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        self._analyser = None
+        self._donor_desc: dict[str, dict[str, np.ndarray]] = {}
+
+    def probe(self, src: Path, info: video.VideoInfo, max_frames: int | None) -> None:
+        """Sample each track's face over the video's first seconds, before the swap starts."""
+        n = max(1, round(DONOR_PROBE_SECONDS * float(info.fps or 25)))
+        n = min(n, *(m for m in (max_frames, info.n_frames) if m))
+        want = set(np.linspace(0, n - 1, min(DONOR_PROBE_FRAMES, n)).round().astype(int).tolist())
+        mesher, detector = FaceMesher(max_faces=4, video=True), FaceDetector(min_confidence=0.4)
+        tracker = FaceTracker(max_gap=MAX_GAP)
+        try:
+            for frame in video.read_frames(src, info, max_frames=n):
+                states = tracker.update(
+                    frame.index, frame.time_s, mesher(frame.image), *detector(frame.image)
+                )
+                if frame.index in want:
+                    for st in states:
+                        if st.landmarks is not None:
+                            sample = (frame.index, frame.image, st.box.copy())
+                            self._samples.setdefault(st.track_id, []).append(sample)
+        finally:
+            mesher.close()
+            detector.close()
+
+    def see(self, frame_index: int, image: np.ndarray, states) -> None:
+        """Choose a donor for every track that has a face mesh in this frame and none yet."""
+        for st in states:
+            if st.landmarks is not None and st.track_id not in self._chosen:
+                samples = self._samples.pop(st.track_id, None) or [(frame_index, image, st.box)]
+                self._choose(st.track_id, samples)
+
+    def donor(self, track_id: int) -> Donor:
+        if track_id not in self._chosen:  # not seen with a mesh (cannot happen in the loop)
+            self._chosen[track_id] = assign_donor(self.donors, track_id, self.seed)
+        return self._chosen[track_id]
+
+    def report(self) -> list[dict]:
+        return [{"track_id": t, **self._why[t]} for t in sorted(self._why)]
+
+    def _choose(self, track_id: int, samples) -> None:
+        if not self.measures:
+            self._chosen[track_id] = self.donors[0]
+            return
+        from medswap.evaluate.privacy import (
+            RECOGNISERS,
+            THRESHOLDS,
+            FaceAnalyser,
+            describe_still,
+            distance,
+            mean_descriptor,
+        )
+        from medswap.faces.independent import overlap_of_smaller
+
+        if self._analyser is None:
+            self._analyser = FaceAnalyser()
+        records, frames = [], []
+        for index, image, box in samples:
+            pairs = self._analyser.detect(image, hog=False)
+            boxes = [(p[0] if p[0] is not None else p[1]).box for p in pairs]
+            best = max(
+                range(len(pairs)), key=lambda i: overlap_of_smaller(box, boxes[i]), default=None
+            )
+            if best is not None and overlap_of_smaller(box, boxes[best]) >= 0.3:
+                records.append(self._analyser.describe(image, pairs[best]))
+                frames.append(int(index))
+        if not records:
+            self._chosen[track_id] = assign_donor(self.donors, track_id, self.seed)
+            self._why[track_id] = {
+                "donor": self._chosen[track_id].name,
+                "how": "from the seed: the patient's face was not found to measure",
+            }
+            return
+        patient = {r: mean_descriptor(r, [getattr(x, r) for x in records]) for r in RECOGNISERS}
+        distances: dict[str, dict[str, float]] = {}
+        by_key: dict[str, Donor] = {}
+        for i, d in enumerate(self.donors):
+            key = d.name if d.name not in by_key else f"{d.name}#{i}"
+            by_key[key] = d
+            if d.fingerprint not in self._donor_desc:
+                rec = describe_still(self._analyser, d.image)
+                self._donor_desc[d.fingerprint] = (
+                    {r: getattr(rec, r) for r in RECOGNISERS} if rec is not None else {}
+                )
+            desc = self._donor_desc[d.fingerprint]
+            if desc:
+                distances[key] = {
+                    r: round(distance(r, patient[r], desc[r]), 4) for r in RECOGNISERS
+                }
+        name = choose_donor(distances, THRESHOLDS) if distances else None
+        self._chosen[track_id] = by_key[name] if name else self.donors[0]
+        self._why[track_id] = {
+            "donor": self._chosen[track_id].name,
+            "how": "farthest from the patient for both recognisers",
+            "frames_measured": frames,
+            "distances": distances,
+            "margin": {k: round(donor_margin(v, THRESHOLDS), 4) for k, v in distances.items()},
+        }
+
+
 def _process_face(
-    image, st, method, strength, donors, seed, swapper, hands, mask_shape="ellipse"
+    image, st, method, strength, chooser, swapper, hands, mask_shape="ellipse"
 ) -> tuple[FaceStatus, str, str | None, int]:
     """Swap, obscure or apply a baseline to one tracked face, in place on ``image``.
 
@@ -649,7 +800,7 @@ def _process_face(
     elif head_yaw_ratio(st.landmarks) > MAX_YAW:
         reason = "head turned too far for the swap"
     if not reason:
-        donor = assign_donor(donors, st.track_id, seed)
+        donor = chooser.donor(st.track_id)
         try:
             in_front = occluding_hands(hands, st.landmarks) if hands else hands
             swapper.swap(image, st.track_id, st.landmarks, donor, in_front)

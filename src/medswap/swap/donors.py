@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -172,8 +173,36 @@ def average_donor(
 
 
 def assign_donor(donors: list[Donor], track_id: int, seed: int = 0) -> Donor:
-    """The donor for one face track: fixed for the track, reproducible from ``seed``."""
+    """A donor for one face track from ``seed`` alone: fixed for the track, reproducible.
+
+    The pipeline uses it only where the patient's face could not be measured for
+    :func:`choose_donor` (the audit's detector found no face in the track's first seconds).
+    """
     if len(donors) == 1:
         return donors[0]
     rng = random.Random(f"medswap:{seed}:{track_id}")
     return donors[rng.randrange(len(donors))]
+
+
+def donor_margin(distances: Mapping[str, float], thresholds: Mapping[str, float]) -> float:
+    """How far a donor is from the patient for the recogniser that finds them nearest.
+
+    Each recogniser's distance is divided by its same-person threshold (dlib 0.6, SFace
+    0.637), so 1.0 is "just another person" for either, and the smaller ratio counts.
+    """
+    return min(distances[r] / thresholds[r] for r in thresholds)
+
+
+def choose_donor(
+    distances: Mapping[str, Mapping[str, float]], thresholds: Mapping[str, float]
+) -> str:
+    """The donor farthest from the patient for both recognisers: the largest :func:`donor_margin`.
+
+    ``distances`` maps each donor name, in the order the user gave the donors, to the
+    recognisers' distances between the patient and that donor's portrait. Ties keep the first
+    donor, so the choice depends on the faces alone and is the same on every run.
+    """
+    if not distances:
+        raise ValueError("no donor to choose from")
+    best = max(donor_margin(d, thresholds) for d in distances.values())
+    return next(n for n, d in distances.items() if donor_margin(d, thresholds) == best)

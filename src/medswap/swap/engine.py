@@ -8,11 +8,17 @@ shut-eye version of the donor (see :mod:`medswap.swap.eyes`), so blinks show; th
 irises are not drawn by default, because a face recogniser matched the patient by them
 (``keep_eyes``). Hands in front of the face stay in front.
 
-``shape`` (0..1) moves the face's inner geometry (eyes, brows, nose, mouth; not the outline)
-from the patient's neutral shape toward the donor's, as a constant offset per track in a
-pose-normalised frame: it hides the identity carried by face geometry, while the motion on top
-(blinks, speech, expressions) is untouched. Across each eye the offset is scaled by how open
-the eye is, so it never holds a shut eye open.
+``shape`` (0..1) replaces the patient's resting face shape by the donor's, the face outline,
+jaw and face width included: per track, the patient's resting shape is estimated online (the
+running median of their pose-normalised mesh, :mod:`medswap.swap.neutral`), and the geometry
+drawn is ``patient + shape * (donor resting shape - patient resting shape)``, in a frame
+normalised for head pose. At 1 that is the donor's resting face plus the patient's deformation
+from their own (expression, blinks, speech), under the patient's head pose: the patient's
+resting shape, which a face recogniser in a lineup reads, does not reach the output, except the
+mouth: by default it is the patient's, moved as a whole to where the donor's is
+(:func:`mouth_as_whole`; ``donor_mouth`` takes the donor's lips and keeps only the patient's
+inner-lip gap, :func:`keep_mouth_gap`). Across each eye the offset is
+scaled by how open the eye is, so it never holds a shut eye open.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from medswap.swap.geometry import (
     triangulate,
     warp_maps,
 )
+from medswap.swap.neutral import NeutralShape
 
 #: The donor face is synthesised with the face at most this many pixels wide.
 WORK_WIDTH = 200
@@ -42,7 +49,14 @@ WORK_WIDTH = 200
 class SwapSettings:
     """How the swap blends. Defaults were chosen on the shared clips (see README)."""
 
-    shape: float = 0.5  # 0 keeps the patient's face geometry, 1 takes the donor's
+    # 0 keeps the patient's face geometry; 1 (the default): the donor's resting shape, outline
+    # and jaw included, moved by the patient's deformation from their own (README "Privacy")
+    shape: float = 1.0
+    # True: the donor's mouth shape too (width, lips), with the patient's inner-lip gap; False
+    # (default): the patient's mouth, moved as a whole to where the donor's is. The donor's
+    # lips made the face mesh read mouth openings 31% smaller on expression_c (README "Lineup")
+    # and a recogniser read little in the lips (the identity ablation).
+    donor_mouth: bool = False
     # "gaze": the donor's eyeball moved to look where the patient looks; from the frame:
     # "opening" (the whole eye), "iris" (the patient's irises); "none": the donor's eyes.
     keep_eyes: str = "none"
@@ -52,8 +66,12 @@ class SwapSettings:
     relight_sigma: float = 1.0  # x face width: coarser keeps less of the patient's shading
     edge_erode: float = 0.04  # x face width
     edge_blur: float = 0.035  # x face width
-    outline_grow: float = 0.12  # x face size: donor skin reaches this far past the mesh outline
-    forehead_fade: float = 0.05  # x face height: the top of the forehead fades to the patient's
+    # x face size: donor skin reaches this far past the mesh outline (the patient's cheek and
+    # jaw contour beside a narrower donor face is what a recogniser reads: README "Privacy")
+    outline_grow: float = 0.2
+    # x face height: the top of the forehead fades to the patient's (0: the hairline fringe is
+    # covered to the outline's top, which a recogniser read on the shared clips)
+    forehead_fade: float = 0.0
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
 
 
@@ -61,9 +79,9 @@ class SwapSettings:
 class _TrackState:
     donor: Donor
     colour: np.ndarray | None = None  # (2, 2, 3): donor and target Lab stats, smoothed
-    neutral_shapes: list[np.ndarray] = field(default_factory=list)  # pose-normalised, first frames
+    # The track's resting shape, pose-normalised onto the donor (see medswap.swap.neutral).
+    neutral_shape: NeutralShape = field(default_factory=NeutralShape)
     neutral: np.ndarray | None = None
-    shape_offset: np.ndarray | None = None
     eye_openness: np.ndarray = field(default_factory=lambda: np.ones(2))  # right, left: 0..1
     extra: dict = field(default_factory=dict)
 
@@ -157,19 +175,6 @@ def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.n
     return np.concatenate([pts, ring])
 
 
-#: Frames at the start of a track whose median shape is taken as the track's neutral face.
-NEUTRAL_FRAMES = 60
-
-
-def _oval_weights(reference: np.ndarray) -> np.ndarray:
-    """Per-point weight 0 on the face outline rising to 1 inside, for the shape offset."""
-    pts = reference[:N_TRI_POINTS, :2]
-    oval = reference[FACE_OVAL, :2]
-    d = np.min(np.linalg.norm(pts[:, None, :] - oval[None, :, :], axis=2), axis=1)
-    width = np.ptp(pts[:, 0])
-    return np.clip(d / (0.12 * width), 0.0, 1.0) ** 2
-
-
 #: Mouth landmarks: the corners, and the middle of the upper and lower inner lip.
 _MOUTH_CORNERS, _MOUTH_MID = (61, 291), (13, 14)
 #: The upper and lower outer-lip midpoints: how far the lips reach above and below the mouth.
@@ -208,6 +213,56 @@ def mouth_as_whole(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The lower lip (its four rings, corners left out): it moves with the jaw, below the opening.
+_LOWER_LIP = [
+    *(146, 91, 181, 84, 17, 314, 405, 321, 375),
+    *(95, 88, 178, 87, 14, 317, 402, 318, 324),
+    *(77, 90, 180, 85, 16, 315, 404, 320, 307),
+    *(96, 89, 179, 86, 15, 316, 403, 319, 325),
+]
+#: The upper lip's four rings, and the mouth corners of each ring (half way between the two).
+_UPPER_LIP = [
+    *(185, 40, 39, 37, 0, 267, 269, 270, 409),
+    *(191, 80, 81, 82, 13, 312, 311, 310, 415),
+    *(184, 74, 73, 72, 11, 302, 303, 304, 408),
+    *(183, 42, 41, 38, 12, 268, 271, 272, 407),
+]
+_LIP_CORNERS = [61, 291, 78, 308, 76, 306, 62, 292]
+
+
+def keep_mouth_gap(offset: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The shape offset with the lower lip moved so that the mouth opens as the patient's does.
+
+    How far the mouth opens is motion (speech, hypomimia), not identity. The plain offset from
+    the patient's resting shape to the donor's adds the donor's resting lip gap and takes away
+    the patient's (a donor portrait's mouth is closed; a child's resting mouth is often open,
+    expression_b.mp4), so every opening would shrink or grow by the difference. Here the lower
+    lip, and the chin below it fading out over one lip height, takes the offset of the upper
+    lip's middle across the mouth line (in ``reference``, the donor's frame): the mouth's
+    width, the lips' shape and thickness and the mouth's place are the donor's, and the inner-lip
+    gap stays exactly the patient's. The patient's resting gap is the one part of their resting
+    shape that the output keeps.
+    """
+    pts = reference[:N_TRI_POINTS, :2]
+    left, right = pts[_MOUTH_CORNERS[0]], pts[_MOUTH_CORNERS[1]]
+    half_width = max(float(np.linalg.norm(right - left)) / 2.0, 1e-6)
+    axis = (right - left) / (2.0 * half_width)
+    down = np.array([-axis[1], axis[0]])
+    centre = pts[list(_MOUTH_MID)].mean(axis=0)
+    if (pts[_LIP_BOTTOM] - centre) @ down < 0:  # the normal points toward the chin
+        down = -down
+    t, u = (pts - centre) @ axis, (pts - centre) @ down
+    reach = max(float((pts[_LIP_BOTTOM] - centre) @ down), 1e-6)
+    weight = np.where(u > 0, np.clip(2.0 - u / reach, 0.0, 1.0), 0.0)
+    weight *= np.clip(2.0 - np.abs(t) / half_width, 0.0, 1.0)
+    # On a closed mouth both lips lie on the mouth line: say which is which.
+    weight[_LOWER_LIP], weight[_UPPER_LIP], weight[_LIP_CORNERS] = 1.0, 0.0, 0.5
+    opens = float((offset[_MOUTH_MID[1]] - offset[_MOUTH_MID[0]]) @ down)
+    out = offset.copy()
+    out[:N_TRI_POINTS] -= weight[:, None] * opens * down[None, :]
+    return out
+
+
 class MeshSwapper:
     """Swaps faces frame by frame; keeps per-track state (colour, neutral shape)."""
 
@@ -236,29 +291,30 @@ class MeshSwapper:
         return self._tri_cache[key]
 
     def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
-        """The frame's landmarks with the track's identity-shape offset applied.
+        """The frame's landmarks with the track's identity shape replaced by the donor's.
 
-        Also keeps the track's neutral face and each eye's openness relative to it, which the
-        shut-eye texture needs whatever the shape setting.
+        In a frame normalised for head pose (a similarity fit of the rigid points onto the
+        donor's), the patient's points are their resting shape plus their deformation from it
+        (expression, blinks, speech, and the foreshortening of a turned head). The offset from
+        the track's resting shape to the donor's, outline and jaw included, swaps the first for
+        the second: at ``shape`` 1 the geometry drawn is the donor's resting face plus the
+        patient's deformation, under the patient's pose, and the patient's resting shape does
+        not reach the output. Also keeps each eye's openness relative to the resting face,
+        which the shut-eye texture needs whatever the shape setting.
         """
         donor_lm = state.donor.landmarks
-        # Pose-normalise this frame onto the donor's frame, accumulate the neutral shape.
         m = similarity_transform(lm[RIGID_POINTS], donor_lm[RIGID_POINTS])
         norm = transform_points(m, lm[:N_TRI_POINTS])[:, :2]
-        if len(state.neutral_shapes) < NEUTRAL_FRAMES:
-            # The median, not the mean: blinks and winks in the first seconds would otherwise
-            # make the neutral eye too shut, and the offset would hold the eyes open.
-            state.neutral_shapes.append(norm)
-            state.neutral = np.median(np.stack(state.neutral_shapes), axis=0)
-            w = _oval_weights(donor_lm)
-            state.shape_offset = mouth_as_whole(
-                (donor_lm[:N_TRI_POINTS, :2] - state.neutral) * w[:, None], donor_lm
-            )
+        state.neutral = state.neutral_shape.update(norm)
         state.eye_openness = openness(norm, state.neutral)
         s = self.settings.shape
         if s <= 0:
             return lm
-        offset = lid_offset(state.shape_offset, donor_lm, state.eye_openness)
+        # How far the mouth opens stays the patient's (motion, not shape), and across each
+        # eye the offset shrinks as the eye shuts (a blink stays a blink).
+        mouth = keep_mouth_gap if self.settings.donor_mouth else mouth_as_whole
+        offset = mouth(donor_lm[:N_TRI_POINTS, :2] - state.neutral, donor_lm)
+        offset = lid_offset(offset, donor_lm, state.eye_openness)
         # Back into the frame: rotate and scale the offset by the inverse of m.
         a = m[:, :2]
         inv = np.linalg.inv(a)
