@@ -105,16 +105,22 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medswap`` console script; returns the process exit code."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGTERM unwinds like Ctrl-C for this command only: a program that calls main() (a test,
+    # a notebook) gets its own handler back afterwards.
+    own_signals = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if own_signals else None
     try:
-        args = parse_args(argv)
-    except MedswapError as exc:
-        print(f"medswap: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    native.set_verbose(args.verbose)
-    with native.hidden_for_command():
-        return _run(args)
+        try:
+            args = parse_args(argv)
+        except MedswapError as exc:
+            print(f"medswap: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        native.set_verbose(args.verbose)
+        with native.hidden_for_command():
+            return _run(args)
+    finally:
+        if own_signals:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:
