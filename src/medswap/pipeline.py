@@ -704,6 +704,8 @@ class DonorChooser:
 
     def see(self, frame_index: int, image: np.ndarray, states) -> None:
         """Choose a donor for every track that has a face mesh in this frame and none yet."""
+        if not self.donors:  # a baseline method, or a learned model with its donor baked in
+            return
         for st in states:
             if st.landmarks is not None and st.track_id not in self._chosen:
                 samples = self._samples.pop(st.track_id, None) or [(frame_index, image, st.box)]
