@@ -252,7 +252,10 @@ SUMMARY_DEFINITIONS = (
     "corners for the face, the shoulder width for the body, the palm for a hand).",
     "Re-encode floor: the same video compressed once more and nothing else; no method can move "
     "keypoints less than this.",
-    "Face landmarks: found by dlib's 68-point model, which the swap never uses.",
+    "Face landmarks: found by dlib's 68-point model, which the swap never uses. Face motion: "
+    "how each landmark moves away from the face's own resting shape (the swap draws the "
+    "donor's resting shape on purpose, so motion, not position, is what must be kept); motion "
+    "NME is the difference of those movements, r their correlation over time.",
     "Re-identified: a face recogniser (dlib ResNet or SFace) judges the de-identified face to be "
     "the patient.",
     "Rank-1 without the donor: how often the patient is the closest of a gallery of other "
@@ -279,16 +282,25 @@ def _median(comp, metric: str, group: str, method: str) -> float:
 
 
 def _face_cell(comp, method: str) -> Cell:
-    from medswap.evaluate.compare import FACE_DETECTION_RATIO, FACE_NME_MAX
+    from medswap.evaluate.compare import (
+        FACE_DETECTION_RATIO,
+        FACE_MOTION_CORRELATION_MIN,
+        FACE_MOTION_NME_MAX,
+    )
 
     ratio = _median(comp, "detection_ratio", "face-dlib68", method)
-    nme = _median(comp, "nme_median", "face-dlib68", method)
+    motion = _median(comp, "motion_nme_median", "face-dlib68", method)
+    corr = _median(comp, "motion_correlation", "face-dlib68", method)
     if not math.isfinite(ratio):
         return NA
-    if not math.isfinite(nme):
+    if not (math.isfinite(motion) and math.isfinite(corr)):
         return _judged(f"found {ratio:.0%}", False)
-    ok = ratio >= FACE_DETECTION_RATIO and nme <= FACE_NME_MAX
-    return _judged(f"found {ratio:.0%}, NME {nme:.3f}", ok)
+    ok = (
+        ratio >= FACE_DETECTION_RATIO
+        and motion <= FACE_MOTION_NME_MAX
+        and corr >= FACE_MOTION_CORRELATION_MIN
+    )
+    return _judged(f"found {ratio:.0%}, motion NME {motion:.3f}, r {corr:.2f}", ok)
 
 
 def _floor_cell(comp, group: str, method: str) -> Cell:
@@ -328,11 +340,17 @@ def _clinical_cell(comp, method: str) -> Cell:
 
 def summary_rows(comp) -> list[tuple[str, list[Cell]]]:
     """One row per check, one cell per method; a row that is n/a for every method is left out."""
-    from medswap.evaluate.compare import FACE_DETECTION_RATIO, FACE_NME_MAX, FLOOR_FACTOR
+    from medswap.evaluate.compare import (
+        FACE_DETECTION_RATIO,
+        FACE_MOTION_CORRELATION_MIN,
+        FACE_MOTION_NME_MAX,
+        FLOOR_FACTOR,
+    )
 
     checks = [
         (
-            f"Face landmarks kept (found >= {FACE_DETECTION_RATIO:.0%}, NME <= {FACE_NME_MAX})",
+            f"Face motion kept (found >= {FACE_DETECTION_RATIO:.0%}, motion NME <= "
+            f"{FACE_MOTION_NME_MAX}, r >= {FACE_MOTION_CORRELATION_MIN})",
             lambda m: _face_cell(comp, m),
         ),
         *(
