@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from media import two_people_clip
 
+from medswap.evaluate.privacy import chance_tail, rank1_passes
 from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
 from medswap.pipeline import deidentify
 from medswap.swap.donors import builtin_donor, choose_donor, donor_margin
@@ -154,3 +155,26 @@ def test_no_person_gets_their_own_face_as_donor_and_the_report_says_why(tmp_path
             assert choice["donor"] == face.donor and choice["frames_measured"]
             assert choice["distances"][person]["dlib"] < 0.6  # the person's own portrait
             assert choice["margin"][face.donor] == max(choice["margin"].values())
+
+
+@pytest.mark.parametrize(
+    ("hits", "probes", "passes"),
+    [
+        (1, 16, True),  # 6.2%: under the 10% bound
+        (2, 16, True),  # 12.5%, but a guessing recogniser gets 2 of 16 in 9% of clips
+        (4, 16, False),  # 25%: chance gets there in 0.2% of clips
+        (16, 16, False),
+        (25, 200, False),  # 12.5% over 200 frames is far above chance (3.2%)
+        (20, 200, True),  # 10.0%: at the bound
+    ],
+)
+def test_the_lineup_bar_refuses_what_chance_does_not_explain(hits, probes, passes):
+    chance = 1 / 31
+    assert rank1_passes(hits / probes, probes, chance) is passes
+
+
+def test_the_chance_tail_is_the_binomial_tail():
+    # 1 - (30/31)^16 - 16 (1/31) (30/31)^15, worked by hand
+    assert chance_tail(2, 16, 1 / 31) == pytest.approx(0.0926, abs=5e-4)
+    assert chance_tail(0, 16, 1 / 31) == 1.0
+    assert chance_tail(1, 1, 0.5) == pytest.approx(0.5)
