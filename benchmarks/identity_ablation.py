@@ -178,19 +178,21 @@ def ablate_clip(
     analyser,
     gallery,
     donors: list[str],
+    max_frames: int | None = None,
 ) -> list[Row]:
     src = VIDEOS / clip
     info = video.probe(src)
-    enrolled = enrol(analyser, info, info.n_frames, 8, 1)
+    n_total = min(info.n_frames, max_frames or info.n_frames)
+    enrolled = enrol(analyser, info, n_total, 8, 1)
     template = {
         r: mean_descriptor(r, [getattr(x, r) for x in enrolled.values()]) for r in RECOGNISERS
     }
-    want = set(np.linspace(0, info.n_frames - 1, n_frames).round().astype(int).tolist())
+    want = set(np.linspace(0, n_total - 1, n_frames).round().astype(int).tolist())
     mesher = FaceMesher(max_faces=1, video=False, min_confidence=0.3)
     readers = {k: video.read_frames(p) for k, p in swapped.items()}
     scans: dict[tuple[str, str], list[FrameScan]] = {}
     try:
-        for frame in video.read_frames(src, info):
+        for frame in video.read_frames(src, info, max_frames=n_total):
             outs = {k: next(r).image for k, r in readers.items()}
             if frame.index not in want:
                 continue

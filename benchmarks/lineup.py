@@ -87,7 +87,14 @@ def identity(src: Path, out: Path, donors: list[str], stride: int, id_frames: in
         from medswap.evaluate.privacy import FaceAnalyser, default_gallery
 
         row = ablate_clip(
-            src.name, {"x": out}, ["none"], id_frames, FaceAnalyser(), default_gallery(), donors
+            src.name,
+            {"x": out},
+            ["none"],
+            id_frames,
+            FaceAnalyser(),
+            default_gallery(),
+            donors,
+            max_frames,
         )[0]
         return row.rank1, row.reid, None
     from medswap.evaluate.privacy import audit
