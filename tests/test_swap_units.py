@@ -8,7 +8,7 @@ import pytest
 from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
 from medswap.swap import obscure
 from medswap.swap.donors import assign_donor, builtin_donor
-from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState
+from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState, blur_context
 from medswap.swap.geometry import (
     apply_maps,
     similarity_transform,
@@ -243,3 +243,40 @@ def test_tracker_smooths_the_head_pose_but_keeps_the_expression():
     assert gain > 0.9, f"the 3 Hz brow raise kept only {gain:.0%} of its size"
     steady = np.std(np.array(jitter_out[30:]), axis=0) / np.std(np.array(jitter_in[30:]), axis=0)
     assert steady.max() < 0.5, f"pose jitter passed through at {steady.max():.0%}"
+
+
+def _ring_scene(seed: int = 0):
+    """A noisy 400x400 frame, a circular face outline of radius 60 at (200, 200), its alpha."""
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    outline = np.stack([200 + 60 * np.cos(t), 200 + 60 * np.sin(t)], 1)
+    yy, xx = np.mgrid[0:400, 0:400]
+    inside = ((xx - 200) ** 2 + (yy - 200) ** 2 <= 55**2).astype(np.float32)
+    return frame, outline, inside
+
+
+def test_the_context_ring_blurs_around_the_face_not_the_face_the_hands_or_the_rest():
+    frame, outline, alpha = _ring_scene()
+    before = frame.copy()
+    hand = np.array([[200.0, 290.0]]) + np.zeros((21, 2))  # a hand below the chin, in the ring
+    hand[5], hand[17] = (180, 275), (220, 275)
+    hand[[1, 2, 3, 4]] = [[185, 285], [180, 280], [178, 272], [176, 266]]
+    blur_context(frame, outline, alpha, (0, 0, 400, 400), [hand], reach=1.7, sigma=0.08)
+    changed = np.abs(frame.astype(int) - before).sum(2) > 0
+    # the face itself (alpha 1) is untouched
+    assert not changed[165:235, 165:235].any()
+    # the ring (between 1.1 and 1.5 outlines) is smoothed: its noise falls by more than half
+    ring = np.s_[200 - 85 : 200 - 70, 190:210]  # above the face
+    assert frame[ring].std() < 0.5 * before[ring].std()
+    # far outside the reach nothing moves, and the hand's palm stays sharp
+    assert not changed[:60].any() and not changed[:, :40].any()
+    palm = np.s_[278:288, 195:205]
+    assert np.abs(frame[palm].astype(int) - before[palm]).max() <= 4
+
+
+def test_the_context_ring_is_clipped_at_the_frame_edge():
+    frame, outline, alpha = _ring_scene(1)
+    outline = outline - 180  # a face in the top-left corner, its ring mostly outside
+    blur_context(frame, outline, alpha[180:, 180:], (0, 0, 220, 220), None, 1.7, 0.08)
+    assert frame.shape == (400, 400, 3)

@@ -73,6 +73,13 @@ class SwapSettings:
     # covered to the outline's top, which a recogniser read on the shared clips)
     forehead_fade: float = 0.0
     colour_smoothing: float = 0.7  # per-track EMA weight of the previous frame's statistics
+    # x face size about the outline's centre: the head's surroundings (hair, hairline, ears,
+    # the outline's silhouette against the background) out to this reach are blurred, hands
+    # excepted; 0 turns it off. What a recogniser still read after the donor's face was drawn
+    # was this context (README "Lineup", the identity ablation), not the face inside it.
+    context_reach: float = 1.7
+    context_blur: float = 0.08  # x face width: the blur's sigma
+    context_margin: float = 0.1  # x face width: a sharp band kept between face and ring
 
 
 @dataclass
@@ -130,6 +137,63 @@ def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np
     yy, xx = np.mgrid[0 : shape_hw[0], 0 : shape_hw[1]].astype(np.float32)
     t = ((xx - top[0]) * axis[0] + (yy - top[1]) * axis[1]) / length
     return np.clip(t / fade, 0.0, 1.0).astype(np.float32)
+
+
+def blur_context(
+    frame: np.ndarray,
+    outline: np.ndarray,
+    face_alpha: np.ndarray,
+    face_box: tuple[int, int, int, int],
+    hands: list[np.ndarray] | None,
+    reach: float,
+    sigma: float,
+    margin: float = 0.0,
+) -> None:
+    """Blur the ring around a drawn face, in place: from the face (``face_alpha``, placed at
+    ``face_box``) out to the face ``outline`` scaled by ``reach`` about its centre.
+
+    The blur is computed at a scale where the face is about 64 pixels wide: it keeps no detail
+    finer than that, so its cost does not grow with the face. Hands stay sharp, because their
+    keypoints are measured.
+    """
+    h, w = frame.shape[:2]
+    centre = outline.mean(0)
+    outer = centre + reach * (outline - centre)
+    face_w = float(np.ptp(outline[:, 0]))
+    # The ring's edge fades over a tenth of the face; the box holds all of the fade.
+    fade = 0.1 * face_w
+    bx0, by0 = np.floor(outer.min(0) - 2 * fade).astype(int)
+    bx1, by1 = np.ceil(outer.max(0) + 2 * fade).astype(int) + 1
+    bx0, by0, bx1, by1 = int(max(0, bx0)), int(max(0, by0)), int(min(w, bx1)), int(min(h, by1))
+    if bx1 - bx0 < 4 or by1 - by0 < 4 or face_w < 4:
+        return
+    g = min(1.0, 64.0 / face_w)
+    sw, sh = max(4, round((bx1 - bx0) * g)), max(4, round((by1 - by0) * g))
+    scale = np.array([sw / (bx1 - bx0), sh / (by1 - by0)])
+    box = frame[by0:by1, bx0:bx1]
+    small = cv2.resize(box, (sw, sh), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(small, (0, 0), sigma * face_w * g)
+    outer_small = (outer - (bx0, by0)) * scale
+    weight = blend.feather(blend.polygon_mask((sh, sw), outer_small), 0, fade * g / 2)
+    if hands:
+        occl = np.zeros((sh, sw), np.uint8)
+        for hand in hands:
+            hand_mask((hand - (bx0, by0)) * scale, occl)
+        if occl.any():
+            weight *= 1.0 - blend.feather(occl, 0, 1.0)
+    size = (bx1 - bx0, by1 - by0)
+    blurred = cv2.resize(blurred, size, interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
+    # Not over the face just drawn: the ring is what lies outside it.
+    fx0, fy0, fx1, fy1 = face_box
+    ix0, iy0, ix1, iy1 = max(fx0, bx0), max(fy0, by0), min(fx1, bx1), min(fy1, by1)
+    if ix1 > ix0 and iy1 > iy0:
+        inside = face_alpha[iy0 - fy0 : iy1 - fy0, ix0 - fx0 : ix1 - fx0]
+        if margin > 0:
+            k = 2 * max(1, round(margin * face_w)) + 1
+            inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        weight[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0] *= 1.0 - inside
+    frame[by0:by1, bx0:bx1] = blend.composite(box, blurred, weight)
 
 
 def _nonzero_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -466,4 +530,15 @@ class MeshSwapper:
                 own = roi[sub]
             face_rgb[sub] = blend.composite(face_rgb[sub], own, k_alpha[sub])
         frame[y0:y1, x0:x1] = blend.composite(roi, face_rgb, alpha)
+        if cfg.context_reach > 0:
+            blur_context(
+                frame,
+                target[FACE_OVAL, :2],
+                alpha,
+                region,
+                hands,
+                cfg.context_reach,
+                cfg.context_blur,
+                cfg.context_margin,
+            )
         return np.array(region, dtype=np.float64)
