@@ -67,6 +67,15 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         help="shape of the mask baseline: the face ellipse (default), its box, or an eye bar",
     )
     p.add_argument(
+        "--detail",
+        type=number(0, 3),
+        default=0.0,
+        metavar="STRENGTH",
+        help="experimental: the patient's expression shading (forehead lines, folds) on the "
+        "donor's skin as a ratio image; 0 (default) off, 1 as measured (README 'Expression "
+        "detail')",
+    )
+    p.add_argument(
         "--eyes",
         choices=("none", "gaze", "iris", "opening"),
         default="none",
@@ -160,7 +169,7 @@ def _run_deidentify(args: argparse.Namespace) -> int:
             audit=not args.no_audit,
             gallery=args.gallery,
             quarantine=args.quarantine,
-            swap_settings=SwapSettings(keep_eyes=args.eyes),
+            swap_settings=SwapSettings(keep_eyes=args.eyes, detail=args.detail),
             engine=args.engine,
             model=args.model,
             text=args.text,

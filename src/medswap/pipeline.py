@@ -468,6 +468,7 @@ def deidentify(
             "engine": engine if method == "swap" else None,
             "model": Path(model).name if model is not None else None,
             "shape": settings.shape,
+            "detail": settings.detail,
             "strength": strength_used,
             **({"mask_shape": mask_shape} if method == "mask" else {}),
             "occlusion": hands is not None,

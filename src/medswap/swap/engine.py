@@ -30,9 +30,17 @@ import numpy as np
 
 from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
 from medswap.swap import blend
+from medswap.swap.detail import (
+    ExpressionDetail,
+    ShapeFreeFrame,
+    apply_ratio,
+    patient_shape_free,
+    shape_free_frame,
+)
 from medswap.swap.donors import N_TRI_POINTS, Donor
 from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
 from medswap.swap.geometry import (
+    WarpMaps,
     apply_maps,
     similarity_transform,
     transform_points,
@@ -80,6 +88,13 @@ class SwapSettings:
     context_reach: float = 1.7
     context_blur: float = 0.08  # x face width: the blur's sigma
     context_margin: float = 0.1  # x face width: a sharp band kept between face and ring
+    # The patient's expression shading (forehead lines, folds, lid shadows) multiplied onto the
+    # donor's skin as a ratio image (medswap.swap.detail); 0 turns it off.
+    detail: float = 0.0
+    detail_fine: float = 0.02  # x face width: finer than this (pores, marks) is not carried
+    detail_coarse: float = 0.25  # x face width: coarser than this is light, relight's job
+    detail_clip: float = 0.3  # largest log gain: the ratio brightens or darkens by 35% at most
+    detail_smoothing: float = 0.5  # per-track EMA weight of the previous frame's ratio
 
 
 @dataclass
@@ -90,6 +105,7 @@ class _TrackState:
     neutral_shape: NeutralShape = field(default_factory=NeutralShape)
     neutral: np.ndarray | None = None
     eye_openness: np.ndarray = field(default_factory=lambda: np.ones(2))  # right, left: 0..1
+    detail: ExpressionDetail = field(default_factory=ExpressionDetail)
     extra: dict = field(default_factory=dict)
 
 
@@ -334,6 +350,7 @@ class MeshSwapper:
         self.settings = settings or SwapSettings()
         self._tracks: dict[int, _TrackState] = {}
         self._tri_cache: dict[str, np.ndarray] = {}
+        self._shape_free: dict[str, ShapeFreeFrame] = {}
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -353,6 +370,31 @@ class MeshSwapper:
         if key not in self._tri_cache:
             self._tri_cache[key] = triangulate(self._donor_points(donor))
         return self._tri_cache[key]
+
+    def _with_detail(
+        self,
+        state: _TrackState,
+        donor_px: np.ndarray,
+        roi: np.ndarray,
+        patient_points: np.ndarray,
+        maps: WarpMaps,
+    ) -> np.ndarray:
+        """``donor_px`` with the patient's expression shading (see :mod:`medswap.swap.detail`)."""
+        cfg, donor = self.settings, state.donor
+        frame = self._shape_free.get(donor.fingerprint)
+        if frame is None:
+            frame = shape_free_frame(self._donor_points(donor), donor.landmarks)
+            self._shape_free[donor.fingerprint] = frame
+        face = patient_shape_free(roi, patient_points, frame, self._triangles(donor))
+        log_ratio = state.detail.ratio(
+            face,
+            frame,
+            cfg.detail_fine,
+            cfg.detail_coarse,
+            cfg.detail_clip,
+            cfg.detail_smoothing,
+        )
+        return apply_ratio(donor_px, log_ratio, frame, maps, cfg.detail)
 
     def _shaped(self, state: _TrackState, lm: np.ndarray) -> np.ndarray:
         """The frame's landmarks with the track's identity shape replaced by the donor's.
@@ -465,6 +507,9 @@ class MeshSwapper:
             )[..., None]
             shut_px = apply_maps(shut_eyes.image, maps)
             donor_px = (donor_px * (1 - weight) + shut_px * weight).astype(np.uint8)
+        if cfg.detail > 0:
+            patient_pts = local(self._mesh_points(landmarks))
+            donor_px = self._with_detail(state, donor_px, roi_s, patient_pts, maps)
         outline = mesh_loc[N_TRI_POINTS:] if self.settings.outline_grow > 0 else t_loc[FACE_OVAL]
         face_mask = blend.polygon_mask(shape_hw, outline)
         face_mask[~maps.covered] = 0
