@@ -138,6 +138,28 @@ def hand_mask(hand: np.ndarray, mask: np.ndarray) -> None:
         )
 
 
+def hands_clear(
+    shape_hw: tuple[int, int],
+    hands: list[np.ndarray] | None,
+    origin: tuple[float, float],
+    scale: np.ndarray,
+) -> np.ndarray | None:
+    """0 over the hands, 1 elsewhere (softened by a pixel), in a box at ``origin`` of the frame
+    scaled by ``scale``; None where no hand falls in the box.
+
+    Whatever is drawn over the face (the donor, the blurred ring) is multiplied by this, so a
+    hand in front of the face stays the frame's own.
+    """
+    if not hands:
+        return None
+    occl = np.zeros(shape_hw, np.uint8)
+    for hand in hands:
+        hand_mask((hand - origin) * scale, occl)
+    if not occl.any():
+        return None
+    return 1.0 - blend.feather(occl, 0, 1.0)
+
+
 def _forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np.ndarray:
     """0 at the top of the face outline rising to 1 ``fade`` face-heights below it.
 
@@ -191,12 +213,8 @@ def blur_context(
     blurred = cv2.GaussianBlur(small, (0, 0), sigma * face_w * g)
     outer_small = (outer - (bx0, by0)) * scale
     weight = blend.feather(blend.polygon_mask((sh, sw), outer_small), 0, fade * g / 2)
-    if hands:
-        occl = np.zeros((sh, sw), np.uint8)
-        for hand in hands:
-            hand_mask((hand - (bx0, by0)) * scale, occl)
-        if occl.any():
-            weight *= 1.0 - blend.feather(occl, 0, 1.0)
+    if (clear := hands_clear((sh, sw), hands, (bx0, by0), scale)) is not None:
+        weight *= clear
     size = (bx1 - bx0, by1 - by0)
     blurred = cv2.resize(blurred, size, interpolation=cv2.INTER_LINEAR)
     weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
@@ -443,7 +461,8 @@ class MeshSwapper:
     ) -> np.ndarray:
         """Swap one face in ``frame`` in place; returns the face region (x0, y0, x1, y1).
 
-        The frame is written only in the last step, so an exception leaves it untouched.
+        The face is written only once it is complete, so an exception before that leaves the
+        frame untouched; the context ring is blurred after it, over the face's surroundings.
         The donor face is synthesised at a working resolution (the donor texture holds no more
         detail than that) and composited at full resolution, so cost stays flat as faces grow.
         """
@@ -545,12 +564,8 @@ class MeshSwapper:
         alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
         if cfg.forehead_fade > 0:
             alpha *= _forehead_ramp(shape_hw, t_loc, cfg.forehead_fade)
-        if hands:
-            occl = np.zeros(shape_hw, np.uint8)
-            for hand in hands:
-                hand_mask((hand - (x0, y0)) * scale, occl)
-            if occl.any():
-                alpha *= 1.0 - blend.feather(occl, 0, 1.0)
+        if (clear := hands_clear(shape_hw, hands, (x0, y0), scale)) is not None:
+            alpha *= clear
         k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_ws)) if polys else None
 
         # Back to full resolution, and composite there.
