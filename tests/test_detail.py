@@ -61,6 +61,20 @@ def _settle(detail: ExpressionDetail, frame, face: np.ndarray, n: int = 12) -> n
     return r
 
 
+def _at_rest(frame) -> tuple[np.ndarray, ExpressionDetail]:
+    """A patient's face and a track whose neutral has settled on it."""
+    face = _face(frame)
+    detail = ExpressionDetail()
+    _settle(detail, frame, face)
+    return face, detail
+
+
+def _forehead(frame, donor) -> tuple[int, int]:
+    """(x, y) of the mid-forehead (mesh point 151) in the shape-free frame."""
+    x, y = np.round((donor.landmarks[151, :2] - frame.origin) * frame.scale).astype(int)
+    return int(x), int(y)
+
+
 def test_a_static_face_gives_no_detail_and_its_pores_do_not_pass(frame):
     f, _ = frame
     face = _face(f)
@@ -80,31 +94,23 @@ def test_a_static_face_gives_no_detail_and_its_pores_do_not_pass(frame):
 
 def test_a_fold_darkens_where_it_is_and_a_change_of_light_does_not_pass(frame):
     f, donor = frame
-    face = _face(f)
-    detail = ExpressionDetail()
-    _settle(detail, f, face)
-    lm = (donor.landmarks[:, :2] - f.origin) * f.scale
-    y = int(round(lm[151, 1]))  # mid-forehead
+    face, detail = _at_rest(f)
+    x, y = _forehead(f, donor)
     folded = face.astype(np.float32)
     folded[y - 2 : y + 2] *= 0.7
     r = detail.ratio(folded.astype(np.uint8), f, FINE, COARSE, CLIP, 0.0)
-    x = int(round(lm[151, 0]))
     assert r[y, x] < -0.1  # darker by more than 10% in the fold
     assert np.abs(r[y + int(0.3 * DETAIL_WIDTH), x]).max() < 0.03  # and not a fold away
     brighter = np.clip(face.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
-    r = ExpressionDetail()
-    _settle(r, f, face)
-    lit = r.ratio(brighter, f, FINE, COARSE, CLIP, 0.0)
+    _, lit_track = _at_rest(f)
+    lit = lit_track.ratio(brighter, f, FINE, COARSE, CLIP, 0.0)
     assert np.abs(lit[f.weight > 0.5]).mean() < 0.02  # the scene's light is relight's job
 
 
 def test_the_ratio_is_smoothed_over_time_and_bounded(frame):
     f, donor = frame
-    face = _face(f)
-    detail = ExpressionDetail()
-    _settle(detail, f, face)
-    lm = (donor.landmarks[:, :2] - f.origin) * f.scale
-    x, y = np.round(lm[151]).astype(int)
+    face, detail = _at_rest(f)
+    x, y = _forehead(f, donor)
     dark = face.copy()
     dark[y - 2 : y + 2] = 5
     first = detail.ratio(dark, f, FINE, COARSE, CLIP, 0.5)[y, x]
