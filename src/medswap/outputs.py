@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -152,6 +153,28 @@ def json_safe(obj: object) -> object:
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
+    return obj
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scrub(obj: object, replace: dict[str, str]) -> object:
+    """``obj`` with every string that holds one of ``replace``'s keys rewritten (longest first)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, replace) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, replace) for v in obj]
+    if isinstance(obj, str):
+        for old in sorted(replace, key=len, reverse=True):
+            if old:
+                obj = obj.replace(old, replace[old])
     return obj
 
 

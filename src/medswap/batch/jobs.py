@@ -21,7 +21,6 @@ matching record is always complete, and a rerun never duplicates: the name is fi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import json
 import logging
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medswap.errors import MedswapError, OutputError, UsageError
+from medswap.outputs import scrub, sha256_file
 from medswap.video import count_frames
 
 log = logging.getLogger(__name__)
@@ -96,15 +96,6 @@ class VideoOutcome:
     def from_json(cls, data: dict) -> VideoOutcome:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def state_dir(output_dir: str | Path) -> Path:
@@ -230,7 +221,6 @@ def _clean_message(message: str, job: VideoJob, tmp: Path) -> str:
 def _write_review_report(job: VideoJob, result: object, tmp: Path) -> None:
     """The run's report beside the output, with the input's path and name taken out."""
     from medswap.outputs import write_json_atomic as write_report
-    from medswap.review.staging import scrub
 
     replace = {
         str(tmp): job.output_rel,
