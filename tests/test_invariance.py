@@ -15,7 +15,6 @@ from medswap.errors import AlignmentError
 from medswap.evaluate.invariance import (
     check_series_aligned,
     compare_series,
-    evaluate,
     evaluate_series,
     jitter_ratio,
     nme_per_frame,
@@ -25,6 +24,7 @@ from medswap.evaluate.invariance import (
 from medswap.evaluate.stats import median_iqr, wilcoxon_paired
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS
 from medswap.report.html import ReportSection, render_report
+from medswap.studies.invariance import evaluate
 from medswap.types import KEYPOINT_GROUPS, KeypointSeries
 from medswap.video import write_video
 

@@ -186,7 +186,7 @@ def _audit_verdict(audit: object | None) -> str:
 
 
 def evaluation_function():
-    """The per-video evaluation of ``medswap.evaluate`` (issue 3), or None if this build lacks it.
+    """The per-video evaluation of ``medswap.studies`` (issue 3), or None if this build lacks it.
 
     The hook looks for ``evaluate_pair(original, deidentified)`` or
     ``evaluate_video(original, deidentified)`` returning a mapping (or an object with
@@ -194,7 +194,7 @@ def evaluation_function():
     over the dataset.
     """
     try:
-        module = importlib.import_module("medswap.evaluate")
+        module = importlib.import_module("medswap.studies")
     except ModuleNotFoundError:
         return None
     for name in ("evaluate_pair", "evaluate_video"):
@@ -207,7 +207,7 @@ def evaluation_function():
 def _evaluate(job: VideoJob, output: Path) -> dict:
     fn = evaluation_function()
     if fn is None:
-        raise UsageError("--evaluate needs medswap.evaluate, which this build does not have")
+        raise UsageError("--evaluate needs medswap.studies, which this build does not have")
     result = fn(job.source, str(output))
     data = result.to_json() if hasattr(result, "to_json") else result
     return _scalars(data, drop=(job.source,))
