@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medswap.errors import MedswapError, OutputError, UsageError
-from medswap.outputs import scrub, sha256_file
+from medswap.outputs import scrub, sha256_file, write_json_durable
 from medswap.video import count_frames
 
 log = logging.getLogger(__name__)
@@ -104,17 +104,6 @@ def state_dir(output_dir: str | Path) -> Path:
 
 def record_path(output_dir: str | Path, job_id: str, status: str = DONE) -> Path:
     return state_dir(output_dir) / status / f"{job_id}.json"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temporary sibling, flush it to disk, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_record(path: Path) -> dict | None:
@@ -287,7 +276,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             evaluation=evaluation,
             seconds=round(time.perf_counter() - start, 3),
         )
-        write_json_atomic(record_path(job.output_dir, job.job_id), outcome.to_json())
+        write_json_durable(record_path(job.output_dir, job.job_id), outcome.to_json())
         with contextlib.suppress(FileNotFoundError):
             record_path(job.output_dir, job.job_id, FAILED).unlink()
         log.debug("%s: %d frames in %.1f s", job.job_id, frames, outcome.seconds)
@@ -312,5 +301,5 @@ def run_video(job: VideoJob) -> VideoOutcome:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     outcome.seconds = round(time.perf_counter() - start, 3)
-    write_json_atomic(record_path(job.output_dir, job.job_id, FAILED), outcome.to_json())
+    write_json_durable(record_path(job.output_dir, job.job_id, FAILED), outcome.to_json())
     return outcome

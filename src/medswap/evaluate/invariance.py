@@ -299,7 +299,7 @@ class Evaluation:
             "original": self.original,
             "n_frames": self.n_frames,
             "nothing_measured": self.nothing_measured,
-            "original_detection_rate": _clean(self.original_detection),
+            "original_detection_rate": json_safe(self.original_detection),
             "definitions": DEFINITIONS,
             "motion_definitions": MOTION_DEFINITIONS,
             "methods": {
@@ -309,7 +309,7 @@ class Evaluation:
                     **({"motion": json_safe(m.motion.to_json())} if m.motion else {}),
                     "groups": {
                         g: {
-                            **_clean(r.metrics),
+                            **json_safe(r.metrics),
                             "frames_compared": r.frames_compared,
                             "points_compared": r.points_compared,
                         }
@@ -330,10 +330,6 @@ DEFINITIONS = {
     "jitter_ratio": "mean |second difference| of the de-identified points / the original's",
     "body_facial": "MediaPipe pose points 0-10 (nose, eyes, ears, mouth)",
 }
-
-
-def _clean(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def evaluate_series(
