@@ -113,7 +113,7 @@ DLIB_STABLE = [36, 39, 42, 45, 27, 28, 29, 30, 31, 35]
 
 def _aligned(pts: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """Each frame similarity-aligned onto ``neutral`` by the stable points (pose removed)."""
-    from medswap.swap.geometry import similarity_transform, transform_points
+    from medswap.geometry import similarity_transform, transform_points
 
     return np.stack(
         [

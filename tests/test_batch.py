@@ -21,9 +21,10 @@ import pytest
 from conftest import ROOT, shared_video
 
 from medswap.batch import load_input, run_batch
-from medswap.batch.jobs import STATE_DIR, sha256_file
+from medswap.batch.jobs import STATE_DIR
 from medswap.cli import main
 from medswap.errors import ManifestError
+from medswap.outputs import sha256_file
 from medswap.video import count_frames, probe, read_frames, write_video
 
 pytestmark = pytest.mark.shared

@@ -16,7 +16,8 @@ import pytest
 from conftest import shared_video
 
 from medswap.cli import main
-from medswap.evaluate.compare import compare, reencode
+from medswap.evaluate.compare import reencode
+from medswap.studies.compare import compare
 from medswap.video import VideoWriter, probe, read_frames, read_timestamps
 
 

@@ -15,7 +15,6 @@ from medswap.errors import AlignmentError
 from medswap.evaluate.invariance import (
     check_series_aligned,
     compare_series,
-    evaluate,
     evaluate_series,
     jitter_ratio,
     nme_per_frame,
@@ -25,6 +24,7 @@ from medswap.evaluate.invariance import (
 from medswap.evaluate.stats import median_iqr, wilcoxon_paired
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS
 from medswap.report.html import ReportSection, render_report
+from medswap.studies.invariance import evaluate
 from medswap.types import KEYPOINT_GROUPS, KeypointSeries
 from medswap.video import write_video
 
@@ -317,13 +317,13 @@ def test_evaluate_failure_leaves_no_folder_behind(tmp_path, capsys):
 
 def test_evaluate_with_keypoints_of_another_video_exits_17(tmp_path, capsys):
     from medswap.keypoints import save_keypoints
-    from medswap.keypoints.io import file_sha256
+    from medswap.outputs import sha256_file
 
     orig = _clip(tmp_path / "orig.mp4", 6)
     copy = _clip(tmp_path / "copy.mp4", 6)
     other = _clip(tmp_path / "other.mp4", 6, size=(80, 48))
     s = synthetic(6)
-    s.meta.update(video="other.mp4", video_sha256=file_sha256(other))
+    s.meta.update(video="other.mp4", video_sha256=sha256_file(other))
     kp = save_keypoints(s, tmp_path / "other.csv")
     out = tmp_path / "ev"
     argv = ["evaluate", "--original", str(orig), "--deidentified", str(copy), "-o", str(out)]
@@ -331,7 +331,7 @@ def test_evaluate_with_keypoints_of_another_video_exits_17(tmp_path, capsys):
     assert main([*argv, "--original-keypoints", str(kp)]) == 17
     assert capsys.readouterr().err == (
         f"medswap: error: {kp}: keypoints were extracted from another video (sha256 "
-        f"{file_sha256(other)[:12]}...), not orig.mp4 (sha256 {file_sha256(orig)[:12]}...)\n"
+        f"{sha256_file(other)[:12]}...), not orig.mp4 (sha256 {sha256_file(orig)[:12]}...)\n"
     )
     assert not out.exists()
 

@@ -18,7 +18,7 @@ import pytest
 from medswap.cli import main
 from medswap.errors import KeypointFileError, OutputError
 from medswap.keypoints import load_keypoints, read_openpose_json, save_keypoints
-from medswap.keypoints.io import file_sha256
+from medswap.outputs import sha256_file
 from medswap.types import KEYPOINT_GROUPS, KeypointSeries
 from medswap.video import write_video
 
@@ -47,7 +47,7 @@ def _series(video: Path, n: int = 5, seed: int = 0) -> KeypointSeries:
         width=64,
         height=48,
         fps=25.0,
-        meta={"video": video.name, "video_sha256": file_sha256(video), "max_frames": None},
+        meta={"video": video.name, "video_sha256": sha256_file(video), "max_frames": None},
     )
 
 
@@ -71,8 +71,8 @@ def test_csv_is_plain_for_pandas_with_metadata_in_a_sidecar(clip, tmp_path):
     assert df["right_hand.wrist.x"].isna().all() and (df["right_hand.wrist.c"] == 0).all()
     side = json.loads((tmp_path / "k.csv.medswap.json").read_text())
     assert side["format"] == "medswap-keypoints/1" and side["data_file"] == "k.csv"
-    assert side["data_sha256"] == file_sha256(out)
-    assert side["meta"]["video_sha256"] == file_sha256(clip)
+    assert side["data_sha256"] == sha256_file(out)
+    assert side["meta"]["video_sha256"] == sha256_file(clip)
     back = load_keypoints(out, video=clip)
     np.testing.assert_array_equal(back.groups["body"], s.groups["body"])
 
@@ -106,7 +106,7 @@ def test_keypoints_of_another_video_exit_17(clip, tmp_path):
     assert err.value.exit_code == 17
     assert str(err.value) == (
         f"{out}: keypoints were extracted from another video (sha256 "
-        f"{file_sha256(clip)[:12]}...), not other.mp4 (sha256 {file_sha256(other)[:12]}...)"
+        f"{sha256_file(clip)[:12]}...), not other.mp4 (sha256 {sha256_file(other)[:12]}...)"
     )
 
 
@@ -123,7 +123,7 @@ def test_openpose_folder_holds_only_frames_and_reads_back_through_its_sidecar(cl
     assert {p.name for p in tmp_path.iterdir()} >= {"op", "op.medswap.json"}
     side = json.loads((tmp_path / "op.medswap.json").read_text())
     assert side["frame_files"][0] == "exam_000000000000_keypoints.json"
-    assert side["meta"]["video_sha256"] == file_sha256(clip)
+    assert side["meta"]["video_sha256"] == sha256_file(clip)
     back = read_openpose_json(folder)
     np.testing.assert_array_equal(back["time_s"], s.time_s)
     np.testing.assert_allclose(

@@ -13,10 +13,10 @@ from media import two_people_clip
 
 from medswap.evaluate.privacy import chance_tail, rank1_passes
 from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
+from medswap.geometry import similarity_transform, transform_points
 from medswap.pipeline import deidentify
 from medswap.swap.donors import builtin_donor, choose_donor, donor_margin
 from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState, keep_mouth_gap
-from medswap.swap.geometry import similarity_transform, transform_points
 from medswap.swap.neutral import NeutralShape
 
 THRESHOLDS = {"dlib": 0.6, "sface": 0.637}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import shared_video
 
-from medswap.evaluate.invariance import compare_group, evaluate_series, write_tables
+from medswap.evaluate.invariance import compare_group, evaluate_series
 from medswap.evaluate.motion import (
     DLIB68_MOTION,
     compare_displacements,
@@ -23,6 +23,7 @@ from medswap.evaluate.motion import (
 )
 from medswap.keypoints.schema import EvalGroup
 from medswap.report.sections import evaluation_sections, evaluation_verdict
+from medswap.studies.invariance import write_tables
 from medswap.types import KeypointSeries
 
 FPS = 30.0

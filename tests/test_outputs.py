@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from media import portrait_clip
 
@@ -20,8 +22,13 @@ from medswap.outputs import (
     OPEN_PARTIALS,
     atomic_path,
     check_new_output,
+    json_safe,
     publish,
+    sha256_file,
     stage_text,
+    write_atomic,
+    write_json_atomic,
+    write_json_durable,
 )
 
 
@@ -205,3 +212,30 @@ def test_report_is_written_with_the_video(tmp_path, clip):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(report.read_text())["output"] == "out.mp4"
     assert _leftovers(tmp_path) == []
+
+
+# -- the shared file helpers (issue 21: one module for atomic output, JSON, hashing) --------------
+
+
+def test_write_atomic_writes_text_and_bytes_and_leaves_no_partial(tmp_path):
+    write_atomic(tmp_path / "a.txt", "héllo\n")
+    write_atomic(tmp_path / "b.bin", b"\x00\xff")
+    assert (tmp_path / "a.txt").read_text() == "héllo\n"
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\xff"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.bin"]
+
+
+def test_json_helpers_write_strict_json(tmp_path):
+    payload = {"nan": float("nan"), "inf": float("-inf"), "arr": np.array([1.5, np.nan]), 3: 1}
+    assert json_safe(payload) == {"nan": None, "inf": None, "arr": [1.5, None], "3": 1}
+    write_json_atomic(tmp_path / "r.json", payload)
+    assert json.loads((tmp_path / "r.json").read_text())["arr"] == [1.5, None]
+    write_json_durable(tmp_path / "deep" / "rec.json", {"b": 1, "a": 2})
+    assert (tmp_path / "deep" / "rec.json").read_text() == '{\n "a": 2,\n "b": 1\n}'
+    assert _leftovers(tmp_path / "deep") == []
+
+
+def test_sha256_file_matches_hashlib_across_chunks(tmp_path):
+    data = os.urandom(3 * 1024 + 17)
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_file(tmp_path / "f", chunk=1024) == hashlib.sha256(data).hexdigest()

@@ -22,6 +22,7 @@ from conftest import shared_video
 from media import portrait_clip
 
 from medswap.cli import main
+from medswap.outputs import scrub
 from medswap.review import load_review_set
 from medswap.review.api import approve, build_review_page
 from medswap.review.load import (
@@ -34,7 +35,7 @@ from medswap.review.load import (
 from medswap.review.model import FlagKind, Verdict
 from medswap.review.page import render_page
 from medswap.review.sign import Decision, default_key_file, load_key, verify_manifest
-from medswap.review.staging import scrub, staged_paths
+from medswap.review.staging import staged_paths
 from medswap.video import probe, read_frames, write_video
 
 N = 12  # frames of the synthetic clip

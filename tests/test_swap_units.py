@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
+from medswap.geometry import similarity_transform, transform_points
 from medswap.swap import obscure
 from medswap.swap.donors import assign_donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState, blur_context
 from medswap.swap.geometry import (
     apply_maps,
-    similarity_transform,
-    transform_points,
     triangle_affines,
     triangulate,
     warp_maps,

@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_video
 
 from medswap.cli import main
-from medswap.evaluate.sweep import (
+from medswap.studies.sweep import (
     SweepPoint,
     choose_shape,
     default_points,

@@ -274,7 +274,7 @@ COMMANDS["batch"] = (
     (_batch_cli.add_arguments, _batch_cli.run),
 )
 
-from medswap.evaluate import cli as _evaluate_cli  # noqa: E402
+from medswap.studies import cli as _evaluate_cli  # noqa: E402
 
 COMMANDS["keypoints"] = (
     "Extract whole-body keypoints (body, hands, face mesh, dlib 68) from a video.",

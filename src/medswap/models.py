@@ -16,7 +16,6 @@ so a missing or altered file stops them before any work or output.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from medswap import __version__
 from medswap.errors import ModelError
+from medswap.outputs import sha256_file
 
 #: Where the model files that ship inside medswap lie, relative to the package.
 BUNDLED = "data/models"
@@ -260,11 +260,8 @@ def _package_dir(package: str) -> Path | None:
 
 @cache
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """A file's SHA-256, cached per (path, mtime, size): a changed file is hashed again."""
+    return sha256_file(path)
 
 
 def models_dir() -> Path | None:

@@ -11,16 +11,22 @@ lose a file they gave. So each output is
 
 Partial files that are open are also remembered in :data:`OPEN_PARTIALS`, so that a signal
 handler can remove them even if the process is torn down before the stack unwinds.
+
+The helpers every writer shares live here too, once: :func:`write_atomic` (text or bytes),
+:func:`write_json_atomic`, :func:`json_safe` (NaN and infinities as null, NumPy made plain),
+:func:`sha256_file`, :func:`scrub` and batch's synced records (:func:`write_json_durable`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -128,16 +134,40 @@ def atomic_path(path: str | Path, what: str = "output") -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_atomic(path: str | Path, data: str | bytes, what: str = "output") -> Path:
+    """Write ``data`` (text in the default encoding, or bytes) through a partial file."""
+    with atomic_path(path, what) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+    return Path(path)
+
+
 def write_text_atomic(path: str | Path, text: str, what: str = "output") -> Path:
     """Write ``text`` to ``path`` through a partial file."""
-    with atomic_path(path, what) as tmp:
-        tmp.write_text(text)
-    return Path(path)
+    return write_atomic(path, text, what)
 
 
 def write_json_atomic(path: str | Path, payload: object, what: str = "report") -> Path:
     """Write ``payload`` as JSON (NaN and infinities as null) through a partial file."""
     return write_text_atomic(path, json.dumps(json_safe(payload), indent=1), what)
+
+
+def write_json_durable(path: Path, data: dict) -> None:
+    """Write JSON to a uniquely named temporary sibling, flush it to disk, then rename it.
+
+    For batch's job records: workers on other machines may write beside each other, so the
+    temporary name is unique rather than :func:`partial_path`, and the record is synced
+    before the rename because a resumed batch trusts it. Keys are sorted, NaN is not cleaned.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def json_safe(obj: object) -> object:
@@ -152,6 +182,28 @@ def json_safe(obj: object) -> object:
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
+    return obj
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scrub(obj: object, replace: dict[str, str]) -> object:
+    """``obj`` with every string that holds one of ``replace``'s keys rewritten (longest first)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, replace) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, replace) for v in obj]
+    if isinstance(obj, str):
+        for old in sorted(replace, key=len, reverse=True):
+            if old:
+                obj = obj.replace(old, replace[old])
     return obj
 
 

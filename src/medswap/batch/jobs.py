@@ -21,7 +21,6 @@ matching record is always complete, and a rerun never duplicates: the name is fi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import json
 import logging
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medswap.errors import MedswapError, OutputError, UsageError
+from medswap.outputs import scrub, sha256_file, write_json_durable
 from medswap.video import count_frames
 
 log = logging.getLogger(__name__)
@@ -98,32 +98,12 @@ class VideoOutcome:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def state_dir(output_dir: str | Path) -> Path:
     return Path(output_dir) / STATE_DIR
 
 
 def record_path(output_dir: str | Path, job_id: str, status: str = DONE) -> Path:
     return state_dir(output_dir) / status / f"{job_id}.json"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temporary sibling, flush it to disk, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_record(path: Path) -> dict | None:
@@ -195,7 +175,7 @@ def _audit_verdict(audit: object | None) -> str:
 
 
 def evaluation_function():
-    """The per-video evaluation of ``medswap.evaluate`` (issue 3), or None if this build lacks it.
+    """The per-video evaluation of ``medswap.studies`` (issue 3), or None if this build lacks it.
 
     The hook looks for ``evaluate_pair(original, deidentified)`` or
     ``evaluate_video(original, deidentified)`` returning a mapping (or an object with
@@ -203,7 +183,7 @@ def evaluation_function():
     over the dataset.
     """
     try:
-        module = importlib.import_module("medswap.evaluate")
+        module = importlib.import_module("medswap.studies")
     except ModuleNotFoundError:
         return None
     for name in ("evaluate_pair", "evaluate_video"):
@@ -216,7 +196,7 @@ def evaluation_function():
 def _evaluate(job: VideoJob, output: Path) -> dict:
     fn = evaluation_function()
     if fn is None:
-        raise UsageError("--evaluate needs medswap.evaluate, which this build does not have")
+        raise UsageError("--evaluate needs medswap.studies, which this build does not have")
     result = fn(job.source, str(output))
     data = result.to_json() if hasattr(result, "to_json") else result
     return _scalars(data, drop=(job.source,))
@@ -230,7 +210,6 @@ def _clean_message(message: str, job: VideoJob, tmp: Path) -> str:
 def _write_review_report(job: VideoJob, result: object, tmp: Path) -> None:
     """The run's report beside the output, with the input's path and name taken out."""
     from medswap.outputs import write_json_atomic as write_report
-    from medswap.review.staging import scrub
 
     replace = {
         str(tmp): job.output_rel,
@@ -297,7 +276,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             evaluation=evaluation,
             seconds=round(time.perf_counter() - start, 3),
         )
-        write_json_atomic(record_path(job.output_dir, job.job_id), outcome.to_json())
+        write_json_durable(record_path(job.output_dir, job.job_id), outcome.to_json())
         with contextlib.suppress(FileNotFoundError):
             record_path(job.output_dir, job.job_id, FAILED).unlink()
         log.debug("%s: %d frames in %.1f s", job.job_id, frames, outcome.seconds)
@@ -322,5 +301,5 @@ def run_video(job: VideoJob) -> VideoOutcome:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     outcome.seconds = round(time.perf_counter() - start, 3)
-    write_json_atomic(record_path(job.output_dir, job.job_id, FAILED), outcome.to_json())
+    write_json_durable(record_path(job.output_dir, job.job_id, FAILED), outcome.to_json())
     return outcome

@@ -390,7 +390,7 @@ def run_batch(
     donors = tuple(_donor_spec(d) for d in donors)
     if evaluate and evaluation_function() is None:
         raise UsageError(
-            "--evaluate needs medswap.evaluate (evaluate_pair), which this build does not have"
+            "--evaluate needs medswap.studies (evaluate_pair), which this build does not have"
         )
     require_models([*DEIDENTIFY_MODELS[method], *(KEYPOINT_MODELS if evaluate else ())])
     output_dir = Path(output_dir).resolve()

@@ -1,30 +1,6 @@
-"""Evaluation of de-identified videos: what is kept (keypoints, measures) and what is hidden."""
+"""Evaluation of de-identified videos: what is kept (keypoints, measures) and what is hidden.
 
-from __future__ import annotations
-
-import tempfile
-from pathlib import Path
-
-
-def evaluate_pair(original: str | Path, deidentified: str | Path, audit_stride: int = 5) -> dict:
-    """Keypoint invariance and privacy of one de-identified video, as flat numbers.
-
-    What ``medswap batch --evaluate`` stores per video and averages over a dataset: per
-    keypoint group the median NME and the detection rate, and per recogniser the re-id rate,
-    plus the number of leak frames. Heavy modules load only when this is called.
-    """
-    from medswap.evaluate.invariance import evaluate
-    from medswap.evaluate.privacy import audit
-
-    out: dict = {}
-    with tempfile.TemporaryDirectory(prefix="medswap-eval-") as tmp:
-        result = evaluate(original, [deidentified], tmp, labels=["deid"], write_report=False)
-    for group, values in result.table("nme_median").items():
-        out[f"nme_median.{group}"] = values["deid"]
-    for group, values in result.table("detection_rate").items():
-        out[f"detection_rate.{group}"] = values["deid"]
-    privacy = audit(original, deidentified, stride=audit_stride)
-    for recogniser in ("dlib", "sface"):
-        out[f"reid_rate.{recogniser}"] = privacy.reid_rate(recogniser)
-    out["leak_frames"] = len(privacy.leak_frames)
-    return out
+The modules here compute and return results. Running the product on videos and writing
+tables, plots and reports is :mod:`medswap.studies` and :mod:`medswap.report`, above this
+package: ``evaluate`` imports neither (issue 21).
+"""

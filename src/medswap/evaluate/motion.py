@@ -36,6 +36,7 @@ import numpy as np
 from scipy import signal as sps
 
 from medswap.errors import MeasureError
+from medswap.geometry import similarity_transform, transform_points
 from medswap.keypoints.schema import DLIB68_NAMES, LAYOUTS, MESH_NAMES
 from medswap.measures.face import MOTION_SMOOTH_HZ, blinks
 from medswap.measures.signals import (
@@ -44,7 +45,6 @@ from medswap.measures.signals import (
     sampling_rate,
     segments,
 )
-from medswap.swap.geometry import similarity_transform, transform_points
 from medswap.types import KeypointSeries
 
 #: A face seen in fewer frames has no neutral shape worth the name, nor a trajectory.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medswap.faces.mesh import INNER_LIPS, LEFT_EYE, RIGHT_EYE, RIGID_POINTS, landmarks_box
-from medswap.swap.geometry import similarity_transform, transform_points
+from medswap.geometry import similarity_transform, transform_points
 from medswap.types import FaceTrackState
 
 

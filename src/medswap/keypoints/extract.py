@@ -241,7 +241,7 @@ def extract_keypoints(
     min_visibility: float = 0.5,
 ) -> KeypointSeries:
     """Every frame's whole-body keypoints (see the module doc for what "missing" means)."""
-    from medswap.keypoints.io import file_sha256
+    from medswap.outputs import sha256_file
 
     info = probe(video_path)
     width, height = info.display_size
@@ -266,7 +266,7 @@ def extract_keypoints(
     }
     meta = {
         "video": Path(video_path).name,
-        "video_sha256": file_sha256(video_path),
+        "video_sha256": sha256_file(video_path),
         "width": width,
         "height": height,
         "fps": float(info.fps),

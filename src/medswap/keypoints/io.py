@@ -31,7 +31,6 @@ units and the meaning of ``c`` per group are written down in ``docs/keypoints.md
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ from medswap.outputs import (
     json_safe,
     partial_path,
     same_file,
+    sha256_file,
     write_json_atomic,
 )
 from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
@@ -58,15 +58,6 @@ FORMAT = "medswap-keypoints/1"
 SIDECAR_SUFFIX = ".medswap.json"
 _AXES = ("x", "y", "c")
 FORMATS = ("parquet", "csv", "openpose-json", "npz")
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def columns() -> list[str]:
@@ -288,7 +279,7 @@ def save_keypoints(
     df.insert(0, "frame_index", series.frame_index)
     with atomic_path(path, "keypoint file") as tmp:
         df.to_csv(tmp, index=False, na_rep="")
-        sidecar = {**md, "data_file": path.name, "data_sha256": file_sha256(tmp)}
+        sidecar = {**md, "data_file": path.name, "data_sha256": sha256_file(tmp)}
         write_json_atomic(sidecar_path(path), sidecar, "keypoint sidecar")
     return path
 
@@ -297,7 +288,7 @@ def _check_video(series: KeypointSeries, video: str | Path | None, path: Path) -
     if video is None:
         return
     want = series.meta.get("video_sha256")
-    have = file_sha256(video)
+    have = sha256_file(video)
     if want != have:
         raise KeypointFileError(
             f"keypoints were extracted from another video (sha256 {str(want)[:12]}...), "
@@ -324,7 +315,7 @@ def _read_sidecar(path: Path) -> dict:
         md = json.loads(side.read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         raise KeypointFileError(f"its sidecar {side.name} is not readable JSON", path) from None
-    if not isinstance(md, dict) or md.get("data_sha256") != file_sha256(path):
+    if not isinstance(md, dict) or md.get("data_sha256") != sha256_file(path):
         raise KeypointFileError(
             f"does not match its sidecar {side.name} (the CSV was changed after it was "
             "written, or the sidecar belongs to another file)",

@@ -30,8 +30,8 @@ import numpy as np
 
 from medswap import video
 from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS, FaceMesher
+from medswap.geometry import similarity_transform, transform_points
 from medswap.swap.blend import polygon_mask
-from medswap.swap.geometry import similarity_transform, transform_points
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from medswap.errors import OutputError
 from medswap.measures.signals import Signal
+from medswap.outputs import json_safe
 
 _EVENT_STYLE = {
     "opening": ("^", "tab:green"),
@@ -149,17 +150,5 @@ def write_json(data: dict, path: str | Path) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise OutputError("the output folder does not exist", path.parent)
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    path.write_text(json.dumps(json_safe(data), indent=2) + "\n")
     return path
-
-
-def _clean(v: object) -> object:
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(float(v)) else None
-    return v

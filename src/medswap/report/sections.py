@@ -6,6 +6,7 @@ import math
 from functools import partial
 from pathlib import Path
 
+from medswap.evaluate.invariance import nothing_measured_text
 from medswap.keypoints.schema import EVAL_GROUPS, LAYOUTS
 from medswap.report.html import (
     ReportSection,
@@ -26,13 +27,6 @@ _SHOWN = (
     "detection_rate_original",
     "jitter_ratio",
 )
-
-
-def nothing_measured_text(names: str) -> str:
-    return (
-        f"Nothing was measured: no face, body or hand keypoint was found in {names}, "
-        "so there is nothing to compare."
-    )
 
 
 def evaluation_verdict(result) -> list[str]:
@@ -146,7 +140,7 @@ def extra_sections(result, out_dir: Path) -> list[ReportSection]:
 
         sections.append(ReportSection(*privacy_section(result.privacy)))
     if result.clinical is not None:
-        from medswap.evaluate.clinical import clinical_section
+        from medswap.report.clinical import clinical_section
 
         sections.append(clinical_section(result.clinical, out_dir))
     return sections
@@ -206,7 +200,8 @@ def comparison_extra_sections(comp) -> list[ReportSection]:
             )
         )
     if comp.clinical:
-        from medswap.evaluate.clinical import across_note, across_table
+        from medswap.evaluate.clinical import across_note
+        from medswap.report.clinical import across_table
 
         rows = []
         for m, c in comp.clinical.items():

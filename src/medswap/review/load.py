@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medswap.batch.jobs import sha256_file
 from medswap.errors import InputNotFoundError, UsageError
+from medswap.outputs import sha256_file
 from medswap.review.model import (
     STAGED_MARK,
     FlagKind,

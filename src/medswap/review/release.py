@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from medswap.batch.jobs import sha256_file
 from medswap.errors import InputNotFoundError, OutputError, ReleaseError
-from medswap.outputs import atomic_path, check_new_output
+from medswap.outputs import atomic_path, check_new_output, sha256_file
 from medswap.review.model import MANIFEST_SUFFIX
 from medswap.review.sign import load_key, read_manifest, verify_manifest
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 from medswap import __version__
 from medswap.batch import pseudonyms as ps
-from medswap.batch.jobs import sha256_file
 from medswap.errors import InputNotFoundError, ReleaseError, UsageError
-from medswap.outputs import json_safe
+from medswap.outputs import json_safe, sha256_file
 from medswap.review.model import ReviewSet, VideoReview
 
 FORMAT = "medswap-release-manifest/1"

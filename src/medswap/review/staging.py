@@ -4,7 +4,8 @@ An output that needs approval is written under a staging name (``exam.mp4`` beco
 ``exam.unreviewed.mp4``) with its JSON report beside it, so nothing that looks like a
 releasable file exists until ``medswap release`` copies the approved bytes into a release
 folder under the plain name. A batch's report is scrubbed of the input's path and name
-(which may be a patient's) before it goes into the output folder.
+(which may be a patient's) before it goes into the output folder
+(:func:`medswap.outputs.scrub`, which batch uses without importing review).
 """
 
 from __future__ import annotations
@@ -19,16 +20,3 @@ def staged_paths(output: str | Path, report: str | Path | None) -> tuple[Path, P
     output = Path(output)
     staged = output.with_name(output.stem + STAGED_MARK + output.suffix)
     return staged, Path(report) if report else staged.with_suffix(".json")
-
-
-def scrub(obj: object, replace: dict[str, str]) -> object:
-    """``obj`` with every string that holds one of ``replace``'s keys rewritten (longest first)."""
-    if isinstance(obj, dict):
-        return {k: scrub(v, replace) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [scrub(v, replace) for v in obj]
-    if isinstance(obj, str):
-        for old in sorted(replace, key=len, reverse=True):
-            if old:
-                obj = obj.replace(old, replace[old])
-    return obj

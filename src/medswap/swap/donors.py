@@ -38,11 +38,10 @@ import cv2
 import numpy as np
 
 from medswap.errors import DonorError, InputNotFoundError
+from medswap.geometry import similarity_transform, transform_points
 from medswap.swap.eyes import ShutEyes, shut_eye_texture
 from medswap.swap.geometry import (
     apply_maps,
-    similarity_transform,
-    transform_points,
     triangulate,
     warp_maps,
 )

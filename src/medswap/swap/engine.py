@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
+from medswap.geometry import similarity_transform, transform_points
 from medswap.swap import blend
 from medswap.swap.detail import (
     ExpressionDetail,
@@ -42,8 +43,6 @@ from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
 from medswap.swap.geometry import (
     WarpMaps,
     apply_maps,
-    similarity_transform,
-    transform_points,
     triangulate,
     warp_maps,
 )

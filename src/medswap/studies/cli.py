@@ -84,7 +84,7 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from medswap.evaluate.invariance import evaluate
+    from medswap.studies.invariance import evaluate
 
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels is not None and len(labels) != len(args.deidentified):
@@ -182,7 +182,7 @@ def _engine_methods(
     args: argparse.Namespace, methods: list[str]
 ) -> tuple[list[str], dict[str, object]]:
     """The method columns and plugged-in de-identifiers for ``--engines``."""
-    from medswap.evaluate.compare import LEARNED, learned_deidentifier
+    from medswap.studies.compare import LEARNED, learned_deidentifier
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ("mesh", "learned")]
@@ -206,7 +206,7 @@ def _engine_methods(
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from medswap.evaluate.compare import METHODS, compare
+    from medswap.studies.compare import METHODS, compare
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -224,7 +224,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise UsageError("--sweep runs the default donor; drop --donor")
         return _run_sweep(args, methods, videos)
     if args.donor and "swap" in methods:
-        from medswap.evaluate.compare import pipeline_deidentifier
+        from medswap.studies.compare import pipeline_deidentifier
         from medswap.swap.donors import load_donor
 
         for spec in args.donor:  # a bad donor is refused before hours of work
@@ -254,7 +254,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace, methods: list[str], videos: list[str]) -> int:
-    from medswap.evaluate.sweep import sweep
+    from medswap.studies.sweep import sweep
 
     display = ProgressDisplay(not args.quiet)
 

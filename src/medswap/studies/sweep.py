@@ -31,9 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from medswap.errors import UsageError
-from medswap.evaluate.clinical import agreement_score, clinical_agreement, json_safe
-from medswap.evaluate.compare import CONTROL, _cached_keypoints, _unique_names, reencode
-from medswap.evaluate.invariance import _prepare_dir, check_videos_aligned, evaluate_series
+from medswap.evaluate.clinical import agreement_score, clinical_agreement
+from medswap.evaluate.compare import CONTROL, _unique_names, reencode
+from medswap.evaluate.invariance import check_videos_aligned, evaluate_series
+from medswap.outputs import json_safe
+from medswap.studies.compare import _cached_keypoints
+from medswap.studies.invariance import _prepare_dir
 
 log = logging.getLogger(__name__)
 
