@@ -9,13 +9,14 @@ from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
 from medswap.geometry import similarity_transform, transform_points
 from medswap.swap import obscure
 from medswap.swap.donors import assign_donor, builtin_donor
-from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState, blur_context
+from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState
 from medswap.swap.geometry import (
     apply_maps,
     triangle_affines,
     triangulate,
     warp_maps,
 )
+from medswap.swap.surround import blur_context
 
 
 def test_triangle_affines_map_each_corner_exactly():
@@ -172,7 +173,7 @@ def test_shape_zero_keeps_the_patient_geometry_and_shape_changes_it():
 
 
 def test_hand_mask_covers_fingers_but_not_the_gaps_between_them():
-    from medswap.swap.engine import hand_mask
+    from medswap.swap.surround import hand_mask
 
     # A spread hand, palm at the bottom, five straight fingers fanning upwards.
     hand = np.zeros((21, 2))
