@@ -11,8 +11,10 @@ from media import portrait_clip, two_people_clip, walk_in_clip, webm_clip
 from quality import measure, motion
 
 from medswap import video
+from medswap.donor_choice import DonorChooser
 from medswap.evaluate.privacy import audit
-from medswap.pipeline import DonorChooser, _process_face, deidentify
+from medswap.pipeline import deidentify
+from medswap.render import Swap
 from medswap.swap.engine import MeshSwapper
 from medswap.types import FaceStatus, FaceTrackState
 
@@ -255,10 +257,8 @@ def test_faces_that_cannot_be_swapped_are_obscured_not_passed_through():
     for source in ("bridged", "detector"):
         frame = image.copy()
         state = FaceTrackState(3, np.array([60, 60, 140, 150]), 0.0, None, source)
-        status, reason, _, _ = _process_face(
-            frame, state, "swap", 0.0, DonorChooser([]), MeshSwapper(), []
-        )
-        assert status == FaceStatus.OBSCURED and reason
+        done = Swap(MeshSwapper(), DonorChooser([]).donor).render(frame, state, [])
+        assert done.status == FaceStatus.OBSCURED and done.reason
         inside = frame[80:130, 80:120].astype(int) - image[80:130, 80:120]
         assert np.abs(inside).mean() > 20, "the face region must be changed"
 

@@ -9,95 +9,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames, number, positive, whole
-from medswap.pipeline import ENGINES, METHODS
+from medswap.cli_args import add_max_frames, positive
+from medswap.cli_options import add_donor_options, add_donor_seed, add_how_options, config_from_args
 from medswap.progress import ProgressDisplay
-from medswap.swap.engine import SwapSettings
 
 
 def _add_deidentify(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video to de-identify")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv)")
-    p.add_argument(
-        "--method",
-        choices=METHODS,
-        default="swap",
-        help="swap (default) or a traditional baseline on the same face regions",
-    )
-    p.add_argument(
-        "--donor",
-        action="append",
-        metavar="IMAGE",
-        help="donor face image, folder of images, or a built-in: grace_hopper (default), "
+    add_donor_options(
+        p,
+        "donor face image, folder of images, or a built-in: grace_hopper (default), "
         "average, astronaut; with several, each face track gets the one farthest from its "
         "patient for both recognisers (report: donor_choice)",
     )
-    p.add_argument(
-        "--donor-seed",
-        type=whole(0),
-        default=0,
-        help="picks the donor of a track whose face cannot be measured (reproducibly)",
-    )
-    p.add_argument(
-        "--audio",
-        choices=("drop", "keep"),
-        default="drop",
-        help="drop (default: a voice identifies) or keep unchanged and in sync",
-    )
+    add_donor_seed(p)
     p.add_argument("--report", metavar="OUTPUT.json", help="write the per-frame JSON report")
-    p.add_argument(
-        "--shape",
-        type=number(0, 1),
-        default=None,
-        metavar="BLEND",
-        help="resting face shape, outline and jaw included: 0 the patient's .. 1 the donor's "
-        "(default 1; the patient's expression and motion are kept at every value)",
-    )
-    p.add_argument(
-        "--strength",
-        type=number(),
-        default=None,
-        help="baseline strength relative to face size (blur: kernel / face width, 0.1..4; "
-        "pixelate: blocks across the face, 2..32)",
-    )
-    p.add_argument(
-        "--mask-shape",
-        choices=("ellipse", "box", "eyes"),
-        default="ellipse",
-        help="shape of the mask baseline: the face ellipse (default), its box, or an eye bar",
-    )
-    p.add_argument(
-        "--detail",
-        type=number(0, 3),
-        default=0.0,
-        metavar="STRENGTH",
-        help="experimental: the patient's expression shading (forehead lines, folds) on the "
-        "donor's skin as a ratio image; 0 (default) off, 1 as measured (README 'Expression "
-        "detail')",
-    )
-    p.add_argument(
-        "--eyes",
-        choices=("none", "gaze", "iris", "opening"),
-        default="none",
-        help="the patient's eyes: none of them (default: the donor's eyes, opened and shut by "
-        "the patient's eyelids), gaze (the donor's eyes turned where the patient looks), or "
-        "the patient's own pixels: iris, or the whole opening. Each step shows more of the "
-        "patient to a face recogniser (README)",
-    )
-    p.add_argument(
-        "--no-occlusion",
-        action="store_true",
-        help="do not look for hands in front of the face (faster)",
-    )
-    p.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="mesh",
-        help="mesh (default: landmark-driven warp) or learned (a model from medswap train)",
-    )
-    p.add_argument(
-        "--model", metavar="MODEL.medswap", help="the trained model for --engine learned"
-    )
+    add_how_options(p)
     add_max_frames(p, "stop after N frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument(
@@ -105,12 +33,6 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the privacy audit and its release gate (every frame is judged before it is "
         "written by default, and nothing is published if the audit is not clean: exit 20)",
-    )
-    p.add_argument(
-        "--gallery",
-        metavar="DIR",
-        help="the audit's lineup: a folder of person folders (default: built-in donors + "
-        "scikit-image's LFW subset)",
     )
     p.add_argument(
         "--quarantine",
@@ -124,20 +46,6 @@ def _add_deidentify(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write OUTPUT as NAME.unreviewed.EXT with its report beside it; only "
         "medswap release, after a signed approval (medswap review), gives it its name",
-    )
-    p.add_argument(
-        "--text",
-        choices=("redact", "keep", "phi"),
-        default="redact",
-        help="text burned into the video (date stamps, title cards): redact every line "
-        "(default), keep it, or phi: redact only lines that read as a date, time, number of 4+ "
-        "digits or name (README: what it can miss)",
-    )
-    p.add_argument(
-        "--text-method",
-        choices=("box", "blur"),
-        default="box",
-        help="how text is redacted: a solid box (default) or a strong blur",
     )
 
 
@@ -154,26 +62,11 @@ def _run_deidentify(args: argparse.Namespace) -> int:
         result = deidentify(
             args.input,
             args.output,
-            method=args.method,
-            donors=args.donor,
-            donor_seed=args.donor_seed,
-            audio=args.audio,
+            config_from_args(args),
             report=args.report,
-            shape=args.shape,
-            strength=args.strength,
-            mask_shape=args.mask_shape,
-            occlusion=not args.no_occlusion,
-            overwrite=args.overwrite,
-            max_frames=args.max_frames,
-            progress=display.step(f"{name}: de-identify"),
-            audit=not args.no_audit,
-            gallery=args.gallery,
             quarantine=args.quarantine,
-            swap_settings=SwapSettings(keep_eyes=args.eyes, detail=args.detail),
-            engine=args.engine,
-            model=args.model,
-            text=args.text,
-            text_method=args.text_method,
+            overwrite=args.overwrite,
+            progress=display.step(f"{name}: de-identify"),
         )
     finally:
         display.close()

@@ -30,11 +30,11 @@ from medswap.faces.mesh import occluding_hands
 from medswap.swap import obscure as obs
 from medswap.swap.donors import BUILTIN_DONORS, Donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
-from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome
+from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome, Reason
 
 #: Reasons recorded in the report for faces the gate changed.
-REASON_OBSCURED = "re-identified by the audit; still after re-rendering: obscured"
-REASON_UNTRACKED = "a face the tracker missed, re-identified by the audit: obscured"
+REASON_OBSCURED = Reason.REIDENTIFIED
+REASON_UNTRACKED = Reason.UNTRACKED
 
 
 @dataclass

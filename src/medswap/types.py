@@ -7,7 +7,7 @@ pixels in that image, x right and y down; a missing value is NaN, never zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 import numpy as np
 
@@ -21,6 +21,31 @@ class FaceStatus(str, Enum):
     SWAPPED = "swapped"  # replaced by the donor face
     OBSCURED = "obscured"  # a face may be there but could not be swapped: hidden instead
     BASELINE = "baseline"  # blurred / pixelated / masked on purpose (--method)
+
+
+#: Faces narrower than this many pixels are obscured: too few pixels for a faithful swap.
+MIN_SWAP_WIDTH = 24
+
+
+class Reason(StrEnum):
+    """Why a face was obscured instead of swapped; the value is what the report says.
+
+    A failed warp adds the error after the value: ``f"{Reason.SWAP_FAILED} (<error>)"``.
+    """
+
+    BRIDGED = "face lost for a few frames (track bridged)"
+    DETECTOR_ONLY = "face seen by the safety-net detector only"
+    TOO_SMALL = f"face narrower than {MIN_SWAP_WIDTH} px"
+    TURNED_AWAY = "head turned too far for the swap"
+    SWAP_FAILED = "swap failed"
+    #: The release gate: the audit still re-identified the face after re-rendering.
+    REIDENTIFIED = "re-identified by the audit; still after re-rendering: obscured"
+    #: The release gate: a face the tracker missed, found and re-identified by the audit.
+    UNTRACKED = "a face the tracker missed, re-identified by the audit: obscured"
+
+
+#: Reasons that mean no face mesh was found: the face is only a possible one.
+NOT_MESH_REASONS = (Reason.BRIDGED, Reason.DETECTOR_ONLY)
 
 
 @dataclass

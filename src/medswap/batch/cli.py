@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 
-from medswap.batch.runner import AUDIO, METHODS, Progress, run_batch
+from medswap.batch.runner import Progress, run_batch
 from medswap.cli_args import whole
+from medswap.cli_options import add_donor_options, add_how_options, config_from_args
 from medswap.errors import BatchFailedError
 from medswap.progress import ProgressDisplay
 
@@ -23,16 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         help="output folder (created; must not exist or be empty unless --resume or --overwrite)",
     )
-    p.add_argument("--method", default="swap", choices=METHODS, help="de-identification method")
-    p.add_argument(
-        "--donor",
-        action="append",
-        default=[],
-        metavar="IMAGE",
-        help="donor face image; repeat for several (each subject gets one, chosen "
+    add_donor_options(
+        p,
+        "donor face image or built-in name; repeat for several (each subject gets one, chosen "
         "from its pseudonym)",
     )
-    p.add_argument("--audio", default="drop", choices=AUDIO, help="drop (default) or keep audio")
+    add_how_options(p)  # the same options as deidentify, into the same configuration
     engine = p.add_mutually_exclusive_group()
     engine.add_argument(
         "--workers",
@@ -99,9 +96,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_batch(
         args.input,
         args.output,
-        method=args.method,
-        donors=args.donor,
-        audio=args.audio,
+        config_from_args(args),
         workers=args.workers,
         scheduler=args.scheduler,
         resume=args.resume,
@@ -111,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
         input_root=args.input_root,
         progress=show,
         require_approval=args.require_approval,
-        audit=not args.no_audit,
     )
     display.close()
     if not quiet:

@@ -1,9 +1,10 @@
 """One video, end to end, on whichever process runs it: de-identify, verify, publish, record.
 
-This is the unit of work shipped to a Dask worker. A :class:`VideoJob` carries paths and a few
-settings, never frames and never the pseudonym key, so it is a few hundred bytes however long
-the video. The worker reads the input from and writes the output to storage that it shares
-with the client (a local disk, or NFS/Lustre/S3-fuse on a cluster).
+This is the unit of work shipped to a Dask worker. A :class:`VideoJob` carries paths and the
+run's :class:`~medswap.config.DeidentifyConfig`, never frames and never the pseudonym key, so it
+is a few hundred bytes however long the video. The worker reads the input from and writes the
+output to storage that it shares with the client (a local disk, or NFS/Lustre/S3-fuse on a
+cluster).
 
 The publishing order makes every step safe to kill:
 
@@ -32,6 +33,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from medswap.config import DeidentifyConfig
 from medswap.errors import MedswapError, OutputError, UsageError
 from medswap.outputs import scrub, sha256_file, write_json_durable
 from medswap.video import count_frames
@@ -53,14 +55,11 @@ class VideoJob:
     output_rel: str  # "sub-<pseudonym>/<job_id>.mp4"
     pseudonym: str
     task: str
-    method: str
-    donors: tuple[str, ...]
-    donor_seed: int
-    audio: str
+    #: How to de-identify this video: the batch's settings with this subject's donor and seed.
+    config: DeidentifyConfig
     evaluate: bool
     fingerprint: str  # of the settings that change the output; a resume redoes on a change
     review: bool = False  # --require-approval: audit, and a scrubbed report beside the output
-    audit: bool = True  # judge every frame and refuse a video its audit flags (release gate)
 
     @property
     def output(self) -> Path:
@@ -245,16 +244,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
     try:
         from medswap.pipeline import deidentify
 
-        result = deidentify(
-            job.source,
-            tmp,
-            method=job.method,
-            donors=list(job.donors) or None,
-            donor_seed=job.donor_seed,
-            audio=job.audio,
-            report=None,
-            audit=job.audit or job.review,
-        )
+        result = deidentify(job.source, tmp, job.config, report=None)
         input_frames = count_frames(job.source)
         frames = count_frames(tmp)
         if frames != input_frames:
@@ -287,7 +277,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             status=FAILED,
             error=_clean_message(exc.message, job, tmp),
             error_type=type(exc).__name__,
-            audit=_audit_verdict(getattr(exc, "audit", None)) if job.audit else "",
+            audit=_audit_verdict(getattr(exc, "audit", None)) if job.config.audit else "",
         )
     except Exception as exc:  # a bug must not stop the other videos; it is recorded as one
         log.exception("%s: internal error", job.job_id)

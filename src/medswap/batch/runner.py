@@ -24,8 +24,9 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from medswap import __version__
 from medswap.batch import pseudonyms as ps
@@ -39,18 +40,16 @@ from medswap.batch.jobs import (
     finished_outcome,
     record_path,
     run_video,
-    sha256_file,
     state_dir,
 )
 from medswap.batch.manifest import ManifestReport, RowProblem, load_input
+from medswap.config import DeidentifyConfig
 from medswap.errors import InputNotFoundError, ManifestError, OutputError, UsageError
 from medswap.models import DEIDENTIFY_MODELS, KEYPOINT_MODELS
 from medswap.models import require as require_models
-from medswap.types import METHODS
 
 log = logging.getLogger(__name__)
 
-AUDIO = ("drop", "keep")
 MANIFEST_FIELDS = (
     "pseudonym",
     "task",
@@ -139,33 +138,25 @@ def _donor_spec(donor: str | Path) -> str:
     return str(path.resolve())
 
 
-def _fingerprint(method: str, donors: tuple[str, ...], audio: str, audit: bool = True) -> str:
-    parts = [method, audio] + [sha256_file(d) if Path(d).is_file() else d for d in donors]
-    parts += [] if audit else ["no-audit"]  # an unaudited output is redone when audited
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 def plan_jobs(
     report: ManifestReport,
     key: bytes,
     output_dir: Path,
     *,
-    method: str,
-    donors: tuple[str, ...],
-    audio: str,
+    config: DeidentifyConfig,
     evaluate: bool,
     require_approval: bool = False,
-    audit: bool = True,
 ) -> list[tuple[str, str, VideoJob]]:
     """One job per video: (subject, source path, job), numbered per subject and task.
 
     Videos of one subject and task are numbered 1, 2, ... in the order of their paths, so the
     names are the same in every run over the same dataset. Each subject gets one donor: with
-    several ``donors``, the one its keyed donor seed picks; ``donor_seed`` is passed on too.
-    With ``require_approval`` each output gets its staging name (``<job>.unreviewed.mp4``).
+    several donors in ``config``, the one its keyed donor seed picks; the seed is passed on
+    too. With ``require_approval`` each output gets its staging name (``<job>.unreviewed.mp4``).
     """
     ext = ".unreviewed.mp4" if require_approval else ".mp4"  # release review (issue 24)
-    fingerprint = _fingerprint(method, donors, audio, audit)
+    # An unaudited output is redone when audited, and any changed setting redoes the videos.
+    fingerprint = config.fingerprint()
     by_subject_task: dict[tuple[str, str], list] = defaultdict(list)
     for item in report.items:
         by_subject_task[(item.subject, item.task)].append(item)
@@ -176,32 +167,26 @@ def plan_jobs(
         if names.setdefault(pseudo, subject) != subject:
             raise ManifestError(f"two subjects share the pseudonym {pseudo}; use another key")
         seed = ps.donor_seed(key, subject)
-        chosen = (donors[seed % len(donors)],) if donors else ()
+        donors = config.donors
+        subject_config = replace(
+            config, donors=(donors[seed % len(donors)],) if donors else (), donor_seed=seed
+        )
         for n, item in enumerate(sorted(items, key=lambda i: i.rel_path), start=1):
             job_id = f"{pseudo}_{task}_{n}"
-            planned.append(
-                (
-                    subject,
-                    item.rel_path,
-                    VideoJob(
-                        job_id=job_id,
-                        source=str(item.source),
-                        source_id=ps.source_id(key, item.rel_path),
-                        output_dir=str(output_dir),
-                        output_rel=f"sub-{pseudo}/{job_id}{ext}",
-                        pseudonym=pseudo,
-                        task=task,
-                        method=method,
-                        donors=chosen,
-                        donor_seed=seed,
-                        audio=audio,
-                        evaluate=evaluate,
-                        fingerprint=fingerprint,
-                        review=require_approval,
-                        audit=audit,
-                    ),
-                )
+            job = VideoJob(
+                job_id=job_id,
+                source=str(item.source),
+                source_id=ps.source_id(key, item.rel_path),
+                output_dir=str(output_dir),
+                output_rel=f"sub-{pseudo}/{job_id}{ext}",
+                pseudonym=pseudo,
+                task=task,
+                config=subject_config,
+                evaluate=evaluate,
+                fingerprint=fingerprint,
+                review=require_approval,
             )
+            planned.append((subject, item.rel_path, job))
     return planned
 
 
@@ -357,10 +342,8 @@ def _write_manifests(
 def run_batch(
     input_path: str | Path,
     output_dir: str | Path,
+    config: DeidentifyConfig | None = None,
     *,
-    method: str = "swap",
-    donors: tuple[str, ...] | list[str] = (),
-    audio: str = "drop",
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
@@ -370,29 +353,23 @@ def run_batch(
     input_root: str | Path | None = None,
     progress: Callable[[Progress], None] | None = None,
     require_approval: bool = False,
-    audit: bool = True,
+    **options: Any,
 ) -> BatchResult:
     """De-identify a dataset (a folder or a CSV manifest) into ``output_dir``.
 
-    Raises :class:`ManifestError` if no video is usable, :class:`OutputError` if the output
-    folder exists and is not empty without ``resume`` or ``overwrite``. Failed videos do not
-    raise: they are in the result (``result.failed``) and in the output manifest.
+    Every video is de-identified as ``config`` says (default: the command line's defaults,
+    with the audit and its release gate on); keyword ``options`` change single fields of it
+    (``method="blur"``). Raises :class:`ManifestError` if no video is usable,
+    :class:`OutputError` if the output folder exists and is not empty without ``resume`` or
+    ``overwrite``. Failed videos do not raise: they are in the result (``result.failed``) and
+    in the output manifest.
     """
     start = time.perf_counter()
-    if method not in METHODS:
-        raise UsageError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
-    if audio not in AUDIO:
-        raise UsageError(f"unknown audio mode '{audio}'; use one of {', '.join(AUDIO)}")
-    if workers is not None and workers < 0:
-        raise UsageError(f"--workers must be 0 or more, got {workers}")
-    if workers and scheduler:
-        raise UsageError("--workers and --scheduler exclude each other")
-    donors = tuple(_donor_spec(d) for d in donors)
-    if evaluate and evaluation_function() is None:
-        raise UsageError(
-            "--evaluate needs medswap.studies (evaluate_pair), which this build does not have"
-        )
-    require_models([*DEIDENTIFY_MODELS[method], *(KEYPOINT_MODELS if evaluate else ())])
+    config = (config or DeidentifyConfig(audit=True)).with_options(**options)
+    if require_approval:  # the review page reads the audit
+        config = replace(config, audit=True)
+    config = replace(config, donors=tuple(_donor_spec(d) for d in config.donors))
+    _check_request(config, workers, scheduler, evaluate)
     output_dir = Path(output_dir).resolve()
     report = load_input(input_path, input_root)
     if Path(input_path).is_dir():  # a rescan would pick up the outputs as inputs
@@ -411,106 +388,24 @@ def run_batch(
         report,
         key,
         output_dir,
-        method=method,
-        donors=donors,
-        audio=audio,
+        config=config,
         evaluate=evaluate,
         require_approval=require_approval,
-        audit=audit,
     )
     jobs = [job for _, _, job in planned]
-
-    outcomes: dict[str, VideoOutcome] = {}
-    todo: list[VideoJob] = []
-    for job in jobs:
-        earlier = finished_outcome(job) if resume else None
-        if earlier is not None:
-            outcomes[job.job_id] = earlier
-        else:
-            if overwrite:
-                for status in (DONE, FAILED):
-                    with contextlib.suppress(FileNotFoundError):
-                        record_path(output_dir, job.job_id, status).unlink()
-            todo.append(job)
+    outcomes, todo = _split_done(jobs, output_dir, resume, overwrite)
     log.info("%d videos: %d already done, %d to process", len(jobs), len(outcomes), len(todo))
-
-    def write_map() -> None:
-        rows = []
-        for subject, rel, job in planned:
-            o = outcomes.get(job.job_id)
-            donor = Path(job.donors[0]).name if job.donors else f"seed:{job.donor_seed}"
-            rows.append(
-                ps.MapRow(
-                    subject,
-                    rel,
-                    job.pseudonym,
-                    job.task,
-                    job.output_rel,
-                    donor,
-                    (DONE if o.status == SKIPPED else o.status) if o else "pending",
-                    o.error if o else "",
-                )
-            )
-        ps.write_map(map_path, rows)
-
-    write_map()
-    frames_done, failed, run_start = 0, 0, time.perf_counter()
-    total = len(jobs)
-
-    def note(outcome: VideoOutcome) -> None:
-        nonlocal frames_done, failed
-        outcomes[outcome.job_id] = outcome
-        frames_done += outcome.frames if outcome.status == DONE else 0
-        failed += outcome.status == FAILED
-        if outcome.status == FAILED:
-            log.warning("%s failed: %s", outcome.job_id, outcome.error)
-        if progress is not None:
-            elapsed = time.perf_counter() - run_start
-            processed = len(outcomes) - (total - len(todo))
-            remaining = total - len(outcomes)
-            progress(
-                Progress(
-                    len(outcomes),
-                    total,
-                    failed,
-                    frames_done,
-                    elapsed,
-                    frames_done / elapsed if elapsed > 0 else 0.0,
-                    elapsed / processed * remaining if processed else None,
-                    outcome,
-                )
-            )
-
-    engine = "this process"
-    if todo:
-        n_workers = default_workers() if workers is None else workers
-        if n_workers == 0 and not scheduler:
-            for job in todo:
-                note(run_video(job))
-        else:
-            with _dask_client(min(n_workers, len(todo)), scheduler) as (client, engine):
-                log.info("running on %s", engine)
-                for outcome in _run_dask(todo, client):
-                    note(outcome)
+    _write_map(map_path, planned, outcomes)
+    tally = _Tally(outcomes, len(jobs), len(todo), progress)
+    engine = _execute(todo, workers, scheduler, tally.note)
     shutil.rmtree(state_dir(output_dir) / "work", ignore_errors=True)
 
     ordered = [outcomes[job.job_id] for job in jobs]
     evaluation = _aggregate(ordered) if evaluate else {}
     elapsed = time.perf_counter() - start
-    meta = {
-        "medswap_version": __version__,
-        "method": method,
-        "audio": audio,
-        "donors": [Path(d).name for d in donors],
-        "engine": engine,
-        "videos": len(ordered),
-        "evaluation": evaluation,
-        "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)},
-        "require_approval": require_approval,
-        "audit": audit,
-    }
+    meta = _manifest_meta(config, engine, ordered, evaluation, require_approval)
     csv_path, json_path = _write_manifests(output_dir, ordered, meta)
-    write_map()
+    _write_map(map_path, planned, outcomes)
     return BatchResult(
         output_dir,
         ordered,
@@ -523,3 +418,144 @@ def run_batch(
         engine,
         evaluation,
     )
+
+
+def _manifest_meta(
+    config: DeidentifyConfig,
+    engine: str,
+    ordered: list[VideoOutcome],
+    evaluation: dict,
+    require_approval: bool,
+) -> dict:
+    """The run's settings and counts at the head of manifest.json (names only, no paths)."""
+    return {
+        "medswap_version": __version__,
+        "method": config.method,
+        "audio": config.audio,
+        "donors": [Path(d).name for d in config.donors],
+        "engine": engine,
+        "videos": len(ordered),
+        "evaluation": evaluation,
+        "counts": {s: sum(o.status == s for o in ordered) for s in (DONE, SKIPPED, FAILED)},
+        "require_approval": require_approval,
+        "audit": config.audit,
+    }
+
+
+def _check_request(
+    config: DeidentifyConfig, workers: int | None, scheduler: str | None, evaluate: bool
+) -> None:
+    """Refuse a request that cannot run, before anything is read or written."""
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must be 0 or more, got {workers}")
+    if workers and scheduler:
+        raise UsageError("--workers and --scheduler exclude each other")
+    if evaluate and evaluation_function() is None:
+        raise UsageError(
+            "--evaluate needs medswap.studies (evaluate_pair), which this build does not have"
+        )
+    require_models([*DEIDENTIFY_MODELS[config.method], *(KEYPOINT_MODELS if evaluate else ())])
+
+
+def _split_done(
+    jobs: list[VideoJob], output_dir: Path, resume: bool, overwrite: bool
+) -> tuple[dict[str, VideoOutcome], list[VideoJob]]:
+    """The outcomes an earlier run finished (with ``resume``) and the jobs still to do."""
+    outcomes: dict[str, VideoOutcome] = {}
+    todo: list[VideoJob] = []
+    for job in jobs:
+        earlier = finished_outcome(job) if resume else None
+        if earlier is not None:
+            outcomes[job.job_id] = earlier
+            continue
+        if overwrite:
+            for status in (DONE, FAILED):
+                with contextlib.suppress(FileNotFoundError):
+                    record_path(output_dir, job.job_id, status).unlink()
+        todo.append(job)
+    return outcomes, todo
+
+
+def _write_map(
+    map_path: Path, planned: list[tuple[str, str, VideoJob]], outcomes: dict[str, VideoOutcome]
+) -> None:
+    """The private mapping table: each subject and file to its pseudonym, output and state."""
+    rows = []
+    for subject, rel, job in planned:
+        o = outcomes.get(job.job_id)
+        cfg = job.config
+        donor = Path(cfg.donors[0]).name if cfg.donors else f"seed:{cfg.donor_seed}"
+        rows.append(
+            ps.MapRow(
+                subject,
+                rel,
+                job.pseudonym,
+                job.task,
+                job.output_rel,
+                donor,
+                (DONE if o.status == SKIPPED else o.status) if o else "pending",
+                o.error if o else "",
+            )
+        )
+    ps.write_map(map_path, rows)
+
+
+class _Tally:
+    """Counts finished videos and frames, and reports progress after each video."""
+
+    def __init__(
+        self,
+        outcomes: dict[str, VideoOutcome],
+        total: int,
+        n_todo: int,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.outcomes, self.total, self.n_todo, self.progress = outcomes, total, n_todo, progress
+        self.frames_done, self.failed, self.start = 0, 0, time.perf_counter()
+
+    def note(self, outcome: VideoOutcome) -> None:
+        self.outcomes[outcome.job_id] = outcome
+        self.frames_done += outcome.frames if outcome.status == DONE else 0
+        self.failed += outcome.status == FAILED
+        if outcome.status == FAILED:
+            log.warning("%s failed: %s", outcome.job_id, outcome.error)
+        if self.progress is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        done = len(self.outcomes)
+        processed = done - (self.total - self.n_todo)
+        remaining = self.total - done
+        self.progress(
+            Progress(
+                done,
+                self.total,
+                self.failed,
+                self.frames_done,
+                elapsed,
+                self.frames_done / elapsed if elapsed > 0 else 0.0,
+                elapsed / processed * remaining if processed else None,
+                outcome,
+            )
+        )
+
+
+def _execute(
+    todo: list[VideoJob],
+    workers: int | None,
+    scheduler: str | None,
+    note: Callable[[VideoOutcome], None],
+) -> str:
+    """Run the jobs in this process or on Dask, noting each outcome; the engine's name."""
+    engine = "this process"
+    if not todo:
+        return engine
+    n_workers = default_workers() if workers is None else workers
+    if n_workers == 0 and not scheduler:
+        for job in todo:
+            note(run_video(job))
+        return engine
+    with _dask_client(min(n_workers, len(todo)), scheduler) as (client, engine):
+        log.info("running on %s", engine)
+        for outcome in _run_dask(todo, client):
+            note(outcome)
+    return engine

@@ -149,10 +149,14 @@ class _Track:
     )
 
 
+#: A track not seen for up to this many frames is bridged (obscured where it was heading).
+MAX_GAP = 8
+
+
 class FaceTracker:
     """Assigns stable track ids to mesh faces and safety-net detections, frame by frame."""
 
-    def __init__(self, max_gap: int = 8, iou_match: float = 0.2, smooth: bool = True) -> None:
+    def __init__(self, max_gap: int = MAX_GAP, iou_match: float = 0.2, smooth: bool = True) -> None:
         self.max_gap = max_gap
         self.iou_match = iou_match
         self.smooth = smooth

@@ -27,13 +27,14 @@ from medswap.review.model import (
     Verdict,
     VideoReview,
 )
+from medswap.types import Reason
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 #: Reason texts the pipeline writes for faces it could not swap (see medswap.pipeline).
-_BRIDGED = "face lost for a few frames (track bridged)"
-_SAFETY_NET = "face seen by the safety-net detector only"
+_BRIDGED = Reason.BRIDGED
+_SAFETY_NET = Reason.DETECTOR_ONLY
 #: Median NME (of the inter-ocular distance) above which the face keypoints count as moved:
 #: the usual PCK@0.05 hit radius; the swap measures 0.024-0.039 on the shared clips.
 NME_LIMIT = 0.05

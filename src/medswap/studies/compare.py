@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from medswap.config import DeidentifyConfig
 from medswap.errors import KeypointFileError, MedswapError, OutputError, UsageError
 from medswap.evaluate.compare import (
     CONTROL,
@@ -87,17 +88,8 @@ def pipeline_deidentifier(method: str, **options) -> Deidentifier:
             raise UsageError(
                 f"method '{method}' needs medswap.pipeline, which does not load ({exc})"
             ) from None
-        return deidentify(
-            input,
-            output,
-            method=method,
-            report=report,
-            overwrite=True,
-            max_frames=max_frames,
-            progress=progress,
-            **options,
-            **more,
-        )
+        config = DeidentifyConfig(method=method, max_frames=max_frames, **options, **more)
+        return deidentify(input, output, config, report=report, overwrite=True, progress=progress)
 
     run.accepts_progress = True
     return run
