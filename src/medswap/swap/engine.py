@@ -23,7 +23,7 @@ scaled by how open the eye is, so it never holds a shut eye open.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -39,7 +39,15 @@ from medswap.swap.detail import (
     shape_free_frame,
 )
 from medswap.swap.donors import N_TRI_POINTS, Donor
-from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
+from medswap.swap.eyes import (
+    gaze_shifts,
+    gazing_maps,
+    iris_disc,
+    lid_offset,
+    openness,
+    shut_weight,
+    with_shut_eyes,
+)
 from medswap.swap.geometry import (
     WarpMaps,
     apply_maps,
@@ -107,24 +115,6 @@ class _TrackState:
     eye_openness: np.ndarray = field(default_factory=lambda: np.ones(2))  # right, left: 0..1
     detail: ExpressionDetail = field(default_factory=ExpressionDetail)
     extra: dict = field(default_factory=dict)
-
-
-def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
-    """A 0/255 disc over one iris (centre point 468 or 473, radius from its 4 rim points)."""
-    c = 473 if left else 468
-    centre = lm[c, :2]
-    radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
-    mask = np.zeros(shape_hw, np.uint8)
-    cv2.circle(
-        mask,
-        tuple(np.round(centre * 4).astype(int)),
-        int(round(radius * 1.1 * 4)),
-        255,
-        -1,
-        lineType=cv2.LINE_AA,
-        shift=2,
-    )
-    return mask
 
 
 def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.ndarray:
@@ -379,24 +369,12 @@ class MeshSwapper:
         eye_maps = maps
         if cfg.keep_eyes == "gaze" and len(t_loc) >= 478:
             # Inside each eye opening, sample the donor's eyeball shifted by the patient's gaze.
-            map_x, map_y = maps.map_x.copy(), maps.map_y.copy()
-            for opening, shift in zip(
-                eye_openings, gaze_shifts(t_loc, donor.landmarks), strict=True
-            ):
-                a = blend.feather(opening, 0, 0.7)
-                map_x -= np.float32(shift[0]) * a
-                map_y -= np.float32(shift[1]) * a
-            eye_maps = replace(maps, map_x=map_x, map_y=map_y)
+            eye_maps = gazing_maps(maps, eye_openings, gaze_shifts(t_loc, donor.landmarks))
         donor_px = apply_maps(donor.image, eye_maps)
         shut = shut_weight(state.eye_openness) if cfg.blink else np.zeros(2)
         if shut.max() > 0.02:  # fainter moves a pixel by 5 levels at most: skip its 3 remaps
             # The patient's eye is closing: fade each eye to the donor's shut-eye texture.
-            shut_eyes = donor.shut_eyes
-            weight = sum(
-                k * apply_maps(mask, maps) for k, mask in zip(shut, shut_eyes.masks, strict=True)
-            )[..., None]
-            shut_px = apply_maps(shut_eyes.image, maps)
-            donor_px = (donor_px * (1 - weight) + shut_px * weight).astype(np.uint8)
+            donor_px = with_shut_eyes(donor_px, donor.shut_eyes, shut, maps)
         if cfg.detail > 0:
             patient_pts = local(self._mesh_points(landmarks))
             donor_px = self._with_detail(state, donor_px, roi_s, patient_pts, maps)
@@ -414,7 +392,7 @@ class MeshSwapper:
             else:
                 opening = blend.polygon_mask(shape_hw, t_loc[idx])
             if idx in eyes and cfg.keep_eyes == "iris" and len(t_loc) >= 478:
-                opening = np.minimum(opening, _iris_disc(shape_hw, t_loc, idx is LEFT_EYE))
+                opening = np.minimum(opening, iris_disc(shape_hw, t_loc, idx is LEFT_EYE))
             keep = np.maximum(keep, opening)
             orig_skin[blend.polygon_mask(shape_hw, o_loc[idx]) > 0] = 0
         skin = face_mask.copy()
