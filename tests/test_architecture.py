@@ -35,7 +35,6 @@ LONG_FUNCTIONS = {
     "pipeline.py:deidentify": 304,
     "report/sections.py:comparison_sections": 84,
     "studies/sweep.py:write_outputs": 109,
-    "swap/engine.py:MeshSwapper.swap": 145,
 }
 
 
