@@ -31,7 +31,6 @@ LONG_FUNCTIONS = {
     "evaluate/privacy.py:audit": 118,
     "report/sections.py:comparison_sections": 84,
     "studies/sweep.py:write_outputs": 109,
-    "swap/engine.py:MeshSwapper.swap": 145,
 }
 
 

@@ -23,7 +23,7 @@ scaled by how open the eye is, so it never holds a shut eye open.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -39,7 +39,15 @@ from medswap.swap.detail import (
     shape_free_frame,
 )
 from medswap.swap.donors import N_TRI_POINTS, Donor
-from medswap.swap.eyes import gaze_shifts, lid_offset, openness, shut_weight
+from medswap.swap.eyes import (
+    gaze_shifts,
+    gazing_maps,
+    iris_disc,
+    lid_offset,
+    openness,
+    shut_weight,
+    with_shut_eyes,
+)
 from medswap.swap.geometry import (
     WarpMaps,
     apply_maps,
@@ -109,22 +117,75 @@ class _TrackState:
     extra: dict = field(default_factory=dict)
 
 
-def _iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
-    """A 0/255 disc over one iris (centre point 468 or 473, radius from its 4 rim points)."""
-    c = 473 if left else 468
-    centre = lm[c, :2]
-    radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
-    mask = np.zeros(shape_hw, np.uint8)
-    cv2.circle(
-        mask,
-        tuple(np.round(centre * 4).astype(int)),
-        int(round(radius * 1.1 * 4)),
-        255,
-        -1,
-        lineType=cv2.LINE_AA,
-        shift=2,
-    )
-    return mask
+@dataclass(frozen=True)
+class _Region:
+    """Where one face is drawn: its box in the frame, and the working resolution at which the
+    donor face is synthesised (the box scaled so the face is at most WORK_WIDTH pixels wide)."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame
+    f: float  # the working scale: 1 at full resolution, below 1 reduced
+    work_size: tuple[int, int]  # the box's width and height at the working resolution
+    scale: np.ndarray  # (2,): working pixels per frame pixel, x and y
+    face_w: float  # the drawn face's width in working pixels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The box's width and height in the frame."""
+        x0, y0, x1, y1 = self.box
+        return x1 - x0, y1 - y0
+
+    def local(self, p: np.ndarray) -> np.ndarray:
+        """Points from the frame into the working region (x, y scaled; depth as it is)."""
+        out = p.copy()
+        out[:, :2] = (p[:, :2] - self.box[:2]) * self.scale
+        return out
+
+
+def working_region(frame_hw: tuple[int, int], target: np.ndarray, mesh: np.ndarray) -> _Region:
+    """The region of a frame (height, width) where the ``target`` landmarks are drawn: the box
+    of the ``mesh`` points (outline ring included) with a small margin, clipped to the frame.
+
+    Raises ValueError when the box is under 4 pixels wide or high.
+    """
+    h, w = frame_hw
+    face_w = float(np.ptp(target[:N_TRI_POINTS, 0]))
+    x0, y0 = np.floor(mesh[:, :2].min(0)).astype(int) - 2
+    x1, y1 = np.ceil(mesh[:, :2].max(0)).astype(int) + 3
+    x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        raise ValueError("face too small to swap")
+    f = min(1.0, WORK_WIDTH / max(face_w, 1.0))
+    sw, sh = max(4, round((x1 - x0) * f)), max(4, round((y1 - y0) * f))
+    scale = np.array([sw / (x1 - x0), sh / (y1 - y0)])
+    return _Region((x0, y0, x1, y1), f, (sw, sh), scale, face_w * scale[0])
+
+
+@dataclass(frozen=True)
+class _Face:
+    """One face to draw: its region, and the frame and its points at the working resolution."""
+
+    region: _Region
+    roi: np.ndarray  # the frame's pixels in the region's box (a view of the frame)
+    pixels: np.ndarray  # roi at the working resolution
+    target: np.ndarray  # the landmarks drawn (the patient's, with the donor's resting shape)
+    patient: np.ndarray  # the frame's own landmarks
+    mesh: np.ndarray  # the points the donor is warped onto: target's mesh and outline ring
+    frame_target: np.ndarray  # target, in the frame
+    frame_patient: np.ndarray  # patient, in the frame
+
+    @property
+    def shape_hw(self) -> tuple[int, int]:
+        return self.pixels.shape[:2]
+
+
+@dataclass(frozen=True)
+class _Masks:
+    """Where the donor face goes, at the working resolution."""
+
+    skin: np.ndarray  # 0/255: the donor face's skin (no openings): its colour statistics
+    patient_skin: np.ndarray  # 0/255: the patient's skin in the frame, likewise
+    alpha: np.ndarray  # 0..1: the donor face over the frame (feathered; hands left out)
+    keep_alpha: np.ndarray | None  # 0..1: the patient's own openings over it; None: none kept
 
 
 def with_outline_ring(lm: np.ndarray, grow: float, inward: bool = False) -> np.ndarray:
@@ -336,112 +397,158 @@ class MeshSwapper:
         frame untouched; the context ring is blurred after it, over the face's surroundings.
         The donor face is synthesised at a working resolution (the donor texture holds no more
         detail than that) and composited at full resolution, so cost stays flat as faces grow.
+        In stages: the working region, the donor warped onto it (eyes and detail included),
+        the masks, and the composite with the context ring.
         """
-        cfg = self.settings
+        state = self._track(track_id, donor)
+        target = self._shaped(state, landmarks)
+        face = self._working_face(frame, target, landmarks)
+        maps = self._donor_maps(donor, face)
+        openings = [
+            blend.polygon_mask(face.shape_hw, face.target[i]) for i in (RIGHT_EYE, LEFT_EYE)
+        ]
+        donor_px = self._donor_face(state, face, maps, openings)
+        masks = self._masks(face, maps, openings, hands)
+        self._composite(frame, state, face, donor_px, masks, hands)
+        return np.array(face.region.box, dtype=np.float64)
+
+    def _track(self, track_id: int, donor: Donor) -> _TrackState:
+        """The track's state: a new one for a new track, or when its donor changed."""
         state = self._tracks.get(track_id)
         if state is None or state.donor is not donor:
             state = self._tracks[track_id] = _TrackState(donor)
-        h, w = frame.shape[:2]
-        target = self._shaped(state, landmarks)
-        face_w = float(np.ptp(target[:N_TRI_POINTS, 0]))
+        return state
+
+    def _working_face(self, frame: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> _Face:
+        """Region: where the ``target`` face is drawn, and what is under it, at working scale."""
         pts = self._mesh_points(target)
-        x0, y0 = np.floor(pts[:, :2].min(0)).astype(int) - 2
-        x1, y1 = np.ceil(pts[:, :2].max(0)).astype(int) + 3
-        x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1))
-        if x1 - x0 < 4 or y1 - y0 < 4:
-            raise ValueError("face too small to swap")
-        region = (x0, y0, x1, y1)
+        region = working_region(frame.shape[:2], target, pts)
+        x0, y0, x1, y1 = region.box
         roi = frame[y0:y1, x0:x1]
-
-        # Working resolution: the region scaled so the face is at most WORK_WIDTH pixels wide.
-        f = min(1.0, WORK_WIDTH / max(face_w, 1.0))
-        sw, sh = max(4, round((x1 - x0) * f)), max(4, round((y1 - y0) * f))
-        scale = np.array([sw / (x1 - x0), sh / (y1 - y0)])
-
-        def local(p: np.ndarray) -> np.ndarray:
-            out = p.copy()
-            out[:, :2] = (p[:, :2] - (x0, y0)) * scale
-            return out
-
+        local = region.local
         t_loc, o_loc, mesh_loc = local(target), local(landmarks), local(pts)
-        roi_s = roi if f == 1.0 else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
-        shape_hw = roi_s.shape[:2]
-        face_ws = face_w * scale[0]
-        tri = self._triangles(donor)
-        maps = warp_maps(
-            mesh_loc,
+        if region.f == 1.0:
+            pixels = roi
+        else:
+            pixels = cv2.resize(roi, region.work_size, interpolation=cv2.INTER_AREA)
+        return _Face(region, roi, pixels, t_loc, o_loc, mesh_loc, target, landmarks)
+
+    def _donor_maps(self, donor: Donor, face: _Face) -> WarpMaps:
+        """Warp: where each working pixel samples the donor image, triangle by triangle."""
+        sw, sh = face.region.work_size
+        return warp_maps(
+            face.mesh,
             self._donor_points(donor),
-            tri,
+            self._triangles(donor),
             (0, 0, sw, sh),
-            depth=mesh_loc[:, 2],
+            depth=face.mesh[:, 2],
         )
-        eye_openings = [blend.polygon_mask(shape_hw, t_loc[idx]) for idx in (RIGHT_EYE, LEFT_EYE)]
+
+    def _donor_face(
+        self,
+        state: _TrackState,
+        face: _Face,
+        maps: WarpMaps,
+        openings: list[np.ndarray],
+    ) -> np.ndarray:
+        """The donor face warped onto the drawn mesh: its eyes turned where the patient looks
+        (``keep_eyes`` "gaze") and shut as the patient's shut, then the patient's expression
+        detail on its skin (``detail``)."""
+        cfg, donor = self.settings, state.donor
         eye_maps = maps
-        if cfg.keep_eyes == "gaze" and len(t_loc) >= 478:
-            # Inside each eye opening, sample the donor's eyeball shifted by the patient's gaze.
-            map_x, map_y = maps.map_x.copy(), maps.map_y.copy()
-            for opening, shift in zip(
-                eye_openings, gaze_shifts(t_loc, donor.landmarks), strict=True
-            ):
-                a = blend.feather(opening, 0, 0.7)
-                map_x -= np.float32(shift[0]) * a
-                map_y -= np.float32(shift[1]) * a
-            eye_maps = replace(maps, map_x=map_x, map_y=map_y)
+        if cfg.keep_eyes == "gaze" and len(face.target) >= 478:
+            eye_maps = gazing_maps(maps, openings, gaze_shifts(face.target, donor.landmarks))
         donor_px = apply_maps(donor.image, eye_maps)
         shut = shut_weight(state.eye_openness) if cfg.blink else np.zeros(2)
         if shut.max() > 0.02:  # fainter moves a pixel by 5 levels at most: skip its 3 remaps
             # The patient's eye is closing: fade each eye to the donor's shut-eye texture.
-            shut_eyes = donor.shut_eyes
-            weight = sum(
-                k * apply_maps(mask, maps) for k, mask in zip(shut, shut_eyes.masks, strict=True)
-            )[..., None]
-            shut_px = apply_maps(shut_eyes.image, maps)
-            donor_px = (donor_px * (1 - weight) + shut_px * weight).astype(np.uint8)
+            donor_px = with_shut_eyes(donor_px, donor.shut_eyes, shut, maps)
         if cfg.detail > 0:
-            patient_pts = local(self._mesh_points(landmarks))
-            donor_px = self._with_detail(state, donor_px, roi_s, patient_pts, maps)
-        outline = mesh_loc[N_TRI_POINTS:] if self.settings.outline_grow > 0 else t_loc[FACE_OVAL]
+            patient_pts = face.region.local(self._mesh_points(face.frame_patient))
+            donor_px = self._with_detail(state, donor_px, face.pixels, patient_pts, maps)
+        return donor_px
+
+    def _masks(
+        self,
+        face: _Face,
+        maps: WarpMaps,
+        openings: list[np.ndarray],
+        hands: list[np.ndarray] | None,
+    ) -> _Masks:
+        """Masks: the face alpha inside the drawn outline, less the forehead ramp and the
+        hands in front; the skin (no openings) on both faces; the openings kept."""
+        cfg, shape_hw, region = self.settings, face.shape_hw, face.region
+        outline = face.mesh[N_TRI_POINTS:] if cfg.outline_grow > 0 else face.target[FACE_OVAL]
         face_mask = blend.polygon_mask(shape_hw, outline)
         face_mask[~maps.covered] = 0
-        # Eye and mouth openings keep the patient's own pixels (moved with any shape offset).
+        keep, patient_skin = self._kept_openings(face, openings)
+        skin = face_mask.copy()
+        if keep is not None:
+            skin[keep > 0] = 0
+        for opening in openings:  # eyes are not skin, whatever fills them
+            skin[opening > 0] = 0
+        alpha = blend.feather(
+            face_mask, cfg.edge_erode * region.face_w, cfg.edge_blur * region.face_w
+        )
+        if cfg.forehead_fade > 0:
+            alpha *= forehead_ramp(shape_hw, face.target, cfg.forehead_fade)
+        if (clear := hands_clear(shape_hw, hands, region.box[:2], region.scale)) is not None:
+            alpha *= clear
+        keep_alpha = None
+        if keep is not None:
+            keep_alpha = blend.feather(keep, 0, max(0.6, 0.006 * region.face_w))
+        return _Masks(skin, patient_skin, alpha, keep_alpha)
+
+    def _kept_openings(
+        self, face: _Face, openings: list[np.ndarray]
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Where the patient's own pixels stay (0/255; None: nowhere), and the patient's skin.
+
+        Eye and mouth openings keep the patient's own pixels (moved with any shape offset):
+        the whole eye opening or only the iris (``keep_eyes``), and the inside of the mouth.
+        """
+        cfg, shape_hw = self.settings, face.shape_hw
         eyes = [RIGHT_EYE, LEFT_EYE] if cfg.keep_eyes in ("opening", "iris") else []
         polys = eyes + ([INNER_LIPS] if cfg.keep_mouth else [])
         keep = np.zeros(shape_hw, np.uint8)
-        orig_skin = blend.polygon_mask(shape_hw, o_loc[FACE_OVAL])
+        patient_skin = blend.polygon_mask(shape_hw, face.patient[FACE_OVAL])
         for idx in polys:
             if idx in eyes:
-                opening = eye_openings[0 if idx is RIGHT_EYE else 1]
+                opening = openings[0 if idx is RIGHT_EYE else 1]
             else:
-                opening = blend.polygon_mask(shape_hw, t_loc[idx])
-            if idx in eyes and cfg.keep_eyes == "iris" and len(t_loc) >= 478:
-                opening = np.minimum(opening, _iris_disc(shape_hw, t_loc, idx is LEFT_EYE))
+                opening = blend.polygon_mask(shape_hw, face.target[idx])
+            if idx in eyes and cfg.keep_eyes == "iris" and len(face.target) >= 478:
+                opening = np.minimum(opening, iris_disc(shape_hw, face.target, idx is LEFT_EYE))
             keep = np.maximum(keep, opening)
-            orig_skin[blend.polygon_mask(shape_hw, o_loc[idx]) > 0] = 0
-        skin = face_mask.copy()
-        skin[keep > 0] = 0
-        for opening in eye_openings:  # eyes are not skin, whatever fills them
-            skin[opening > 0] = 0
+            patient_skin[blend.polygon_mask(shape_hw, face.patient[idx]) > 0] = 0
+        return (keep if polys else None), patient_skin
+
+    def _composite(
+        self,
+        frame: np.ndarray,
+        state: _TrackState,
+        face: _Face,
+        donor_px: np.ndarray,
+        masks: _Masks,
+        hands: list[np.ndarray] | None,
+    ) -> None:
+        """Composite: the donor face in the patient's colour and light, blended into the frame at
+        full resolution with the patient's kept openings, then the context ring blurred."""
+        cfg, region = self.settings, face.region
         # Colour: donor skin statistics moved to the patient's, smoothed per track.
         face_rgb, state.colour = blend.into_patient_light(
             donor_px,
-            skin,
-            roi_s,
-            orig_skin,
+            masks.skin,
+            face.pixels,
+            masks.patient_skin,
             state.colour,
             cfg.colour_smoothing,
             cfg.relight,
-            cfg.relight_sigma * face_ws,
+            cfg.relight_sigma * region.face_w,
         )
-        alpha = blend.feather(face_mask, cfg.edge_erode * face_ws, cfg.edge_blur * face_ws)
-        if cfg.forehead_fade > 0:
-            alpha *= forehead_ramp(shape_hw, t_loc, cfg.forehead_fade)
-        if (clear := hands_clear(shape_hw, hands, (x0, y0), scale)) is not None:
-            alpha *= clear
-        k_alpha = blend.feather(keep, 0, max(0.6, 0.006 * face_ws)) if polys else None
-
-        # Back to full resolution, and composite there.
-        size = (x1 - x0, y1 - y0)
-        if f < 1.0:
+        alpha, k_alpha = masks.alpha, masks.keep_alpha
+        if region.f < 1.0:  # back to full resolution
+            size = region.size
             face_rgb = cv2.resize(face_rgb, size, interpolation=cv2.INTER_LINEAR)
             alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
             if k_alpha is not None:
@@ -449,27 +556,39 @@ class MeshSwapper:
         if k_alpha is not None and (kept := nonzero_box(k_alpha)) is not None:
             # The patient's own eye/mouth pixels only matter where k_alpha > 0: warping and
             # compositing just that box, not the whole face, saves a full-resolution warp.
-            bx0, by0, bx1, by1 = kept
-            sub = np.s_[by0:by1, bx0:bx1]
-            if cfg.shape > 0:
-                box = (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
-                back = warp_maps(pts, self._mesh_points(landmarks), tri, box, depth=pts[:, 2])
-                own = cv2.remap(
-                    frame, back.map_x, back.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-                )
-            else:
-                own = roi[sub]
+            sub = np.s_[kept[1] : kept[3], kept[0] : kept[2]]
+            own = self._own_pixels(frame, face, kept, state.donor)
             face_rgb[sub] = blend.composite(face_rgb[sub], own, k_alpha[sub])
-        frame[y0:y1, x0:x1] = blend.composite(roi, face_rgb, alpha)
+        x0, y0, x1, y1 = region.box
+        frame[y0:y1, x0:x1] = blend.composite(face.roi, face_rgb, alpha)
         if cfg.context_reach > 0:
             blur_context(
                 frame,
-                target[FACE_OVAL, :2],
+                face.frame_target[FACE_OVAL, :2],
                 alpha,
-                region,
+                region.box,
                 hands,
                 cfg.context_reach,
                 cfg.context_blur,
                 cfg.context_margin,
             )
-        return np.array(region, dtype=np.float64)
+
+    def _own_pixels(
+        self,
+        frame: np.ndarray,
+        face: _Face,
+        kept: tuple[int, int, int, int],
+        donor: Donor,
+    ) -> np.ndarray:
+        """The patient's own pixels in the box ``kept`` of the face region, moved with any shape
+        offset: from the frame's landmarks onto the drawn mesh."""
+        bx0, by0, bx1, by1 = kept
+        if not self.settings.shape > 0:
+            return face.roi[by0:by1, bx0:bx1]
+        x0, y0 = face.region.box[:2]
+        box = (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
+        pts, tri = self._mesh_points(face.frame_target), self._triangles(donor)
+        back = warp_maps(pts, self._mesh_points(face.frame_patient), tri, box, depth=pts[:, 2])
+        return cv2.remap(
+            frame, back.map_x, back.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )

@@ -16,16 +16,20 @@ of its two blinks was counted on the swap. Three things make the swap blink:
 
 :func:`gaze_shifts` turns the donor's eyes where the patient looks (``--eyes gaze``), an
 option and not the default, because it gives a recogniser the patient's gaze in every frame.
+On a warped donor face :func:`with_shut_eyes` fades to the shut-eye texture and
+:func:`gazing_maps` turns the eyeballs; :func:`iris_disc` marks an iris (``--eyes iris``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
+from medswap.swap import blend
+from medswap.swap.geometry import WarpMaps, apply_maps
 
 #: Per eye: outer and inner corner, then upper-lid and lower-lid points facing each other.
 EYES = tuple((eye[0], eye[8], eye[1:8], eye[15:8:-1]) for eye in (RIGHT_EYE, LEFT_EYE))
@@ -201,3 +205,44 @@ def gaze_shifts(target: np.ndarray, donor: np.ndarray) -> list[np.ndarray]:
         delta = np.clip(rel[0] - rel[1], -0.25, 0.25) * width
         shifts.append(delta[0] * axis + delta[1] * normal)
     return shifts
+
+
+def gazing_maps(maps: WarpMaps, openings: list[np.ndarray], shifts: list[np.ndarray]) -> WarpMaps:
+    """``maps`` sampling, inside each eye opening (0/255, right then left), the donor's eyeball
+    moved by that eye's shift from :func:`gaze_shifts`."""
+    map_x, map_y = maps.map_x.copy(), maps.map_y.copy()
+    for opening, shift in zip(openings, shifts, strict=True):
+        a = blend.feather(opening, 0, 0.7)
+        map_x -= np.float32(shift[0]) * a
+        map_y -= np.float32(shift[1]) * a
+    return replace(maps, map_x=map_x, map_y=map_y)
+
+
+def with_shut_eyes(
+    face: np.ndarray, shut_eyes: ShutEyes, shut: np.ndarray, maps: WarpMaps
+) -> np.ndarray:
+    """The warped donor ``face`` faded, eye by eye, to the donor's shut-eye texture warped by
+    the same ``maps``, by ``shut`` (right, left: 0 open .. 1 shut; see :func:`shut_weight`)."""
+    weight = sum(k * apply_maps(mask, maps) for k, mask in zip(shut, shut_eyes.masks, strict=True))[
+        ..., None
+    ]
+    shut_px = apply_maps(shut_eyes.image, maps)
+    return (face * (1 - weight) + shut_px * weight).astype(np.uint8)
+
+
+def iris_disc(shape_hw: tuple[int, int], lm: np.ndarray, left: bool) -> np.ndarray:
+    """A 0/255 disc over one iris (centre point 468 or 473, radius from its 4 rim points)."""
+    c = 473 if left else 468
+    centre = lm[c, :2]
+    radius = float(np.mean(np.linalg.norm(lm[c + 1 : c + 5, :2] - centre, axis=1)))
+    mask = np.zeros(shape_hw, np.uint8)
+    cv2.circle(
+        mask,
+        tuple(np.round(centre * 4).astype(int)),
+        int(round(radius * 1.1 * 4)),
+        255,
+        -1,
+        lineType=cv2.LINE_AA,
+        shift=2,
+    )
+    return mask
