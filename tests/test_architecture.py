@@ -30,7 +30,6 @@ LONG_FUNCTIONS = {
     "batch/manifest.py:read_manifest": 85,
     "batch/runner.py:run_batch": 163,
     "cli_commands.py:_add_deidentify": 124,
-    "evaluate/privacy/auditing.py:audit": 118,
     "pipeline.py:deidentify": 304,
     "report/sections.py:comparison_sections": 84,
     "studies/sweep.py:write_outputs": 109,
