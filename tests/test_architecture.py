@@ -19,17 +19,9 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
 #: Files over the limit today (path under src/medswap -> line count, a ceiling).
-LONG_FILES = {
-    "evaluate/motion.py": 622,
-    "keypoints/io.py": 612,
-    "studies/sweep.py": 813,
-}
+LONG_FILES: dict[str, int] = {}
 #: Functions over the limit today ("path:qualified name" -> lines without docstring).
-LONG_FUNCTIONS = {
-    "batch/manifest.py:read_manifest": 85,
-    "report/sections.py:comparison_sections": 84,
-    "studies/sweep.py:write_outputs": 109,
-}
+LONG_FUNCTIONS: dict[str, int] = {}
 
 
 def _sources() -> list[Path]:

@@ -17,7 +17,7 @@ from medswap.keypoints import (
     save_keypoints,
     write_openpose_json,
 )
-from medswap.keypoints.io import body25
+from medswap.keypoints.openpose import body25
 from medswap.types import KeypointSeries
 from medswap.video import read_frames
 

@@ -19,8 +19,8 @@ from medswap.evaluate.motion import (
     compare_displacements,
     compare_motion,
     head_frame,
-    match_events,
 )
+from medswap.evaluate.motion_events import match_events
 from medswap.keypoints.schema import EvalGroup
 from medswap.report.sections import evaluation_sections, evaluation_verdict
 from medswap.studies.invariance import write_tables

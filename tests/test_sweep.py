@@ -15,16 +15,14 @@ import pytest
 from conftest import shared_video
 
 from medswap.cli import main
-from medswap.studies.sweep import (
-    SweepPoint,
+from medswap.studies.frontier import (
     choose_shape,
-    default_points,
     dominates,
     domination_verdict,
     meets_target,
     pareto_front,
-    sweep,
 )
+from medswap.studies.sweep import SweepPoint, default_points, sweep
 from medswap.swap import obscure
 
 # -- pure parts --------------------------------------------------------------------------------

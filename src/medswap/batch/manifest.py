@@ -28,6 +28,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from medswap.errors import InputNotFoundError, ManifestError
 
@@ -131,12 +132,16 @@ def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def read_manifest(manifest: str | Path, input_root: str | Path | None = None) -> ManifestReport:
-    """Read and validate a CSV manifest; raise :class:`ManifestError` only if no row is usable."""
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise InputNotFoundError("no such manifest file", manifest)
-    root = Path(input_root).resolve() if input_root else manifest.resolve().parent
+class _Columns(NamedTuple):
+    """Where a manifest's header puts the path, the subject and the task (None: absent)."""
+
+    path: int
+    subject: int | None
+    task: int | None
+
+
+def _manifest_rows(manifest: Path) -> list[list[str]]:
+    """The manifest's rows from its header on (leading blank rows dropped), as text."""
     # surrogateescape keeps undecodable bytes, so one bad row is reported, not the whole file.
     text = manifest.read_bytes().decode("utf-8-sig", errors="surrogateescape")
     rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -144,7 +149,10 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
         rows.pop(0)
     if not rows:
         raise ManifestError("manifest is empty (no header row)", manifest)
-    header = rows[0]
+    return rows
+
+
+def _columns(header: list[str], manifest: Path) -> _Columns:
     path_col = _find_column(header, PATH_COLUMNS)
     if path_col is None:
         raise ManifestError(
@@ -152,10 +160,22 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
             f"found {', '.join(h.strip() for h in header) or 'nothing'})",
             manifest,
         )
-    subject_col = _find_column(header, SUBJECT_COLUMNS)
-    task_col = _find_column(header, (TASK_COLUMN,))
+    return _Columns(
+        path_col, _find_column(header, SUBJECT_COLUMNS), _find_column(header, (TASK_COLUMN,))
+    )
+
+
+def read_manifest(manifest: str | Path, input_root: str | Path | None = None) -> ManifestReport:
+    """Read and validate a CSV manifest; raise :class:`ManifestError` only if no row is usable."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise InputNotFoundError("no such manifest file", manifest)
+    root = Path(input_root).resolve() if input_root else manifest.resolve().parent
+    rows = _manifest_rows(manifest)
+    header = rows[0]
+    cols = _columns(header, manifest)
     report = ManifestReport(root=root)
-    if subject_col is None:
+    if cols.subject is None:
         report.problems.append(
             RowProblem(
                 0,
@@ -169,54 +189,59 @@ def read_manifest(manifest: str | Path, input_root: str | Path | None = None) ->
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
-        raw_path = row[path_col].strip() if path_col < len(row) else ""
-        shown = raw_path.encode("utf-8", "backslashreplace").decode() if raw_path else ""
-        if any("\udc80" <= ch <= "\udcff" for ch in "".join(row)):
-            report.problems.append(RowProblem(number, shown, "unreadable row (not UTF-8 text)"))
-            continue
-        if len(row) != len(header):
-            report.problems.append(
-                RowProblem(
-                    number, shown, f"unreadable row ({len(row)} fields, header has {len(header)})"
-                )
-            )
-            continue
-        if not raw_path:
-            report.problems.append(RowProblem(number, "", "unreadable row (empty path)"))
-            continue
-        given = Path(raw_path)
-        path = (given if given.is_absolute() else root / given).resolve()
-        rel = _inside(path, root)
-        if rel is None or not rel.parts:
-            report.problems.append(
-                RowProblem(number, shown, f"path is outside the input root {root}")
-            )
-            continue
-        if path in seen:
-            report.problems.append(
-                RowProblem(number, shown, f"duplicate path (first listed on row {seen[path]})")
-            )
-            continue
-        seen[path] = number
-        if not path.is_file():
-            problem = "is a folder, not a video file" if path.is_dir() else "file not found"
-            report.problems.append(RowProblem(number, shown, problem))
-            continue
-        if subject_col is None:
-            subject, task = _derived_subject_and_task(rel)
+        found = _row_item(number, row, len(header), cols, root, seen)
+        if isinstance(found, RowProblem):
+            report.problems.append(found)
         else:
-            subject = row[subject_col].strip()
-            task = DEFAULT_TASK
-            if not subject:
-                report.problems.append(RowProblem(number, shown, "empty subject_id"))
-                continue
-        if task_col is not None and row[task_col].strip():
-            task = clean_task(row[task_col])
-        report.items.append(VideoItem(path, rel.as_posix(), subject, task, number))
+            report.items.append(found)
     if not report.items:
         detail = "; ".join(str(p) for p in report.problems[:5])
         raise ManifestError(f"no usable rows ({detail})", manifest)
     return report
+
+
+def _row_item(
+    number: int,
+    row: list[str],
+    width: int,
+    cols: _Columns,
+    root: Path,
+    seen: dict[Path, int],
+) -> VideoItem | RowProblem:
+    """One manifest row as a video to process, or the problem that stops it.
+
+    ``seen`` maps each path already listed to its row, and gains this row's path once the
+    path is known to lie inside ``root``: a later row listing it again is a duplicate.
+    """
+    raw_path = row[cols.path].strip() if cols.path < len(row) else ""
+    shown = raw_path.encode("utf-8", "backslashreplace").decode() if raw_path else ""
+    if any("\udc80" <= ch <= "\udcff" for ch in "".join(row)):
+        return RowProblem(number, shown, "unreadable row (not UTF-8 text)")
+    if len(row) != width:
+        return RowProblem(number, shown, f"unreadable row ({len(row)} fields, header has {width})")
+    if not raw_path:
+        return RowProblem(number, "", "unreadable row (empty path)")
+    given = Path(raw_path)
+    path = (given if given.is_absolute() else root / given).resolve()
+    rel = _inside(path, root)
+    if rel is None or not rel.parts:
+        return RowProblem(number, shown, f"path is outside the input root {root}")
+    if path in seen:
+        return RowProblem(number, shown, f"duplicate path (first listed on row {seen[path]})")
+    seen[path] = number
+    if not path.is_file():
+        problem = "is a folder, not a video file" if path.is_dir() else "file not found"
+        return RowProblem(number, shown, problem)
+    if cols.subject is None:
+        subject, task = _derived_subject_and_task(rel)
+    else:
+        subject = row[cols.subject].strip()
+        task = DEFAULT_TASK
+        if not subject:
+            return RowProblem(number, shown, "empty subject_id")
+    if cols.task is not None and row[cols.task].strip():
+        task = clean_task(row[cols.task])
+    return VideoItem(path, rel.as_posix(), subject, task, number)
 
 
 def load_input(input_path: str | Path, input_root: str | Path | None = None) -> ManifestReport:

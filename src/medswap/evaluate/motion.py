@@ -24,175 +24,48 @@ judged by its motion:
 :class:`~medswap.types.KeypointSeries` holds one face per frame, so one face track is the
 clip: frames where the face is missing are left out, not bridged. Absent faces give NaN and a
 reason, never zeros.
+
+Steps 1 and 2 live in :mod:`medswap.evaluate.head_frame`, the events in
+:mod:`medswap.evaluate.motion_events`; the displacement comparison and the whole result here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from scipy import signal as sps
 
 from medswap.errors import MeasureError
-from medswap.geometry import similarity_transform, transform_points
-from medswap.keypoints.schema import DLIB68_NAMES, LAYOUTS, MESH_NAMES
-from medswap.measures.face import MOTION_SMOOTH_HZ, blinks
-from medswap.measures.signals import (
-    mad_sigma,
-    resample_uniform,
-    sampling_rate,
-    segments,
+from medswap.evaluate.head_frame import (
+    DLIB68_MOTION,
+    MIN_FRAMES,
+    HeadFrame,
+    MotionLayout,
+    absent_head,
+    head_frame,
+    motion_layouts,
 )
+from medswap.evaluate.motion_events import (
+    EVENT_TOLERANCE_S,
+    MIN_MOUTH_PEAK_GAP_S,
+    MIN_MOUTH_PROMINENCE,
+    EventMatch,
+    blink_onsets,
+    events_of_both,
+    mouth_opening,
+    mouth_peaks,
+)
+from medswap.measures.face import MOTION_SMOOTH_HZ
+from medswap.measures.signals import sampling_rate, segments
 from medswap.types import KeypointSeries
 
-#: A face seen in fewer frames has no neutral shape worth the name, nor a trajectory.
-MIN_FRAMES = 10
 #: A point whose original displacement varies less than this (SD, inter-ocular distances) does
 #: not move: its trajectory is tracker jitter, and a correlation of jitter says nothing.
 MIN_MOTION = 0.01
-#: Events closer than this in time are the same event seen in both videos.
-EVENT_TOLERANCE_S = 0.1
-#: A mouth-opening peak rises at least this far (inter-ocular distances) above the troughs
-#: on either side, or this many robust SDs of the frame-to-frame jitter if that is larger.
-MIN_MOUTH_PROMINENCE = 0.05
-NOISE_SDS = 6.0
-#: Two mouth-opening peaks are at least this far apart (syllables come at 4-5 per second).
-MIN_MOUTH_PEAK_GAP_S = 0.15
-#: dlib 68 inner lips: the middle of the upper and of the lower lip.
-DLIB_INNER_LIP_MID = (62, 66)
 #: Runs of frames shorter than this are not low-passed (the filter needs some history).
 MIN_SMOOTH_RUN = 15
-#: Refinement rounds of the reference shape (first frame, then medians of aligned frames).
-REFERENCE_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class MotionLayout:
-    """Which points of a face layout carry the head's pose and which carry expression."""
-
-    group: str  # the evaluation group's name, as in the invariance table
-    layout: str  # the KeypointSeries group
-    names: tuple[str, ...]
-    rigid: tuple[int, ...]  # move with the skull: the similarity fit uses only these
-    expressive: tuple[int, ...]  # eyelids, brows, lips
-    eyes: tuple[int, int]  # outer eye corners: the inter-ocular distance
-
-
-def _span(start: int, stop: int) -> tuple[int, ...]:
-    return tuple(range(start, stop))
-
-
-DLIB68_MOTION = MotionLayout(
-    group="face-dlib68",
-    layout="face_dlib68",
-    names=DLIB68_NAMES,
-    # nose bridge and lower nose (27-35), eye corners (36, 39, 42, 45); not the jaw (it opens)
-    rigid=(*_span(27, 36), 36, 39, 42, 45),
-    expressive=(*_span(17, 27), *_span(36, 48), *_span(48, 68)),
-    eyes=LAYOUTS["face_dlib68"].normaliser,
-)
-
-
-@cache
-def mesh_motion_layout() -> MotionLayout:
-    """The face mesh's layout; its feature contours come from MediaPipe's own tables."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
-    from medswap.faces.mesh import RIGID_POINTS
-
-    sets = (
-        fmc.FACEMESH_LIPS,
-        fmc.FACEMESH_LEFT_EYE,
-        fmc.FACEMESH_RIGHT_EYE,
-        fmc.FACEMESH_LEFT_EYEBROW,
-        fmc.FACEMESH_RIGHT_EYEBROW,
-    )
-    expressive = tuple(sorted({i for edges in sets for edge in edges for i in edge}))
-    return MotionLayout(
-        "face-mesh",
-        "face_mesh",
-        MESH_NAMES,
-        tuple(RIGID_POINTS),
-        expressive,
-        LAYOUTS["face_mesh"].normaliser,
-    )
-
-
-def motion_layouts() -> tuple[MotionLayout, ...]:
-    """The face groups judged by motion: dlib 68 first (the swap does not use it)."""
-    return (DLIB68_MOTION, mesh_motion_layout())
-
-
-# -- one face in its own head frame -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HeadFrame:
-    """One face's landmarks with the head's pose taken out, and its own neutral shape.
-
-    ``aligned`` is (N, K, 2) in inter-ocular distances of the neutral face, NaN in frames
-    without the face; ``neutral`` is (K, 2). ``reason`` says why there is none (then both are
-    NaN).
-    """
-
-    aligned: np.ndarray
-    neutral: np.ndarray
-    reason: str = ""
-
-    @property
-    def seen(self) -> np.ndarray:
-        """(N,) True in frames where the face was found."""
-        return np.isfinite(self.aligned).all(axis=(1, 2))
-
-    @property
-    def displacement(self) -> np.ndarray:
-        """(N, K, 2) each landmark's offset from its neutral position."""
-        return self.aligned - self.neutral[None]
-
-
-def _align_all(xy: np.ndarray, frames: np.ndarray, ref: np.ndarray, rigid: list[int]) -> np.ndarray:
-    out = np.full(xy.shape, np.nan)
-    for i in frames:
-        m = similarity_transform(xy[i, rigid], ref[rigid])
-        out[i] = transform_points(m, xy[i])
-    return out
-
-
-def _canonical(shape: np.ndarray, eyes: tuple[int, int]) -> np.ndarray:
-    """``shape`` with its outer eye corners at (-0.5, 0) and (0.5, 0): eye line level, IOD 1."""
-    target = np.array([[-0.5, 0.0], [0.5, 0.0]])
-    return transform_points(similarity_transform(shape[list(eyes)], target), shape)
-
-
-def head_frame(xy: np.ndarray, layout: MotionLayout) -> HeadFrame:
-    """The face's landmarks (N, K, 2+) in its own head frame, and its neutral shape.
-
-    The reference starts as the first frame with the face and is refined as the median of
-    the aligned frames, so it does not depend on which frame came first.
-    """
-    xy = np.asarray(xy, dtype=np.float64)[..., :2]
-    n, k = xy.shape[:2]
-    frames = np.flatnonzero(np.isfinite(xy).all(axis=(1, 2)))
-    if frames.size < MIN_FRAMES:
-        return absent_head(n, k, _few(frames.size))
-    rigid = list(layout.rigid)
-    ref = _canonical(xy[frames[0]], layout.eyes)
-    for _ in range(REFERENCE_ROUNDS):
-        aligned = _align_all(xy, frames, ref, rigid)
-        ref = _canonical(np.median(aligned[frames], axis=0), layout.eyes)
-    aligned = _align_all(xy, frames, ref, rigid)
-    return HeadFrame(aligned, np.median(aligned[frames], axis=0))
-
-
-def absent_head(n: int, k: int, reason: str) -> HeadFrame:
-    """The head frame of a face that cannot be measured: NaN, with the reason."""
-    return HeadFrame(np.full((n, k, 2), np.nan), np.full((k, 2), np.nan), reason)
-
-
-def _few(count: int) -> str:
-    return f"face found in {count} frame(s), fewer than {MIN_FRAMES}"
 
 
 # -- displacements of the original against the copy -------------------------------------------
@@ -368,145 +241,6 @@ def compare_displacements(
     )
 
 
-# -- events matched in time ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventMatch:
-    """One kind of event in both videos, and which pairs fall within the tolerance.
-
-    A side's times are ``None`` when they could not be measured there (``reason`` says why):
-    not the same as finding no event.
-    """
-
-    kind: str  # blink_onsets | mouth_peaks
-    original_s: np.ndarray | None
-    deidentified_s: np.ndarray | None
-    pairs: tuple[tuple[int, int], ...] = ()  # (index in original, index in copy)
-    tolerance_s: float = EVENT_TOLERANCE_S
-    reason: str = ""
-
-    @property
-    def n_original(self) -> int | None:
-        return None if self.original_s is None else int(self.original_s.size)
-
-    @property
-    def n_deidentified(self) -> int | None:
-        return None if self.deidentified_s is None else int(self.deidentified_s.size)
-
-    @property
-    def matched(self) -> int | None:
-        if self.original_s is None or self.deidentified_s is None:
-            return None
-        return len(self.pairs)
-
-    def _errors_ms(self) -> np.ndarray:
-        if not self.pairs or self.original_s is None or self.deidentified_s is None:
-            return np.zeros(0)
-        i, j = np.array(self.pairs).T
-        return 1000.0 * (self.deidentified_s[j] - self.original_s[i])
-
-    @property
-    def timing_error_ms_median(self) -> float:
-        """Median |time in copy - time in original| of the matched events (NaN if none)."""
-        e = self._errors_ms()
-        return float(np.median(np.abs(e))) if e.size else math.nan
-
-    @property
-    def timing_offset_ms_mean(self) -> float:
-        """Mean signed offset (copy later is positive) of the matched events."""
-        e = self._errors_ms()
-        return float(e.mean()) if e.size else math.nan
-
-    def figures(self) -> dict[str, float | int | None]:
-        return {
-            "original": self.n_original,
-            "deidentified": self.n_deidentified,
-            "matched": self.matched,
-            "timing_error_ms_median": self.timing_error_ms_median,
-            "timing_offset_ms_mean": self.timing_offset_ms_mean,
-        }
-
-
-def match_events(
-    a: np.ndarray, b: np.ndarray, tolerance_s: float = EVENT_TOLERANCE_S
-) -> tuple[tuple[int, int], ...]:
-    """One-to-one pairs of times within ``tolerance_s``, closest pairs first."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if not a.size or not b.size:
-        return ()
-    dt = np.abs(a[:, None] - b[None, :])
-    used_a, used_b, pairs = set(), set(), []
-    for flat in np.argsort(dt, axis=None, kind="stable"):
-        i, j = divmod(int(flat), b.size)
-        if dt[i, j] > tolerance_s:
-            break
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            pairs.append((i, j))
-    return tuple(sorted(pairs))
-
-
-def blink_onsets(series: KeypointSeries, source: str = "face_dlib68") -> np.ndarray:
-    """Blink onsets (s): where the closure passes half its depth going down.
-
-    The blinks are the clinical measure's own (:func:`medswap.measures.face.blinks`: both
-    eyes, adaptive threshold), on dlib 68 (a model the swap does not use) or on the face
-    mesh (the swap's own); its time is the middle of the closure, so the onset is half a
-    duration earlier. Raises MeasureError when the eyes cannot be measured.
-    """
-    values = blinks(series, source).values
-    mid = np.asarray(values["blink_times_s"], dtype=float)
-    return mid - np.asarray(values["blink_durations_ms"], dtype=float) / 2000.0
-
-
-def mouth_opening(head: HeadFrame) -> np.ndarray:
-    """(N,) inner-lip gap of a dlib 68 face in its head frame (inter-ocular distances)."""
-    top, bottom = DLIB_INNER_LIP_MID
-    return np.linalg.norm(head.aligned[:, top] - head.aligned[:, bottom], axis=1)
-
-
-def mouth_peaks(time_s: np.ndarray, opening: np.ndarray) -> np.ndarray:
-    """Times (s) of mouth openings: prominent peaks, at least ``MIN_MOUTH_PEAK_GAP_S`` apart.
-
-    A peak's time is the middle of its width at half its prominence, as a blink's is the
-    middle of its closure: a mouth held open has a plateau whose highest sample is wherever
-    the tracker's pixel steps put it, which differs between a video and its own re-encode
-    (README, "Face motion"). The prominence bar adapts like the blink threshold: a
-    jittery tracker raises it rather than inventing openings.
-    """
-    fs = sampling_rate(time_s)
-    grid, y = resample_uniform(time_s, opening, fs)
-    if np.isfinite(y).sum() < MIN_FRAMES:
-        raise MeasureError(f"the mouth is seen in fewer than {MIN_FRAMES} frames")
-    noise = mad_sigma(np.diff(y)) / np.sqrt(2.0)
-    prominence = max(MIN_MOUTH_PROMINENCE, NOISE_SDS * noise) if math.isfinite(noise) else 0.0
-    gap = max(1, int(MIN_MOUTH_PEAK_GAP_S * fs))
-    times: list[float] = []
-    for a, b in segments(np.isfinite(y)):
-        _, props = sps.find_peaks(
-            y[a:b], prominence=prominence, distance=gap, width=0, rel_height=0.5
-        )
-        mids = (props["left_ips"] + props["right_ips"]) / 2.0
-        times += [float(grid[a] + m / fs) for m in mids]
-    return np.asarray(times, dtype=float)
-
-
-def _events(kind: str, measure, original, deidentified) -> EventMatch:
-    """Measure one kind of event on both sides and match them; a side that fails says why."""
-    times, reasons = [], []
-    for side, item in (("original", original), ("de-identified", deidentified)):
-        try:
-            times.append(measure(item))
-        except MeasureError as exc:
-            times.append(None)
-            reasons.append(f"{side}: {exc}")
-    a, b = times
-    pairs = match_events(a, b) if a is not None and b is not None else ()
-    return EventMatch(kind, a, b, pairs, reason="; ".join(reasons))
-
-
 # -- the whole comparison ------------------------------------------------------------------------
 
 
@@ -612,9 +346,9 @@ def compare_motion(original: KeypointSeries, deidentified: KeypointSeries) -> Mo
     head_o, head_d = heads[DLIB68_MOTION.group]
     return MotionResult(
         groups,
-        _events("blink_onsets", blink_onsets, original, deidentified),
-        _events("mouth_peaks", mouth, head_o, head_d),
-        _events("blink_onsets_mesh", _mesh_blinks, original, deidentified),
+        events_of_both("blink_onsets", blink_onsets, original, deidentified),
+        events_of_both("mouth_peaks", mouth, head_o, head_d),
+        events_of_both("blink_onsets_mesh", _mesh_blinks, original, deidentified),
     )
 
 

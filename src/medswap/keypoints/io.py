@@ -1,4 +1,4 @@
-"""Keypoint files: Parquet and CSV (one row per frame) and OpenPose-style JSON.
+"""Keypoint files: Parquet and CSV (one row per frame), and saving and loading any format.
 
 Parquet and CSV hold the same wide table: ``frame_index``, ``time_s``, then three columns per
 point named ``<group>.<point>.<x|y|c>`` (for example ``body.left_shoulder.x``). A missing point
@@ -12,17 +12,9 @@ points follow the point columns, one column each, named ``<set>.<name>``
 (``face_blendshapes.jawOpen``); a file without them (written before they existed) still
 reads, with no scores.
 
-The OpenPose export writes one ``<stem>_<frame:012d>_keypoints.json`` per frame in OpenPose's
-``people`` format, so existing analysis code reads it unchanged: ``pose_keypoints_2d`` in the
-BODY_25 order (built from MediaPipe's 33 points; the neck and mid-hip are shoulder and hip
-midpoints; the small toes, which MediaPipe does not have, are 0), ``hand_left_keypoints_2d``
-and ``hand_right_keypoints_2d`` (the same 21-point order) and ``face_keypoints_2d``: dlib's 68
-points plus the right and left pupils from the mesh irises, 70 points as OpenPose's face.
-OpenPose writes a missing point as ``0, 0, 0``; so does this export. The folder holds nothing
-but the frame files (readers such as pose-format's ``load_openpose_directory`` parse every file
-name in it); its metadata goes to the sidecar ``FOLDER.medswap.json`` beside the folder. The
-folder is written under a partial name and swapped in whole, so a re-run never leaves frame
-files of an earlier, longer run behind.
+The OpenPose folder is written and read by :mod:`medswap.keypoints.openpose`; what every
+keypoint file shares (the format tag, the metadata, the sidecar's name) is in
+:mod:`medswap.keypoints.fileformat`.
 
 Every file is written through :mod:`medswap.outputs` (partial name, then rename); the schema,
 units and the meaning of ``c`` per group are written down in ``docs/keypoints.md``.
@@ -30,10 +22,7 @@ units and the meaning of ``c`` per group are written down in ``docs/keypoints.md
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,23 +30,19 @@ import numpy as np
 
 from medswap.errors import InputNotFoundError, KeypointFileError, OutputError
 from medswap.keypoints.blendshapes import BLENDSHAPE_NAMES
-from medswap.keypoints.schema import LAYOUTS, MESH_LEFT_IRIS, MESH_RIGHT_IRIS
-from medswap.outputs import (
-    atomic_path,
-    check_new_output,
-    json_safe,
-    partial_path,
-    same_file,
-    sha256_file,
-    write_json_atomic,
+from medswap.keypoints.fileformat import (
+    FORMAT,
+    keypoint_format,
+    keypoint_metadata,
+    present_score_sets,
+    sidecar_path,
 )
+from medswap.keypoints.openpose import check_new_folder, write_openpose_json
+from medswap.keypoints.schema import LAYOUTS
+from medswap.outputs import atomic_path, check_new_output, sha256_file, write_json_atomic
 from medswap.types import KEYPOINT_GROUPS, SCORE_SETS, KeypointSeries
 
-FORMAT = "medswap-keypoints/1"
-#: The sidecar beside a CSV or an OpenPose folder: ``NAME.medswap.json``.
-SIDECAR_SUFFIX = ".medswap.json"
 _AXES = ("x", "y", "c")
-FORMATS = ("parquet", "csv", "openpose-json", "npz")
 
 
 def columns() -> list[str]:
@@ -79,24 +64,8 @@ def score_columns(sets: list[str] | tuple[str, ...]) -> list[str]:
     return [f"{s}.{name}" for s in SCORE_SETS if s in sets for name in SCORE_NAMES[s]]
 
 
-def _score_sets(series: KeypointSeries) -> list[str]:
-    return [s for s in SCORE_SETS if s in series.scores]
-
-
-def _metadata(series: KeypointSeries) -> dict:
-    return {
-        "format": FORMAT,
-        "width": series.width,
-        "height": series.height,
-        "fps": series.fps,
-        "groups": {name: int(arr.shape[1]) for name, arr in series.groups.items()},
-        "scores": {name: int(series.scores[name].shape[1]) for name in _score_sets(series)},
-        "meta": series.meta,
-    }
-
-
 def _score_matrix(series: KeypointSeries) -> np.ndarray:
-    parts = [series.scores[s] for s in _score_sets(series)]
+    parts = [series.scores[s] for s in present_score_sets(series)]
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(series), 0), np.float32)
 
 
@@ -158,57 +127,6 @@ def _pyarrow(error: type, path: Path):
     return pyarrow, pyarrow.parquet
 
 
-def sidecar_path(path: str | Path) -> Path:
-    """The metadata file beside a CSV or an OpenPose folder: ``NAME.medswap.json``."""
-    path = Path(path)
-    return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def keypoint_format(path: str | Path, fmt: str | None = None) -> str:
-    """``fmt``, or the format the output's suffix names (a name without one is a folder)."""
-    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(
-        Path(path).suffix.lower(), "openpose-json"
-    )
-    if fmt not in FORMATS:
-        raise OutputError(f"unknown keypoint format '{fmt}'; use one of {', '.join(FORMATS)}")
-    return fmt
-
-
-def _ours(entry: Path) -> bool:
-    """Whether a folder entry is one medswap's OpenPose export writes (or wrote before 0.x)."""
-    return entry.is_file() and (
-        entry.name.endswith("_keypoints.json") or entry.name == "medswap_meta.json"
-    )
-
-
-def _check_new_folder(path: Path, overwrite: bool, inputs: Sequence[str | Path]) -> None:
-    """Refuse an OpenPose folder that must not be (re)written; see :func:`check_new_output`.
-
-    An existing folder is replaced whole, so with ``overwrite`` it must hold only files this
-    export writes: a folder with anything else in it (the input video, a user's notes) is
-    never replaced. An existing empty folder is simply used.
-    """
-    for src in inputs:
-        if same_file(src, path):
-            raise OutputError("keypoint folder would overwrite the input", path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError("keypoint folder's parent folder does not exist", path)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError("keypoint folder's parent folder is not writable", path)
-    if path.exists() and not path.is_dir():
-        raise OutputError("keypoint folder path is a file, not a folder", path)
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise OutputError("keypoint folder exists (pass --overwrite to replace it)", path)
-        foreign = sorted(e.name for e in path.iterdir() if not _ours(e))
-        if foreign:
-            raise OutputError(
-                f"keypoint folder holds {foreign[0]!r}, which medswap did not write; not replaced",
-                path,
-            )
-
-
 def check_keypoint_output(
     path: str | Path,
     fmt: str | None = None,
@@ -222,7 +140,7 @@ def check_keypoint_output(
     path = Path(path)
     fmt = keypoint_format(path, fmt)
     if fmt == "openpose-json":
-        _check_new_folder(path, overwrite, inputs)
+        check_new_folder(path, overwrite, inputs)
     else:
         check_new_output(path, overwrite=overwrite, inputs=inputs, what="keypoint file")
     if fmt in ("csv", "openpose-json"):
@@ -249,29 +167,48 @@ def save_keypoints(
     fmt = check_keypoint_output(path, fmt, overwrite=overwrite, inputs=inputs)
     if fmt == "openpose-json":
         return write_openpose_json(series, path, overwrite=overwrite, inputs=inputs)
-    md = _metadata(series)
+    md = keypoint_metadata(series)
     if fmt == "npz":  # the evaluation's cache: fast, no extra dependency
-        with atomic_path(path, "keypoint cache") as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                frame_index=series.frame_index,
-                time_s=series.time_s,
-                matrix=_matrix(series),
-                scores=_score_matrix(series),
-                medswap=np.array(json.dumps(md)),
-            )
+        _write_npz(series, path, md)
         return path
     matrix = np.concatenate([_matrix(series), _score_matrix(series)], axis=1).astype(np.float64)
-    names = [*columns(), *score_columns(_score_sets(series))]
+    names = [*columns(), *score_columns(present_score_sets(series))]
     if fmt == "parquet":
-        pa, pq = _pyarrow(OutputError, path)
-        arrays = [pa.array(series.frame_index, pa.int64()), pa.array(series.time_s, pa.float64())]
-        arrays += [pa.array(matrix[:, j].astype(np.float32)) for j in range(matrix.shape[1])]
-        table = pa.Table.from_arrays(arrays, names=["frame_index", "time_s", *names])
-        table = table.replace_schema_metadata({b"medswap": json.dumps(md).encode()})
-        with atomic_path(path, "keypoint file") as tmp:
-            pq.write_table(table, tmp)
-        return path
+        _write_parquet(series, path, md, matrix, names)
+    else:
+        _write_csv(series, path, md, matrix, names)
+    return path
+
+
+def _write_npz(series: KeypointSeries, path: Path, md: dict) -> None:
+    with atomic_path(path, "keypoint cache") as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            frame_index=series.frame_index,
+            time_s=series.time_s,
+            matrix=_matrix(series),
+            scores=_score_matrix(series),
+            medswap=np.array(json.dumps(md)),
+        )
+
+
+def _write_parquet(
+    series: KeypointSeries, path: Path, md: dict, matrix: np.ndarray, names: list[str]
+) -> None:
+    """The wide table as Parquet, the metadata in its schema."""
+    pa, pq = _pyarrow(OutputError, path)
+    arrays = [pa.array(series.frame_index, pa.int64()), pa.array(series.time_s, pa.float64())]
+    arrays += [pa.array(matrix[:, j].astype(np.float32)) for j in range(matrix.shape[1])]
+    table = pa.Table.from_arrays(arrays, names=["frame_index", "time_s", *names])
+    table = table.replace_schema_metadata({b"medswap": json.dumps(md).encode()})
+    with atomic_path(path, "keypoint file") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _write_csv(
+    series: KeypointSeries, path: Path, md: dict, matrix: np.ndarray, names: list[str]
+) -> None:
+    """The wide table as a plain CSV, the metadata and the CSV's SHA-256 in its sidecar."""
     import pandas as pd
 
     df = pd.DataFrame(matrix, columns=names)
@@ -281,7 +218,6 @@ def save_keypoints(
         df.to_csv(tmp, index=False, na_rep="")
         sidecar = {**md, "data_file": path.name, "data_sha256": sha256_file(tmp)}
         write_json_atomic(sidecar_path(path), sidecar, "keypoint sidecar")
-    return path
 
 
 def _check_video(series: KeypointSeries, video: str | Path | None, path: Path) -> None:
@@ -329,69 +265,13 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError("no such keypoint file", path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        _, pq = _pyarrow(KeypointFileError, path)
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise KeypointFileError(f"not a readable Parquet file ({exc})", path) from None
-        raw = (table.schema.metadata or {}).get(b"medswap")
-        if raw is None:
-            raise KeypointFileError("is not a medswap keypoint file (no metadata)", path)
-        md = json.loads(raw)
-        wanted = [*columns(), *score_columns(list(md.get("scores", {})))]
-        missing = [c for c in ["frame_index", "time_s", *wanted] if c not in table.column_names]
-        if missing:
-            raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
-        matrix = (
-            np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in wanted])
-            if table.num_rows
-            else np.zeros((0, len(wanted)), np.float32)
-        )
-        n_points = len(columns())
-        series = _from_matrix(
-            table.column("frame_index").to_numpy(),
-            table.column("time_s").to_numpy(),
-            matrix[:, :n_points],
-            md,
-            path,
-            _scores_from(matrix[:, n_points:], md, path),
-        )
-    elif path.suffix.lower() == ".csv":
-        import pandas as pd
-
-        md = _read_sidecar(path)
-        try:
-            df = pd.read_csv(path, float_precision="round_trip")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise KeypointFileError(f"not a readable CSV ({exc})", path) from None
-        wanted = score_columns(list(md.get("scores", {})))
-        missing = [c for c in ["frame_index", "time_s", *columns(), *wanted] if c not in df.columns]
-        if missing:
-            raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
-        series = _from_matrix(
-            df["frame_index"].to_numpy(),
-            df["time_s"].to_numpy(),
-            df[columns()].to_numpy(dtype=np.float64),
-            md,
-            path,
-            _scores_from(df[wanted].to_numpy(dtype=np.float64), md, path),
-        )
-    elif path.suffix.lower() == ".npz":
-        try:
-            with np.load(path) as z:
-                md = json.loads(str(z["medswap"]))
-                extra = z["scores"] if "scores" in z.files else np.zeros((len(z["time_s"]), 0))
-                series = _from_matrix(
-                    z["frame_index"],
-                    z["time_s"],
-                    z["matrix"],
-                    md,
-                    path,
-                    _scores_from(extra, md, path),
-                )
-        except (OSError, KeyError, ValueError) as exc:
-            raise KeypointFileError(f"not a medswap keypoint cache ({exc})", path) from None
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        series, md = _read_parquet(path)
+    elif suffix == ".csv":
+        series, md = _read_csv(path)
+    elif suffix == ".npz":
+        series, md = _read_npz(path)
     else:
         raise KeypointFileError("unknown keypoint file type (use .parquet or .csv)", path)
     if md.get("format") != FORMAT:
@@ -400,213 +280,76 @@ def load_keypoints(path: str | Path, video: str | Path | None = None) -> Keypoin
     return series
 
 
-# -- OpenPose ------------------------------------------------------------------------------
-
-#: BODY_25 from MediaPipe pose: an index, a pair to average, or None (no such point).
-BODY25_FROM_MP: tuple[int | tuple[int, int] | None, ...] = (
-    0,
-    (11, 12),
-    12,
-    14,
-    16,
-    11,
-    13,
-    15,
-    (23, 24),
-    24,
-    26,
-    28,
-    23,
-    25,
-    27,
-    5,
-    2,
-    8,
-    7,
-    31,
-    None,
-    29,
-    32,
-    None,
-    30,
-)
-
-
-def body25(body: np.ndarray) -> np.ndarray:
-    """(N, 33, 3) MediaPipe pose -> (N, 25, 3) BODY_25; a midpoint needs both of its points."""
-    n = body.shape[0]
-    out = np.full((n, 25, 3), np.nan, dtype=np.float64)
-    out[:, :, 2] = 0.0
-    for j, src in enumerate(BODY25_FROM_MP):
-        if src is None:
-            continue
-        if isinstance(src, tuple):
-            a, b = body[:, src[0]], body[:, src[1]]
-            out[:, j, :2] = (a[:, :2] + b[:, :2]) / 2
-            out[:, j, 2] = np.minimum(a[:, 2], b[:, 2])
-        else:
-            out[:, j] = body[:, src]
-    return out
-
-
-def face70(dlib68: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """dlib's 68 points plus the right and left pupil centres from the mesh irises."""
-    return np.concatenate([dlib68, mesh[:, [MESH_RIGHT_IRIS, MESH_LEFT_IRIS]]], axis=1)
-
-
-def _flat(points: np.ndarray) -> list[float]:
-    pts = np.array(points, dtype=np.float64)
-    missing = ~np.isfinite(pts[:, :2]).all(axis=1)
-    pts[missing] = 0.0
-    return [round(float(v), 3) for v in pts.reshape(-1)]
-
-
-def _openpose_doc(parts: tuple[np.ndarray, ...]) -> dict:
-    """One frame in OpenPose's ``people`` format; a frame with no point has no person."""
-    pose, face, left, right = parts
-    people = []
-    if any(np.isfinite(p[:, :2]).any() for p in parts):
-        people.append(
-            {
-                "person_id": [-1],
-                "pose_keypoints_2d": _flat(pose),
-                "face_keypoints_2d": _flat(face),
-                "hand_left_keypoints_2d": _flat(left),
-                "hand_right_keypoints_2d": _flat(right),
-                "pose_keypoints_3d": [],
-                "face_keypoints_3d": [],
-                "hand_left_keypoints_3d": [],
-                "hand_right_keypoints_3d": [],
-            }
-        )
-    return {"version": 1.3, "people": people}
-
-
-def _swap_in(new: Path, final: Path) -> None:
-    """Put the complete folder ``new`` at ``final``, replacing an earlier one whole."""
-    if not final.exists():
-        os.replace(new, final)
-        return
-    old = final.with_name(f".{final.name}.medswap-old")
-    if old.exists():
-        shutil.rmtree(old)
-    os.replace(final, old)
+def _read_parquet(path: Path) -> tuple[KeypointSeries, dict]:
+    """The series and the metadata of a Parquet file (the metadata from its schema)."""
+    _, pq = _pyarrow(KeypointFileError, path)
     try:
-        os.replace(new, final)
-    except OSError:
-        os.replace(old, final)  # put the earlier folder back as it was
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_openpose_json(
-    series: KeypointSeries,
-    out_dir: str | Path,
-    stem: str | None = None,
-    *,
-    overwrite: bool = False,
-    inputs: Sequence[str | Path] = (),
-) -> Path:
-    """One OpenPose-style JSON per frame in ``out_dir``; the metadata in ``out_dir.medswap.json``.
-
-    The frames are written into a hidden partial folder that replaces ``out_dir`` whole once
-    complete: an existing folder is refused without ``overwrite``, and never keeps stale
-    frames of an earlier run.
-    """
-    out_dir = Path(out_dir)
-    _check_new_folder(out_dir, overwrite, inputs)
-    check_new_output(
-        sidecar_path(out_dir), overwrite=overwrite, inputs=inputs, what="keypoint sidecar"
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise KeypointFileError(f"not a readable Parquet file ({exc})", path) from None
+    raw = (table.schema.metadata or {}).get(b"medswap")
+    if raw is None:
+        raise KeypointFileError("is not a medswap keypoint file (no metadata)", path)
+    md = json.loads(raw)
+    wanted = [*columns(), *score_columns(list(md.get("scores", {})))]
+    missing = [c for c in ["frame_index", "time_s", *wanted] if c not in table.column_names]
+    if missing:
+        raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
+    matrix = (
+        np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in wanted])
+        if table.num_rows
+        else np.zeros((0, len(wanted)), np.float32)
     )
-    stem = stem or Path(str(series.meta.get("video", "video"))).stem
-    pose = body25(series.groups["body"])
-    face = face70(series.groups["face_dlib68"], series.groups["face_mesh"])
-    g = series.groups
-    tmp = partial_path(out_dir)
+    n_points = len(columns())
+    series = _from_matrix(
+        table.column("frame_index").to_numpy(),
+        table.column("time_s").to_numpy(),
+        matrix[:, :n_points],
+        md,
+        path,
+        _scores_from(matrix[:, n_points:], md, path),
+    )
+    return series, md
+
+
+def _read_csv(path: Path) -> tuple[KeypointSeries, dict]:
+    """The series and the metadata of a CSV (the metadata from its checked sidecar)."""
+    import pandas as pd
+
+    md = _read_sidecar(path)
     try:
-        if tmp.exists():  # left by a run that was killed
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        names = []
-        for i, frame_index in enumerate(series.frame_index):
-            name = f"{stem}_{int(frame_index):012d}_keypoints.json"
-            doc = _openpose_doc((pose[i], face[i], g["left_hand"][i], g["right_hand"][i]))
-            (tmp / name).write_text(json.dumps(doc))
-            names.append(name)
-        meta = {
-            **_metadata(series),
-            "frame_files": names,
-            "frame_index": series.frame_index.tolist(),
-            "time_s": series.time_s.tolist(),
-        }
-        with atomic_path(sidecar_path(out_dir), "keypoint sidecar") as side:
-            side.write_text(json.dumps(json_safe(meta)))
-            _swap_in(tmp, out_dir)
-    except OSError as exc:
-        problem = exc.strerror or str(exc)
-        raise OutputError(f"cannot write the keypoint folder ({problem})", out_dir) from None
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-    return out_dir
+        df = pd.read_csv(path, float_precision="round_trip")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeypointFileError(f"not a readable CSV ({exc})", path) from None
+    wanted = score_columns(list(md.get("scores", {})))
+    missing = [c for c in ["frame_index", "time_s", *columns(), *wanted] if c not in df.columns]
+    if missing:
+        raise KeypointFileError(f"lacks {len(missing)} columns, first {missing[0]}", path)
+    series = _from_matrix(
+        df["frame_index"].to_numpy(),
+        df["time_s"].to_numpy(),
+        df[columns()].to_numpy(dtype=np.float64),
+        md,
+        path,
+        _scores_from(df[wanted].to_numpy(dtype=np.float64), md, path),
+    )
+    return series, md
 
 
-def _openpose_sidecar(folder: Path, files: list[Path]) -> dict | None:
-    """The sidecar of a medswap OpenPose folder (None for another tool's folder), checked
-    against the frame files in it."""
-    side = sidecar_path(folder)
-    if not side.is_file():
-        return None
+def _read_npz(path: Path) -> tuple[KeypointSeries, dict]:
+    """The series and the metadata of the evaluation's npz cache."""
     try:
-        md = json.loads(side.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise KeypointFileError(f"its sidecar {side.name} is not readable JSON", folder) from None
-    listed = md.get("frame_files") if isinstance(md, dict) else None
-    if listed != [f.name for f in files] or md.get("format") != FORMAT:
-        raise KeypointFileError(
-            f"does not match its sidecar {side.name} ({len(files)} frame files, the sidecar "
-            f"lists {len(listed) if isinstance(listed, list) else 'none'})",
-            folder,
-        )
-    return md
-
-
-def read_openpose_json(folder: str | Path) -> dict[str, np.ndarray]:
-    """Read an OpenPose JSON folder: ``frame_index`` and (N, K, 3) arrays with NaN for 0,0,0.
-
-    Keys: ``pose_keypoints_2d`` (25), ``face_keypoints_2d`` (70), ``hand_left_keypoints_2d``
-    and ``hand_right_keypoints_2d`` (21). A frame without people is all NaN. A folder medswap
-    wrote is checked against its sidecar (``FOLDER.medswap.json``), which also gives
-    ``time_s``; a folder of OpenPose itself (no sidecar) reads with frame indices from the
-    file names.
-    """
-    folder = Path(folder)
-    files = sorted(folder.glob("*_keypoints.json"))
-    if not files:
-        raise KeypointFileError("no *_keypoints.json files", folder)
-    md = _openpose_sidecar(folder, files)
-    sizes = {
-        "pose_keypoints_2d": 25,
-        "face_keypoints_2d": 70,
-        "hand_left_keypoints_2d": 21,
-        "hand_right_keypoints_2d": 21,
-    }
-    out = {k: np.full((len(files), n, 3), np.nan) for k, n in sizes.items()}
-    index = []
-    for i, f in enumerate(files):
-        index.append(int(f.name.rsplit("_", 2)[-2]))
-        people = json.loads(f.read_text()).get("people", [])
-        if not people:
-            continue
-        for key, n in sizes.items():
-            arr = np.asarray(people[0].get(key, []), dtype=np.float64).reshape(-1, 3)
-            if arr.shape != (n, 3):
-                raise KeypointFileError(f"{key} has {arr.shape[0]} points, expected {n}", f)
-            zero = (arr == 0).all(axis=1)
-            arr[zero] = np.nan
-            out[key][i] = arr
-    out["frame_index"] = np.asarray(index, dtype=np.int64)
-    if md is not None:
-        out["frame_index"] = np.asarray(md["frame_index"], dtype=np.int64)
-        out["time_s"] = np.asarray(md["time_s"], dtype=np.float64)
-    return out
+        with np.load(path) as z:
+            md = json.loads(str(z["medswap"]))
+            extra = z["scores"] if "scores" in z.files else np.zeros((len(z["time_s"]), 0))
+            series = _from_matrix(
+                z["frame_index"],
+                z["time_s"],
+                z["matrix"],
+                md,
+                path,
+                _scores_from(extra, md, path),
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise KeypointFileError(f"not a medswap keypoint cache ({exc})", path) from None
+    return series, md

@@ -382,23 +382,38 @@ def summary_html(comp) -> str:
 
 def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
     """The paper's table, the tests, the plots and each video's details for ``compare``."""
-    from medswap.evaluate.stats import CI_METHOD
-    from medswap.report import plots
-
     if comp.nothing_measured:
         return [ReportSection("Verdict", paragraphs(comp.verdict))]
-    sections = [ReportSection("Summary", summary_html(comp))]
+    sections = [ReportSection("Summary", summary_html(comp)), *_summary_tables(comp)]
+    if tests := _tests_section(comp):
+        sections.append(tests)
+    sections.append(_nme_plot_section(comp, out_dir))
+    sections += comparison_extra_sections(comp)
+    sections += [_video_section(name, ev) for name, ev in comp.evaluations.items()]
+    sections.append(ReportSection("Definitions", definitions_html()))
+    return sections
+
+
+#: The across-video tables of ``compare``: (metric, caption); the title is the caption's head.
+_SUMMARY_TABLES = (
+    (
+        "nme_median",
+        "Median NME per video (normalised error; lower is better): median [IQR]; 95 % CI "
+        "of the median across videos",
+    ),
+    ("detection_ratio", "Detection rate relative to the original: median [IQR]; 95 % CI"),
+    ("pck_0.10", "PCK@0.10: median [IQR]; 95 % CI"),
+    ("jitter_ratio", "Jitter relative to the original: median [IQR]; 95 % CI"),
+)
+
+
+def _summary_tables(comp) -> list[ReportSection]:
+    """One table per metric: each group's median [IQR] and CI, per method, across videos."""
+    from medswap.evaluate.stats import CI_METHOD
+
     header = ["group", *comp.methods]
-    for metric, caption in (
-        (
-            "nme_median",
-            "Median NME per video (normalised error; lower is better): median [IQR]; 95 % CI "
-            "of the median across videos",
-        ),
-        ("detection_ratio", "Detection rate relative to the original: median [IQR]; 95 % CI"),
-        ("pck_0.10", "PCK@0.10: median [IQR]; 95 % CI"),
-        ("jitter_ratio", "Jitter relative to the original: median [IQR]; 95 % CI"),
-    ):
+    sections = []
+    for metric, caption in _SUMMARY_TABLES:
         caption += f" (CI: {CI_METHOD})"
         rows = [
             [g, *[comp.summary[metric][g][m].format() for m in comp.methods]]
@@ -409,31 +424,38 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
                 caption.split(" (")[0].split(":")[0], table_html(rows, header, caption=caption)
             )
         )
+    return sections
+
+
+def _tests_section(comp) -> ReportSection | None:
+    """The Wilcoxon tests of the swap against each baseline (None when none was run)."""
     rows = [
         [base, g, metric, t.n, t.p_value, t.median_difference, _ci_text(t), t.note]
         for base, groups in comp.tests.items()
         for g, row in groups.items()
         for metric, t in row.items()
     ]
-    if rows:
-        sections.append(
-            ReportSection(
-                "Wilcoxon signed-rank tests, swap vs each baseline",
-                table_html(
-                    rows,
-                    [
-                        "baseline",
-                        "group",
-                        "metric",
-                        "n",
-                        "p",
-                        "median swap - baseline",
-                        "95 % CI (bootstrap over videos)",
-                        "note",
-                    ],
-                ),
-            )
-        )
+    if not rows:
+        return None
+    header = [
+        "baseline",
+        "group",
+        "metric",
+        "n",
+        "p",
+        "median swap - baseline",
+        "95 % CI (bootstrap over videos)",
+        "note",
+    ]
+    return ReportSection(
+        "Wilcoxon signed-rank tests, swap vs each baseline", table_html(rows, header)
+    )
+
+
+def _nme_plot_section(comp, out_dir: Path) -> ReportSection:
+    """The error per keypoint group as bars (median, IQR), also written as nme_by_group.png."""
+    from medswap.report import plots
+
     nme = comp.summary["nme_median"]
     med = {g: {m: s.median for m, s in row.items()} for g, row in nme.items()}
     lo = {g: {m: s.q1 for m, s in row.items()} for g, row in nme.items()}
@@ -442,26 +464,26 @@ def comparison_sections(comp, out_dir: Path) -> list[ReportSection]:
         med, "median NME (IQR)", "Keypoint error per group across videos", lo, hi
     )
     (out_dir / "nme_by_group.png").write_bytes(png)
-    sections.append(ReportSection("Error per keypoint group", img_html(png, "error per group")))
-    sections += comparison_extra_sections(comp)
-    for name, ev in comp.evaluations.items():
-        body = ""
-        if ev.nothing_measured:
-            body = paragraphs(evaluation_verdict(ev))
-        else:
-            for key in ("plot_nme_over_time",):
-                if key in ev.files:
-                    body += img_html(ev.out_dir / ev.files[key], "error over time", "NME per frame")
-            body += "".join(
-                img_html(ev.out_dir / f, k, k.removeprefix("still_") + " (red: original's points)")
-                for k, f in ev.files.items()
-                if k.startswith("still_")
-            )
-            for sec in extra_sections(ev, ev.out_dir):
-                body += f"<h3>{escape(sec.title)}</h3>{sec.html}"
-            body += "<h3>Flagged frames</h3>" + flagged_html(ev)
-        rel = Path("videos") / name / "report.html"
-        body += f'<p><a href="{escape(rel.as_posix())}">Full metrics of {escape(name)}</a></p>'
-        sections.append(ReportSection(f"Video: {name}", body))
-    sections.append(ReportSection("Definitions", definitions_html()))
-    return sections
+    return ReportSection("Error per keypoint group", img_html(png, "error per group"))
+
+
+def _video_section(name: str, ev) -> ReportSection:
+    """One video's plots, stills, extra sections and flagged frames, and a link to its report."""
+    body = ""
+    if ev.nothing_measured:
+        body = paragraphs(evaluation_verdict(ev))
+    else:
+        for key in ("plot_nme_over_time",):
+            if key in ev.files:
+                body += img_html(ev.out_dir / ev.files[key], "error over time", "NME per frame")
+        body += "".join(
+            img_html(ev.out_dir / f, k, k.removeprefix("still_") + " (red: original's points)")
+            for k, f in ev.files.items()
+            if k.startswith("still_")
+        )
+        for sec in extra_sections(ev, ev.out_dir):
+            body += f"<h3>{escape(sec.title)}</h3>{sec.html}"
+        body += "<h3>Flagged frames</h3>" + flagged_html(ev)
+    rel = Path("videos") / name / "report.html"
+    body += f'<p><a href="{escape(rel.as_posix())}">Full metrics of {escape(name)}</a></p>'
+    return ReportSection(f"Video: {name}", body)
