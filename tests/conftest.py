@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,37 @@ def shared_video(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared test media {path} is absent (fresh clone)")
     return path
+
+
+#: Names through which a test or fixture reaches the shared media.
+_SHARED_NAMES = re.compile(r"\b(shared_video|needs_shared|VIDEOS|FACES|FACE_CLIPS|SHARED)\b")
+
+
+def _reaches_shared_media(item: pytest.Item) -> bool:
+    """The test, or a fixture it uses (directly or through other fixtures), names the media."""
+    if item.get_closest_marker("shared") is not None:
+        return True
+    functions = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is not None:
+        functions += [d[-1].func for d in info.name2fixturedefs.values() if d]
+    for fn in functions:
+        try:
+            if fn is not None and _SHARED_NAMES.search(inspect.getsource(fn)):
+                return True
+        except (OSError, TypeError):  # a built-in fixture has no Python source
+            continue
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Two tiers: every test that reaches ../shared is end to end, marked ``shared`` and
+    ``slow``; the rest run on synthetic clips and make the fast tier (``-m "not shared"``).
+
+    Marked from the code rather than by hand, so a new test that opens a shared clip cannot
+    land in the fast tier by a forgotten decorator.
+    """
+    for item in items:
+        if _reaches_shared_media(item):
+            item.add_marker(pytest.mark.shared)
+            item.add_marker(pytest.mark.slow)
