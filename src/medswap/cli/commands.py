@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames, positive
-from medswap.cli_options import add_donor_options, add_donor_seed, add_how_options, config_from_args
+from medswap.cli.args import add_max_frames, positive
+from medswap.cli.options import add_donor_options, add_donor_seed, add_how_options, config_from_args
 from medswap.progress import ProgressDisplay
 
 
@@ -152,7 +152,7 @@ COMMANDS: dict = {
     ),
 }
 
-from medswap.measures import cli as _measures_cli  # noqa: E402
+from medswap.cli import measures as _measures_cli  # noqa: E402
 
 COMMANDS["measures"] = (
     "Clinical measures (finger tapping, hand movements, tremor, blinks, mouth, facial motion) "
@@ -160,14 +160,14 @@ COMMANDS["measures"] = (
     (_measures_cli.add_arguments, _measures_cli.run),
 )
 
-from medswap.batch import cli as _batch_cli  # noqa: E402
+from medswap.cli import batch as _batch_cli  # noqa: E402
 
 COMMANDS["batch"] = (
     "De-identify a whole dataset (folder or CSV manifest): pseudonyms, resume, Dask.",
     (_batch_cli.add_arguments, _batch_cli.run),
 )
 
-from medswap.studies import cli as _evaluate_cli  # noqa: E402
+from medswap.cli import compare as _evaluate_cli  # noqa: E402
 
 COMMANDS["keypoints"] = (
     "Extract whole-body keypoints (body, hands, face mesh, dlib 68) from a video.",
@@ -182,14 +182,14 @@ COMMANDS["compare"] = (
     (_evaluate_cli.add_compare_args, _evaluate_cli.run_compare),
 )
 
-from medswap.evaluate import audit_cli as _audit_cli  # noqa: E402
+from medswap.cli import audit as _audit_cli  # noqa: E402
 
 COMMANDS["audit"] = (
     "Audit a de-identified video: re-identification, identification, a leak scan of every frame.",
     (_audit_cli.add_arguments, _audit_cli.run),
 )
 
-from medswap.learned import cli as _learned_cli  # noqa: E402
+from medswap.cli import train as _learned_cli  # noqa: E402
 
 COMMANDS["train"] = (
     "Train a learned swap model (shared encoder, one decoder per identity) for one patient "
@@ -198,7 +198,7 @@ COMMANDS["train"] = (
 )
 
 # -- release review (issue 24) --------------------------------------------------------------
-from medswap.review import cli as _review_cli  # noqa: E402
+from medswap.cli import review as _review_cli  # noqa: E402
 
 COMMANDS["review"] = (
     "Write the release review page of a video's or a batch's output (--serve to sign as you "

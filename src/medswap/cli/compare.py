@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames, positive
+from medswap.cli.args import add_max_frames, positive
 from medswap.errors import UsageError
 from medswap.progress import ProgressDisplay
 
