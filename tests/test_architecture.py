@@ -121,6 +121,11 @@ def test_a_lower_layer_never_imports_an_upper_one(lower, upper):
     assert upper not in import_graph()[lower]
 
 
+def test_nothing_imports_the_cli_layer():
+    """The command line is the top layer: no feature package reaches up into it."""
+    assert sorted(unit for unit, imported in import_graph().items() if "cli" in imported) == []
+
+
 def _file_lines() -> dict[str, int]:
     return {p.relative_to(PACKAGE).as_posix(): len(p.read_text().splitlines()) for p in _sources()}
 

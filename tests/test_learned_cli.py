@@ -12,7 +12,7 @@ from medswap.errors import MissingExtraError
 
 def test_core_does_not_import_torch():
     code = (
-        "import sys, medswap.cli, medswap.pipeline, medswap.cli_commands, medswap.learned.cli; "
+        "import sys, medswap.cli, medswap.pipeline, medswap.cli.commands, medswap.cli.train; "
         "medswap.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,7 +3,7 @@
 The command line (``deidentify`` and ``batch``), the Python API, ``compare`` and ``sweep`` all
 build a :class:`DeidentifyConfig`; the pipeline reads it and the report records it. Before it
 existed the same options were declared and defaulted in five places and batch could set only four
-of them; now a new option is one field here, one flag in :mod:`medswap.cli_args`, and every
+of them; now a new option is one field here, one flag in :mod:`medswap.cli.options`, and every
 caller gets it.
 
 Where the run's files go (output, report, quarantine folder, overwrite) is not configuration of

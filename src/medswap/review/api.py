@@ -1,7 +1,8 @@
 """The review steps as plain functions: build the page, sign a decision.
 
-The CLI (:mod:`medswap.review.cli`) and the server (:mod:`medswap.review.server`) call these;
-tests call them too. Files are written only through :mod:`medswap.outputs`.
+The CLI (:mod:`medswap.cli.review`, ``approve``, ``release``) and the server
+(:mod:`medswap.review.server`) call these; tests call them too. Files are written only through
+:mod:`medswap.outputs`.
 """
 
 from __future__ import annotations

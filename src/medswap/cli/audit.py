@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames, positive
+from medswap.cli.args import add_max_frames, positive
 from medswap.evaluate.privacy import audit
 from medswap.progress import ProgressDisplay
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from medswap.cli_args import number, whole
+from medswap.cli.args import number, whole
 from medswap.config import AUDIO_MODES, ENGINES, DeidentifyConfig
 from medswap.swap.engine import SwapSettings
 from medswap.swap.obscure import MASK_SHAPES

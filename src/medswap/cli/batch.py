@@ -7,8 +7,8 @@ import logging
 import sys
 
 from medswap.batch.runner import Progress, run_batch
-from medswap.cli_args import whole
-from medswap.cli_options import add_donor_options, add_how_options, config_from_args
+from medswap.cli.args import whole
+from medswap.cli.options import add_donor_options, add_how_options, config_from_args
 from medswap.errors import BatchFailedError
 from medswap.progress import ProgressDisplay
 

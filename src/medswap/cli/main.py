@@ -28,9 +28,9 @@ Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Na
 
 
 def _commands() -> dict[str, tuple[str, Command]]:
-    from medswap import cli_commands
+    from medswap.cli import commands
 
-    return cli_commands.COMMANDS
+    return commands.COMMANDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,7 +159,3 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return INTERNAL_ERROR_EXIT
-
-
-if __name__ == "__main__":
-    sys.exit(main())

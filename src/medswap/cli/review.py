@@ -1,20 +1,15 @@
-"""``medswap review``, ``medswap approve`` and ``medswap release``: parse, call, print a line."""
+"""``medswap review``: write the release review page of an output (``--serve`` to sign live)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from medswap.errors import InputNotFoundError, UsageError
-from medswap.review.api import DEFAULT_SAMPLE, approve, build_review_page
-from medswap.review.load import load_review_set
-from medswap.review.release import release
-from medswap.review.sign import Decision, default_key_file
+from medswap.review.api import DEFAULT_SAMPLE, build_review_page
 
 
-def add_review_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "outdir",
         help="a de-identified video's folder (video + --report JSON), one such video, or a "
@@ -61,7 +56,7 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing page")
 
 
-def run_review(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     page = build_review_page(
         args.outdir,
         out=args.output,
@@ -97,59 +92,4 @@ def run_review(args: argparse.Namespace) -> int:
         print("medswap: review server stopped", file=sys.stderr)
     finally:
         server.server_close()
-    return 0
-
-
-def add_approve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("outdir", help="the folder the review page was made for")
-    p.add_argument("decision", help="the decision file the page downloaded (NAME.decision.json)")
-    p.add_argument("--key", metavar="FILE", help="signing key (default as for review)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier signed manifest")
-
-
-def run_approve(args: argparse.Namespace) -> int:
-    path = Path(args.decision)
-    if not path.is_file():
-        raise InputNotFoundError("no such decision file", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise UsageError(f"{path}: not a decision file (JSON expected)") from None
-    reviews = load_review_set(args.outdir)
-    key = Path(args.key) if args.key else default_key_file(reviews.root, reviews.kind)
-    out, manifest = approve(reviews, Decision.from_json(data), key, overwrite=args.overwrite)
-    print(
-        f"medswap: {manifest['decision']} by {manifest['reviewer']}, signed: {out}", file=sys.stderr
-    )
-    return 0
-
-
-def add_release_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "manifests",
-        nargs="+",
-        metavar="MANIFEST",
-        help="signed release manifests (NAME.release.json), or folders to search for them",
-    )
-    p.add_argument("--to", required=True, metavar="DIR", help="the release folder (created)")
-    p.add_argument(
-        "--key",
-        metavar="FILE",
-        help="signing key (default: OUT.pseudonym-key or DIR.release-key beside the folder)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace files already released")
-
-
-def run_release(args: argparse.Namespace) -> int:
-    done = release(
-        args.manifests,
-        args.to,
-        key_file=args.key,
-        overwrite=args.overwrite,
-        notice=lambda line: print(f"medswap: {line}", file=sys.stderr),
-        refusal=lambda exc: print(f"medswap: error: {exc}", file=sys.stderr),
-    )
-    for r in done:
-        print(f"medswap: released {r.video} (SHA-256 {r.sha256[:12]}...)", file=sys.stderr)
-    print(f"medswap: {len(done)} video(s) released to {args.to}", file=sys.stderr)
     return 0

@@ -1,7 +1,7 @@
-"""Thin CLI glue for ``medswap keypoints``, ``medswap evaluate`` and ``medswap compare``.
+"""``medswap compare`` (and its ``--sweep``): de-identify videos every way and evaluate each.
 
-Each ``run_*`` parses nothing itself: it calls one API function and returns an exit code.
-Progress goes to stderr (off with ``-q``); errors are raised as MedswapError for ``cli.main``.
+Parses nothing itself: it calls one API function and returns an exit code. Progress goes to
+stderr (off with ``-q``); errors are raised as MedswapError for :func:`medswap.cli.main`.
 """
 
 from __future__ import annotations
@@ -10,111 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames, positive
+from medswap.cli.args import add_max_frames, positive
 from medswap.errors import UsageError
 from medswap.progress import ProgressDisplay
 
-# -- medswap keypoints -------------------------------------------------------------------------
 
-
-def add_keypoints_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("video", help="input video")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="KEYPOINTS.parquet | .csv, or a folder for --format openpose-json",
-    )
-    p.add_argument(
-        "--format",
-        choices=["parquet", "csv", "openpose-json"],
-        help="file format (default: from the output's suffix)",
-    )
-    add_max_frames(p)
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing keypoint file or folder (and its sidecar); never the input",
-    )
-
-
-def run_keypoints(args: argparse.Namespace) -> int:
-    from medswap.keypoints import extract_keypoints, save_keypoints
-    from medswap.keypoints.io import check_keypoint_output
-
-    out = Path(args.output)
-    fmt = args.format or {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower())
-    if fmt is None:
-        raise UsageError(
-            f"cannot tell the format of '{out}': use a .parquet or .csv name, "
-            "or --format openpose-json with a folder"
-        )
-    # Refused before minutes of extraction: a bad input, an existing output, the input itself.
-    from medswap.video import probe
-
-    probe(args.video)
-    check_keypoint_output(out, fmt, overwrite=args.overwrite, inputs=[args.video])
-    display = ProgressDisplay(not args.quiet)
-    name = Path(args.video).name
-    series = extract_keypoints(
-        args.video, max_frames=args.max_frames, progress=display.step(f"{name}: keypoints")
-    )
-    display.close()
-    save_keypoints(series, out, fmt=fmt, overwrite=args.overwrite, inputs=[args.video])
-    if not args.quiet:
-        print(f"medswap: wrote keypoints of {len(series)} frames to {out}", file=sys.stderr)
-    return 0
-
-
-# -- medswap evaluate --------------------------------------------------------------------------
-
-
-def add_evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--original", required=True, help="the original video")
-    p.add_argument(
-        "--deidentified", required=True, nargs="+", help="one or more de-identified versions of it"
-    )
-    p.add_argument("-o", "--output", required=True, help="evaluation folder (created)")
-    p.add_argument("--labels", help="comma-separated names for the de-identified videos")
-    p.add_argument(
-        "--original-keypoints",
-        help="keypoint file of the original (refused if made from another video)",
-    )
-    add_max_frames(p)
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from medswap.studies.invariance import evaluate
-
-    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
-    if labels is not None and len(labels) != len(args.deidentified):
-        raise UsageError(
-            f"--labels names {len(labels)} videos but {len(args.deidentified)} were given"
-        )
-    display = ProgressDisplay(not args.quiet)
-    result = evaluate(
-        args.original,
-        args.deidentified,
-        args.output,
-        labels=labels,
-        max_frames=args.max_frames,
-        progress=display.update,
-        original_keypoints=args.original_keypoints,
-    )
-    display.close()
-    if not args.quiet:
-        from medswap.report.sections import evaluation_verdict
-
-        for line in evaluation_verdict(result):
-            print(f"medswap: {line}", file=sys.stderr)
-        print(f"medswap: wrote {Path(args.output) / 'report.html'}", file=sys.stderr)
-    return 0
-
-
-# -- medswap compare ---------------------------------------------------------------------------
-
-
-def add_compare_args(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", help="original videos")
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument(
@@ -205,7 +106,7 @@ def _engine_methods(
     }
 
 
-def run_compare(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from medswap.studies.compare import METHODS, compare
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from medswap.cli_args import add_max_frames
+from medswap.cli.args import add_max_frames
 from medswap.errors import InputNotFoundError, MedswapError
 
 log = logging.getLogger("medswap")

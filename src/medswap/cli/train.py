@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from medswap.cli_args import add_max_frames, positive, whole
+from medswap.cli.args import add_max_frames, positive, whole
 from medswap.learned.data import SIZES
 from medswap.progress import ProgressDisplay
 
