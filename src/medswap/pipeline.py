@@ -142,10 +142,10 @@ def deidentify(
     log.debug(  # the CLI prints its own summary line
         "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
         run.dst.name,
-        totals["frames"],
-        totals["frames_with_face"],
-        totals["faces_swapped"],
-        totals["faces_obscured"],
+        totals.frames,
+        totals.frames_with_face,
+        totals.faces_swapped,
+        totals.faces_obscured,
         result.elapsed_s,
     )
     return result
