@@ -33,7 +33,7 @@ from pathlib import Path
 
 from medswap.errors import UsageError
 from medswap.evaluate.clinical import agreement_score, clinical_agreement
-from medswap.evaluate.compare import CONTROL, _unique_names, reencode
+from medswap.evaluate.compare import CONTROL, _unique_names
 from medswap.evaluate.invariance import check_videos_aligned, evaluate_series
 from medswap.outputs import json_safe
 from medswap.studies.compare import _cached_keypoints
@@ -48,6 +48,7 @@ from medswap.studies.frontier import (
 )
 from medswap.studies.invariance import _prepare_dir
 from medswap.studies.sweep_outputs import write_outputs
+from medswap.video import reencode
 
 log = logging.getLogger(__name__)
 
