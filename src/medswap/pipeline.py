@@ -384,6 +384,7 @@ def _record(run: _Run, out: _Streamed, t_start: float) -> DeidentifyResult:
         frames=out.outcomes,
         totals=totals_of(out.outcomes, out.reasons),
         settings=run.cfg.report_settings(),
+        config=run.cfg.to_json(),
         donors=[f"{d.name}:{d.fingerprint}" for d in run.donors],
         elapsed_s=time.perf_counter() - t_start,
         donor_choice=run.chooser.report(),

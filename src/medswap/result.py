@@ -32,6 +32,8 @@ class DeidentifyResult:
     #: per track with several donors: the donor chosen and every donor's distances (see
     #: :class:`DonorChooser`)
     donor_choice: list[dict] = field(default_factory=list)
+    #: The whole configuration of the run (:meth:`medswap.config.DeidentifyConfig.to_json`).
+    config: dict = field(default_factory=dict)
 
     @property
     def face_found(self) -> bool:
@@ -56,6 +58,7 @@ class DeidentifyResult:
             "output": Path(self.output).name,
             "method": self.method,
             "settings": self.settings,
+            "config": self.config,
             "donors": self.donors,
             "donor_choice": self.donor_choice,
             "elapsed_s": round(self.elapsed_s, 3),
