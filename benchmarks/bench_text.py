@@ -67,10 +67,10 @@ def main() -> None:
                 result = deidentify(clip, Path(tmp) / f"out_{text}.mp4", text=text)
                 dt = time.perf_counter() - t0
                 best[text] = min(best.get(text, dt), dt)
-                tt = result.totals["text"]
+                tt = result.totals.text
                 print(
                     f"round {r + 1} --text {text}: {dt:.1f} s, {n / dt:.1f} fps, "
-                    f"{tt['frames_redacted']} frames with text redacted",
+                    f"{tt.frames_redacted} frames with text redacted",
                     flush=True,
                 )
         share = (best["redact"] - best["keep"]) / best["redact"]

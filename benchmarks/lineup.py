@@ -184,7 +184,7 @@ def main() -> None:
             )
             t = r.totals
             row = (
-                f"{clip} | {','.join(used)} | {t['faces_swapped']} | {t['faces_obscured']} | "
+                f"{clip} | {','.join(used)} | {t.faces_swapped} | {t.faces_obscured} | "
                 f"{_f(rank1.get('dlib'), True)} | {_f(rank1.get('sface'), True)} | "
                 f"{reid.get('dlib')} | {reid.get('sface')} | {leaks if leaks is not None else '-'}"
                 f" | {_f(m.get('disp_nme'))} | {_f(m.get('corr'))} | {_f(m.get('corr_expr'))} | "

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import FACE_CLIPS, VIDEOS  # noqa: E402
 
 from medswap.errors import MedswapError  # noqa: E402
-from medswap.evaluate.compare import reencode  # noqa: E402
 from medswap.keypoints import extract_keypoints, load_keypoints, save_keypoints  # noqa: E402
 from medswap.types import KeypointSeries  # noqa: E402
+from medswap.video import reencode  # noqa: E402
 
 METHODS = ("reencode", "swap", "blur")
 

@@ -52,13 +52,13 @@ def main() -> None:
             out = Path(tmp) / (src.stem + ".mp4")
             t0 = time.perf_counter()
             r = deidentify(src, out, shape=args.shape, donors=args.donor)
-            fps = r.totals["frames"] / (time.perf_counter() - t0)
+            fps = r.totals.frames / (time.perf_counter() - t0)
             q = measure(src, out, stride=args.stride, donor_descriptor=to_donor)
             t = r.totals
             ceiling = "n/a" if to_donor is None else f"{np.median(q.dlib_to_donor):.3f}"
             print(
-                f"{clip} | {t['frames']} | {fps:.1f} | {t['frames_swapped']} | "
-                f"{t['frames_obscured']} | {q.detection_ratio:.3f} | {np.median(q.nme):.4f} | "
+                f"{clip} | {t.frames} | {fps:.1f} | {t.frames_swapped} | "
+                f"{t.frames_obscured} | {q.detection_ratio:.3f} | {np.median(q.nme):.4f} | "
                 f"{np.median(q.dlib_distance):.3f} ({q.dlib_distance.min():.3f}) | "
                 f"{np.mean(q.dlib_distance < 0.6):.1%} | {np.median(q.sface_cosine):.3f} "
                 f"({q.sface_cosine.max():.3f}) | {np.mean(q.sface_cosine > 0.363):.1%} | "

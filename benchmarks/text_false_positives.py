@@ -55,7 +55,7 @@ def measure(clip: Path, max_frames: int | None, out_dir: Path) -> dict:
         "clip": clip.name,
         "frames": len(shares),
         "frames_redacted": len(redacted),
-        "regions": result.totals["text"]["regions_redacted"],
+        "regions": result.totals.text.regions_redacted,
         "mean_area": sum(shares) / max(len(shares), 1),
         "max_area": max(shares, default=0.0),
         "seconds": time.perf_counter() - t0,

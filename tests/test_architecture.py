@@ -183,3 +183,34 @@ def test_the_size_check_flags_growth_and_stale_entries():
     assert _check({"a": 90}, {}, 80) == ["a: 90 lines (limit 80)"]
     assert _check({"a": 90}, {"a": 85}, 80) == ["a: 90 lines (limit 85)"]
     assert _check({"a": 70}, {"a": 85}, 80) == ["a: within 80 lines now; take it off the list"]
+
+
+#: What ``evaluate`` may take from the file-writing modules: cleaning values for JSON only.
+_EVALUATE_MAY_USE = {"medswap.outputs": {"json_safe"}, "medswap.video": {"VideoInfo"}}
+#: Calls that write a file, whatever module they come from.
+_WRITING_CALLS = {"savefig", "savez", "save", "write_text", "write_bytes", "to_csv", "dump"}
+
+
+def _writes_in_evaluate() -> list[str]:
+    """Every place in ``evaluate`` that imports a writer or calls one."""
+    found = []
+    for path in sorted((PACKAGE / "evaluate").rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in ("medswap.outputs",):
+                extra = {a.name for a in node.names} - _EVALUATE_MAY_USE[node.module]
+                found += [f"{rel}: imports {name} from {node.module}" for name in sorted(extra)]
+            elif isinstance(node, ast.ImportFrom) and node.module == "medswap.video":
+                if "VideoWriter" in {a.name for a in node.names}:
+                    found.append(f"{rel}: imports VideoWriter")
+            elif isinstance(node, ast.Attribute) and node.attr in _WRITING_CALLS:
+                found.append(f"{rel}:{node.lineno}: .{node.attr}")
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "open":
+                modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
+                if any(set("wax") & set(str(m)) for m in modes):
+                    found.append(f"{rel}:{node.lineno}: open for writing")
+    return found
+
+
+def test_evaluate_computes_and_returns_and_writes_no_file():
+    assert _writes_in_evaluate() == []

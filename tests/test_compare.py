@@ -16,9 +16,8 @@ import pytest
 from conftest import shared_video
 
 from medswap.cli import main
-from medswap.evaluate.compare import reencode
 from medswap.studies.compare import compare
-from medswap.video import VideoWriter, probe, read_frames, read_timestamps
+from medswap.video import VideoWriter, probe, read_frames, read_timestamps, reencode
 
 
 def heavy_blur(inp, out, report, max_frames):

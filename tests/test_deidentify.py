@@ -74,7 +74,7 @@ def test_swap_is_frame_exact_and_never_passes_a_face_through(swapped, name):
     info, back = video.probe(src), video.probe(out)
     a = [t * info.time_base for t in video.read_timestamps(src)]
     b = [t * back.time_base for t in video.read_timestamps(out)]
-    assert len(b) == len(a) == result.totals["frames"]
+    assert len(b) == len(a) == result.totals.frames
     assert a == b
     assert (back.width, back.height, back.rotation) == (info.width, info.height, info.rotation)
     for frame in result.frames:
@@ -183,14 +183,14 @@ def test_no_face_video_is_a_valid_result(tmp_path):
     src = shared_video("no_face.mp4")
     result = deidentify(src, tmp_path / "out.mp4")
     assert not result.face_found
-    assert result.totals["frames"] == video.count_frames(src) == 95
-    assert result.totals["frames_swapped"] == 0
+    assert result.totals.frames == video.count_frames(src) == 95
+    assert result.totals.frames_swapped == 0
     # The safety-net detector takes skin-coloured title letters for faces in a few frames
     # (scores 0.60-0.69): fail closed, those regions are obscured and flagged, never swapped.
     flagged = [f for fr in result.frames for f in fr.faces]
     assert all(f.status == FaceStatus.OBSCURED for f in flagged)
     assert all("detector" in f.reason or "bridged" in f.reason for f in flagged)
-    assert result.totals["frames_no_face"] >= 70
+    assert result.totals.frames_no_face >= 70
 
 
 @needs_shared

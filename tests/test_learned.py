@@ -119,9 +119,9 @@ def test_end_to_end_learned_is_frame_exact(trained, clip, tmp_path):
     result = deidentify(clip, out, engine="learned", model=trained.output, occlusion=False)
     a = list(video.read_timestamps(clip))
     b = list(video.read_timestamps(out))
-    assert len(a) == len(b) == result.totals["frames"] == 20
+    assert len(a) == len(b) == result.totals.frames == 20
     assert a == b
-    assert result.totals["frames_swapped"] >= 18
+    assert result.totals.frames_swapped >= 18
     assert all(
         f.status in (FaceStatus.SWAPPED, FaceStatus.OBSCURED)
         for o in result.frames

@@ -235,8 +235,8 @@ def test_tables_and_report_show_motion_and_say_why_a_group_is_missing(original, 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_a_reencoded_shared_clip_keeps_the_motion(tmp_path):
-    from medswap.evaluate.compare import reencode
     from medswap.keypoints import extract_keypoints
+    from medswap.video import reencode
 
     clip = shared_video("speech_c.mp4")
     copy = reencode(clip, tmp_path / "reencode.mp4")

@@ -200,7 +200,7 @@ def test_no_text_stays_readable_after_deidentify(clips, tmp_path, clip, method):
     report = json.loads((tmp_path / "r.json").read_text())
     with_text = [i for i, t in enumerate(truth) if t]
     assert all(report["frames"][i]["text"] for i in with_text)
-    assert result.totals["text"]["frames_redacted"] >= len(with_text)
+    assert result.totals.text.frames_redacted >= len(with_text)
     assert "Smith" not in (tmp_path / "r.json").read_text()
 
 
@@ -212,7 +212,7 @@ def test_text_keep_leaves_the_text(clips, tmp_path):
     _same_timing(src, out)
     after = _reads(_frames(out), truth)
     assert all(sum(h) >= 0.8 * len(h) for h in after.values()), after
-    assert result.totals["text"]["regions_redacted"] == 0
+    assert result.totals.text.regions_redacted == 0
 
 
 @needs_tesseract
@@ -223,9 +223,9 @@ def test_text_phi_keeps_the_instruction_and_redacts_the_name_and_date(clips, tmp
     after = _reads(_frames(out), truth)
     assert sum(after["Tap your fingers"]) >= 0.8 * len(after["Tap your fingers"]), after
     assert not any(after["Patient"]) and not any(after["Visit 2018-04-07"]), after
-    reasons = result.totals["text"]["reasons"]
+    reasons = result.totals.text.reasons
     assert reasons.get(TextReason.NAME.value) and reasons.get(TextReason.DATE.value)
-    assert result.totals["text"]["regions_kept"] > 0
+    assert result.totals.text.regions_kept > 0
     # The audit counts the kept instruction apart and finds nothing else readable.
     assert result.text_audit.passed and result.text_audit.kept_on_purpose > 0
 

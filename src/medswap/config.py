@@ -153,6 +153,20 @@ class DeidentifyConfig:
             "text_method": self.text_method,
         }
 
+    def to_json(self) -> dict:
+        """Every field, as the report records it: file names, never a path."""
+        data: dict = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "donors":
+                value = [d.name if isinstance(d, Donor) else Path(d).name for d in value]
+            elif f.name == "swap_settings":
+                value = asdict(value)
+            elif isinstance(value, Path | str) and f.name in ("model", "gallery"):
+                value = Path(value).name
+            data[f.name] = value
+        return data
+
     def fingerprint(self) -> str:
         """A digest of everything that changes the output video, for batch's resume check.
 

@@ -142,10 +142,10 @@ def deidentify(
     log.debug(  # the CLI prints its own summary line
         "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
         run.dst.name,
-        totals["frames"],
-        totals["frames_with_face"],
-        totals["faces_swapped"],
-        totals["faces_obscured"],
+        totals.frames,
+        totals.frames_with_face,
+        totals.faces_swapped,
+        totals.faces_obscured,
         result.elapsed_s,
     )
     return result
@@ -384,6 +384,7 @@ def _record(run: _Run, out: _Streamed, t_start: float) -> DeidentifyResult:
         frames=out.outcomes,
         totals=totals_of(out.outcomes, out.reasons),
         settings=run.cfg.report_settings(),
+        config=run.cfg.to_json(),
         donors=[f"{d.name}:{d.fingerprint}" for d in run.donors],
         elapsed_s=time.perf_counter() - t_start,
         donor_choice=run.chooser.report(),

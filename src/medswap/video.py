@@ -556,3 +556,12 @@ def write_video(
         for i, image in enumerate(frames):
             writer.write(image, i)
     return Path(path)
+
+
+def reencode(input: str | Path, output: str | Path, max_frames: int | None = None) -> Path:
+    """Re-encode a video once through medswap's encoder, changing nothing else (the control)."""
+    info = probe(input)
+    with VideoWriter(output, info) as writer:
+        for frame in read_frames(input, info=info, max_frames=max_frames):
+            writer.write(frame.image, frame.pts)
+    return Path(output)

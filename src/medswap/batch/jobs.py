@@ -262,7 +262,7 @@ def run_video(job: VideoJob) -> VideoOutcome:
             input_frames=input_frames,
             sha256=digest,
             audit=_audit_verdict(result.audit),
-            metrics=_scalars(getattr(result, "totals", {}), drop=(job.source,)),
+            metrics=_scalars(result.totals.to_json(), drop=(job.source,)),
             evaluation=evaluation,
             seconds=round(time.perf_counter() - start, 3),
         )

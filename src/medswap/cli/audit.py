@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from medswap.cli.args import add_max_frames, positive
+from medswap.errors import OutputError, PrivacyError
 from medswap.evaluate.privacy import audit
+from medswap.outputs import write_text_atomic
 from medswap.progress import ProgressDisplay
 
 
@@ -58,14 +61,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise OutputError("output folder does not exist", out)
     display = ProgressDisplay(not args.quiet)
     try:
         result = audit(
             args.original,
             args.deidentified,
             gallery=args.gallery,
-            out=args.output,
-            strict=args.strict,
             max_frames=args.max_frames,
             donors=args.donor or None,
             stride=args.stride,
@@ -74,5 +78,11 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         display.close()
+    if out is not None:  # before --strict fails, so a failed audit still leaves its evidence
+        write_text_atomic(out, json.dumps(result.to_json(), indent=2), "audit")
+    if args.strict and not result.clean:
+        err = PrivacyError(result.failure_message(), args.deidentified)
+        err.audit = result
+        raise err
     print(result.summary())
     return 0

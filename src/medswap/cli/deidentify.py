@@ -72,29 +72,29 @@ def run(args: argparse.Namespace) -> int:
     t = result.totals
     if not result.face_found:
         print(
-            f"medswap: notice: {args.input}: no face found in any of {t['frames']} frames; "
+            f"medswap: notice: {args.input}: no face found in any of {t.frames} frames; "
             + (
-                f"{t['frames_obscured']} frames with a possible face (safety-net detector) "
+                f"{t.frames_obscured} frames with a possible face (safety-net detector) "
                 "were obscured"
-                if t["frames_obscured"]
+                if t.frames_obscured
                 else "the output is a re-encoded copy"
             ),
             file=sys.stderr,
         )
     else:
         print(
-            f"medswap: {args.output}: {t['frames']} frames, {t['frames_with_face']} with a "
-            f"face: {t['frames_swapped']} swapped, {t['frames_obscured']} obscured"
-            + ("" if args.method == "swap" else f", {t['frames_baseline']} {args.method}"),
+            f"medswap: {args.output}: {t.frames} frames, {t.frames_with_face} with a "
+            f"face: {t.frames_swapped} swapped, {t.frames_obscured} obscured"
+            + ("" if args.method == "swap" else f", {t.frames_baseline} {args.method}"),
             file=sys.stderr,
         )
     if result.audit is not None:
         print(f"medswap: audit: {result.audit.summary()}", file=sys.stderr)
     if args.text != "keep":
-        tt = t["text"]
+        tt = t.text
         line = (
-            f"medswap: text: {tt['frames_redacted']} frames with text redacted "
-            f"({tt['regions_redacted']} regions, {tt['regions_kept']} kept)"
+            f"medswap: text: {tt.frames_redacted} frames with text redacted "
+            f"({tt.regions_redacted} regions, {tt.regions_kept} kept)"
         )
         if result.text_audit is not None:
             line += f"; audit: {result.text_audit.summary()}"

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     t = result.totals
     print(
-        f"medswap demo: {t['frames']} frames, {t['frames_swapped']} swapped, "
-        f"{t['frames_obscured']} obscured -> {args.output}/demo_deidentified.mp4, "
+        f"medswap demo: {t.frames} frames, {t.frames_swapped} swapped, "
+        f"{t.frames_obscured} obscured -> {args.output}/demo_deidentified.mp4, "
         f"demo_before_after.png, demo_report.json",
         file=sys.stderr,
     )

@@ -66,17 +66,6 @@ PRIVACY_KEYS = (
 )
 
 
-def reencode(input: str | Path, output: str | Path, max_frames: int | None = None) -> Path:
-    """Re-encode a video once through medswap's encoder, changing nothing else (the control)."""
-    from medswap.video import VideoWriter, probe, read_frames
-
-    info = probe(input)
-    with VideoWriter(output, info) as writer:
-        for frame in read_frames(input, info=info, max_frames=max_frames):
-            writer.write(frame.image, frame.pts)
-    return Path(output)
-
-
 @dataclass
 class Comparison:
     """The aggregated result of :func:`compare`."""

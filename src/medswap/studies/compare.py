@@ -43,7 +43,6 @@ from medswap.evaluate.compare import (
     check_claims,
     clinical_verdict,
     privacy_verdict,
-    reencode,
     verdict,
 )
 from medswap.evaluate.invariance import (
@@ -59,6 +58,7 @@ from medswap.outputs import json_safe, write_text_atomic
 from medswap.studies.invariance import _prepare_dir, write_evaluation
 from medswap.swap.donors import DEFAULT_DONOR
 from medswap.types import METHODS, KeypointSeries
+from medswap.video import reencode
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def audit_outputs(
     Only every ``stride``-th frame is analysed (the audit's ``grid_only`` sample). Writes
     ``out_dir/audit/<label>.json``; returns ``{label: AuditResult}``.
     """
-    from medswap.evaluate.privacy import audit, scan_original, write_json
+    from medswap.evaluate.privacy import audit, scan_original
 
     _prepare_dir(out_dir / "audit")
     if original_faces is None:
@@ -192,7 +192,8 @@ def audit_outputs(
             original_faces=original_faces,
             grid_only=True,
         )
-        write_json(results[label], out_dir / "audit" / f"{label}.json")
+        audit_json = json.dumps(results[label].to_json(), indent=2)
+        write_text_atomic(out_dir / "audit" / f"{label}.json", audit_json, "audit")
     return results
 
 

@@ -31,9 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medswap.config import DeidentifyConfig
 from medswap.errors import UsageError
 from medswap.evaluate.clinical import agreement_score, clinical_agreement
-from medswap.evaluate.compare import CONTROL, _unique_names, reencode
+from medswap.evaluate.compare import CONTROL, _unique_names
 from medswap.evaluate.invariance import check_videos_aligned, evaluate_series
 from medswap.outputs import json_safe
 from medswap.studies.compare import _cached_keypoints
@@ -48,6 +49,7 @@ from medswap.studies.frontier import (
 )
 from medswap.studies.invariance import _prepare_dir
 from medswap.studies.sweep_outputs import write_outputs
+from medswap.video import reencode
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,16 @@ class SweepPoint:
     def slug(self) -> str:
         return self.label.replace(" ", "_")
 
+    def config(self, max_frames: int | None = None) -> DeidentifyConfig:
+        """This point's configuration: the defaults with the one setting the sweep varies."""
+        if self.method == "swap":
+            varied: dict = {"shape": float(self.value)}
+        elif self.method == "mask":
+            varied = {"mask_shape": str(self.value)}
+        else:
+            varied = {"strength": float(self.value)}
+        return DeidentifyConfig(method=self.method, max_frames=max_frames, **varied)
+
     def run(self, video: Path, out: Path, max_frames: int | None) -> list[str] | None:
         """Write this point's output video; returns the donors used (for the audit)."""
         if self.method == CONTROL:
@@ -97,16 +109,7 @@ class SweepPoint:
             return None
         from medswap.pipeline import deidentify
 
-        kw: dict = {}
-        if self.method == "swap":
-            kw["shape"] = float(self.value)
-        elif self.method == "mask":
-            kw["mask_shape"] = str(self.value)
-        else:
-            kw["strength"] = float(self.value)
-        result = deidentify(
-            video, out, method=self.method, overwrite=True, max_frames=max_frames, **kw
-        )
+        result = deidentify(video, out, self.config(max_frames), overwrite=True)
         return [d.split(":", 1)[0] for d in result.donors] or None
 
 

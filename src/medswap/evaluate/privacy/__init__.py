@@ -53,7 +53,6 @@ from medswap.evaluate.privacy.gallery import (
     default_gallery,
     load_donors,
     load_gallery,
-    save_gallery,
 )
 from medswap.evaluate.privacy.judge import (
     Judge,
@@ -93,7 +92,6 @@ from medswap.evaluate.privacy.result import (
     AuditResult,
     LeakHit,
     distribution,
-    write_json,
 )
 from medswap.evaluate.privacy.scanning import (
     SFACE_SUSPECT_DISTANCE,
@@ -164,10 +162,8 @@ __all__ = [
     "rank1_passes",
     "read_image",
     "same_person",
-    "save_gallery",
     "scan",
     "scan_original",
     "scan_parallel",
     "verify",
-    "write_json",
 ]

@@ -1,8 +1,8 @@
 """The public entry point: :func:`audit` of one de-identified video against its original.
 
 It checks the arguments, scans both videos (:mod:`.scanning`), enrols the patient, and hands
-the scans to the judge (:mod:`.judge`); the result is written before ``strict`` is applied,
-so a failed audit still leaves its evidence.
+the scans to the judge (:mod:`.judge`) and returns the result; it writes no file (the
+command line does, before ``--strict`` fails, so a failed audit still leaves its evidence).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medswap.errors import OutputError, PrivacyError, UsageError
+from medswap.errors import PrivacyError, UsageError
 from medswap.evaluate.privacy.gallery import (
     Gallery,
     _identity,
@@ -29,7 +29,7 @@ from medswap.evaluate.privacy.recognisers import (
     FaceRecord,
     mean_descriptor,
 )
-from medswap.evaluate.privacy.result import AuditResult, write_json
+from medswap.evaluate.privacy.result import AuditResult
 from medswap.evaluate.privacy.scanning import (
     FrameScan,
     OriginalFaces,
@@ -49,7 +49,6 @@ def audit(
     original: str | Path,
     deidentified: str | Path,
     gallery: str | Path | Gallery | None = None,
-    out: str | Path | None = None,
     strict: bool = False,
     max_frames: int | None = None,
     donors: Sequence[object] | None = None,
@@ -63,8 +62,8 @@ def audit(
     """Audit a de-identified video against its original; see the module docstring.
 
     ``stride`` > 1 verifies (and runs dlib on) every ``stride``-th frame only; the leak audit
-    still detects faces and runs SFace on every output frame. With ``out`` the JSON is written
-    before ``strict`` is applied, so a failed audit still leaves its evidence. ``strict``
+    still detects faces and runs SFace on every output frame. It writes nothing: the caller
+    keeps the evidence (``medswap audit -o`` writes the JSON before ``--strict`` fails). ``strict``
     raises :class:`PrivacyError` when any output frame shows the patient. ``workers`` > 1 splits
     the pass over that many spawned processes (each starts in a few seconds and loads its own
     models; worth it only on idle cores, so one by default). ``original_faces`` (from
@@ -75,7 +74,7 @@ def audit(
     ``deidentify`` run's time, so the CLI shows it).
     """
     t0 = time.perf_counter()
-    out = _checked_arguments(stride, workers, max_frames, out)
+    _checked_arguments(stride, workers, max_frames)
     require_models(AUDIT_MODELS)  # a bad model file stops the audit before its first frame
     orig_info, out_info = probe(original), probe(deidentified)
     check_alignment(orig_info, out_info, max_frames)
@@ -118,8 +117,6 @@ def audit(
         fill_result(result, judge, lineup)
     result.seconds = time.perf_counter() - t0
     log.debug("%s", result.summary())
-    if out is not None:
-        write_json(result, out)
     if strict and not result.clean:
         err = PrivacyError(result.failure_message(), deidentified)
         err.audit = result
@@ -131,21 +128,14 @@ def audit(
 _UNKNOWN_LENGTH = 10**9
 
 
-def _checked_arguments(
-    stride: int, workers: int, max_frames: int | None, out: str | Path | None
-) -> Path | None:
-    """Refuse unusable settings before any model is loaded; ``out`` as a Path (or None)."""
+def _checked_arguments(stride: int, workers: int, max_frames: int | None) -> None:
+    """Refuse unusable settings before any model is loaded."""
     if stride < 1:
         raise UsageError(f"--stride must be 1 or more, got {stride}")
     if workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {workers}")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--max-frames must be 1 or more, got {max_frames}")
-    if out is not None:
-        out = Path(out)
-        if not out.parent.is_dir():
-            raise OutputError("output folder does not exist", out)
-    return out
 
 
 def _frames_expected(info: VideoInfo, original: str | Path, max_frames: int | None) -> int:

@@ -157,28 +157,11 @@ def builtin_donor_images() -> dict[str, np.ndarray]:
 PACKAGED_GALLERY = Path(__file__).resolve().parents[2] / "data" / "default_gallery.npz"
 
 
-def _audit_model_hashes() -> str:
+def audit_model_hashes() -> str:
+    """The audit models' hashes a gallery file records: another set makes the file stale."""
     from medswap.models import MODELS
 
     return ",".join(f"{n}:{MODELS[n].sha256}" for n in AUDIT_MODELS)
-
-
-def save_gallery(gallery: Gallery, path: str | Path) -> Path:
-    """Write a gallery's descriptors (with the audit models' hashes) for :func:`default_gallery`."""
-    from medswap.outputs import atomic_path
-
-    with atomic_path(path, "gallery") as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            source=np.array(gallery.source),
-            models=np.array(_audit_model_hashes()),
-            names=np.array(gallery.names()),
-            n_images=np.array([i.n_images for i in gallery.identities]),
-            dlib=np.stack([i.dlib for i in gallery.identities]),
-            sface=np.stack([i.sface for i in gallery.identities]),
-            skipped=np.array(json.dumps(gallery.skipped)),
-        )
-    return Path(path)
 
 
 def _packaged_gallery() -> Gallery | None:
@@ -186,7 +169,7 @@ def _packaged_gallery() -> Gallery | None:
     if not PACKAGED_GALLERY.is_file():
         return None
     with np.load(PACKAGED_GALLERY) as data:
-        if str(data["models"]) != _audit_model_hashes():
+        if str(data["models"]) != audit_model_hashes():
             return None
         ids = [
             GalleryIdentity(str(n), int(k), d, f)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,10 +238,3 @@ def _model_names() -> dict:
         }
         for n in AUDIT_MODELS
     }
-
-
-def write_json(result: AuditResult, path: str | Path) -> Path:
-    """Write AUDIT.json through :mod:`medswap.outputs` (a partial name, then a rename)."""
-    from medswap.outputs import write_text_atomic
-
-    return write_text_atomic(path, json.dumps(result.to_json(), indent=2), "audit")
