@@ -102,17 +102,9 @@ def leak_audit(clips, small_gallery):
     """The leaky copy audited with strict=True: the error carries the result."""
     donor = clips["root"] / "astronaut.png"
     cv2.imwrite(str(donor), skimage.data.astronaut()[..., ::-1])
-    out = clips["root"] / "leaky_audit.json"
     with pytest.raises(PrivacyError) as info:
-        audit(
-            clips["orig"],
-            clips["leaky"],
-            gallery=small_gallery,
-            out=out,
-            strict=True,
-            donors=[donor],
-        )
-    return info.value, out
+        audit(clips["orig"], clips["leaky"], gallery=small_gallery, strict=True, donors=[donor])
+    return info.value
 
 
 def test_reencoded_original_is_recognised_in_every_frame(reencode_audit):
@@ -132,7 +124,7 @@ def test_reencoded_original_is_recognised_in_every_frame(reencode_audit):
 
 
 def test_leak_audit_finds_exactly_the_pasted_frames(leak_audit, clips):
-    err, out = leak_audit
+    err = leak_audit
     r = err.audit
     assert r.leak_frames == LEAK_FRAMES
     assert str(err) == f"{clips['leaky']}: 3 frames show the original identity (first at frame 4)"
@@ -146,8 +138,6 @@ def test_leak_audit_finds_exactly_the_pasted_frames(leak_audit, clips):
     assert len(r.frames_no_face_in_output) == N - 3
     # The only output faces are the original's, so none is closer to the donor.
     assert r.donors["astronaut"]["dlib"]["closer_to_donor_rate"] == 0.0
-    written = json.loads(out.read_text())
-    assert written["leaks"]["frames"] == LEAK_FRAMES and written["safe"] is False
 
 
 def test_gallery_skips_and_reports_unusable_files(small_gallery, leak_audit):
@@ -164,7 +154,7 @@ def test_gallery_skips_and_reports_unusable_files(small_gallery, leak_audit):
         "README.txt": "not a person folder",
     }
     # The audit used it anyway and says what it skipped; the donor joined the gallery.
-    err, _ = leak_audit
+    err = leak_audit
     assert len(err.audit.gallery["skipped"]) == 5
     assert set(err.audit.gallery["identities"]) == {"Barack_Obama", "astronaut"}
 
@@ -194,9 +184,11 @@ def test_no_face_in_the_original_means_nothing_to_protect():
     assert "nothing to protect" in body
 
 
-def test_cli_strict_exits_12_with_one_line(clips, small_gallery, capsys):
+def test_cli_strict_exits_12_with_one_line(clips, small_gallery, capsys, tmp_path):
     # Off the stride grid (4, 13, 22 are not multiples of 3) dlib runs only where SFace is
-    # suspicious: the leaks are still all found.
+    # suspicious: the leaks are still all found. The JSON is written before --strict fails,
+    # so a failed audit still leaves its evidence.
+    out = tmp_path / "leaky_audit.json"
     code = main(
         [
             "-q",
@@ -210,10 +202,14 @@ def test_cli_strict_exits_12_with_one_line(clips, small_gallery, capsys):
             "--strict",
             "--stride",
             "3",
+            "-o",
+            str(out),
         ]
     )
     err = capsys.readouterr().err
     assert code == 12
+    written = json.loads(out.read_text())
+    assert written["leaks"]["frames"] == LEAK_FRAMES and written["safe"] is False
     assert err == (
         f"medswap: error: {clips['leaky']}: 3 frames show the original identity "
         "(first at frame 4)\n"
@@ -249,7 +245,7 @@ def test_cli_mismatch_and_missing_file_exit_codes(clips, capsys):
 
 
 def test_privacy_section_lists_every_output(reencode_audit, leak_audit):
-    title, body = privacy_section({"reencode": reencode_audit, "leaky": leak_audit[0].audit})
+    title, body = privacy_section({"reencode": reencode_audit, "leaky": leak_audit.audit})
     assert title.startswith("Privacy")
     assert body.count("<tr") == 3 and "<b>3</b> (first 4)" in body and "100.0%" in body
 
