@@ -162,7 +162,6 @@ class _Run:
     report_path: Path | None
     quarantine: str | Path | None
     overwrite: bool
-    settings: SwapSettings
     learned: Any
     donors: list[Donor]
     chooser: DonorChooser
@@ -213,8 +212,7 @@ def _prepare(
         check_new_output(
             report_path, overwrite=overwrite, inputs=[src], others=[dst], what="report"
         )
-    settings = cfg.swap
-    learned = _learned_swapper(cfg.model, src, settings) if cfg.engine == "learned" else None
+    learned = _learned_swapper(cfg.model, src, cfg.swap) if cfg.engine == "learned" else None
     if learned is not None:
         donors = [learned.donor]
     else:
@@ -224,9 +222,7 @@ def _prepare(
         chooser.probe(src, info, cfg.max_frames)
     if quarantine is not None:
         check_new_output(Path(quarantine) / dst.name, overwrite=overwrite, inputs=[src])
-    return _Run(
-        src, dst, cfg, info, report_path, quarantine, overwrite, settings, learned, donors, chooser
-    )
+    return _Run(src, dst, cfg, info, report_path, quarantine, overwrite, learned, donors, chooser)
 
 
 def _stream(run: _Run, progress: Progress | None) -> _Streamed:
@@ -238,7 +234,7 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     # Burned-in text: detected at key frames on a thread of its own; frames wait in the stage
     # until their regions are known, then leave redacted (medswap.text.stage).
     text_stage = TextStage(cfg.text, cfg.text_method, info.display_size, key_frame_stride(info.fps))
-    swapper = run.learned if run.learned is not None else MeshSwapper(run.settings)
+    swapper = run.learned if run.learned is not None else MeshSwapper(cfg.swap)
     renderer = renderer_for(
         cfg.method, cfg.strength_used, cfg.mask_shape, swapper, run.chooser.donor
     )
@@ -458,7 +454,7 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
         )
     )
     return ReleaseGate(
-        auditor, cfg.method, run.settings, run.donors, run.chooser.donor, run.learned is None
+        auditor, cfg.method, cfg.swap, run.donors, run.chooser.donor, run.learned is None
     )
 
 

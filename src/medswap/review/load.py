@@ -32,9 +32,8 @@ from medswap.types import Reason
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
-#: Reason texts the pipeline writes for faces it could not swap (see medswap.pipeline).
-_BRIDGED = Reason.BRIDGED
-_SAFETY_NET = Reason.DETECTOR_ONLY
+#: Faces the pipeline obscured because no mesh was found there, flagged as such for review.
+_FLAG_OF_REASON = {Reason.BRIDGED: FlagKind.BRIDGED, Reason.DETECTOR_ONLY: FlagKind.SAFETY_NET}
 #: Median NME (of the inter-ocular distance) above which the face keypoints count as moved:
 #: the usual PCK@0.05 hit radius; the swap measures 0.024-0.039 on the shared clips.
 NME_LIMIT = 0.05
@@ -64,9 +63,7 @@ def frame_flags(report: dict | None) -> dict[int, list[FrameFlag]]:
         for face in frame.get("faces", []):
             reason = face.get("reason", "")
             if face.get("status") == "obscured":
-                kind = {_BRIDGED: FlagKind.BRIDGED, _SAFETY_NET: FlagKind.SAFETY_NET}.get(
-                    reason, FlagKind.OBSCURED
-                )
+                kind = _FLAG_OF_REASON.get(reason, FlagKind.OBSCURED)
                 add(frame["frame_index"], kind, f"obscured: {reason or 'no reason recorded'}")
             if face.get("hands_in_front"):
                 add(frame["frame_index"], FlagKind.HAND, "hand over the face, kept in front")
