@@ -127,10 +127,27 @@ def blur_context(
     if ix1 > ix0 and iy1 > iy0:
         inside = face_alpha[iy0 - fy0 : iy1 - fy0, ix0 - fx0 : ix1 - fx0]
         if margin > 0:
-            k = 2 * max(1, round(margin * face_w)) + 1
-            inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            inside = _grown(inside, margin * face_w, g)
         weight[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0] *= 1.0 - inside
     frame[by0:by1, bx0:bx1] = blend.composite(box, blurred, weight)
+
+
+def _grown(alpha: np.ndarray, by: float, g: float) -> np.ndarray:
+    """``alpha`` dilated by ``by`` pixels (a disc), computed at scale ``g`` like the ring.
+
+    A disc as wide as a tenth of the face is a large kernel at full size; at the ring's own
+    scale it is a few pixels, and the band it marks is no sharper than the ring's fade.
+    """
+    h, w = alpha.shape[:2]
+    sw, sh = max(1, round(w * g)), max(1, round(h * g))
+    small = (
+        alpha if (sw, sh) == (w, h) else cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
+    )
+    k = 2 * max(1, round(by * g)) + 1
+    small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if (sw, sh) == (w, h):
+        return small
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def nonzero_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
