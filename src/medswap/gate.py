@@ -19,7 +19,7 @@ runs on its own thread with its own swappers, so the renderer's per-track state 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -32,6 +32,9 @@ from medswap.swap.donors import BUILTIN_DONORS, Donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome, Reason
 
+#: Frames judged but not yet finished (waiting for dlib) at most; each holds its original and
+#: its rendering, so memory stays flat.
+GATE_LAG = 4
 #: Reasons recorded in the report for faces the gate changed.
 REASON_OBSCURED = Reason.REIDENTIFIED
 REASON_UNTRACKED = Reason.UNTRACKED
@@ -80,6 +83,7 @@ class ReleaseGate:
         self.counts: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.rerender_s = 0.0
+        self._started: deque[tuple[Rendered, FrameJudgement]] = deque()
 
     def _steps(self, track_id: int) -> list[_Step]:
         """The stronger renderings to try, in order (the assigned donor first)."""
@@ -94,12 +98,41 @@ class ReleaseGate:
             steps.append(_Step(f"shape 1.0, donor {donor.name}", self._swappers[donor.name], donor))
         return steps
 
+    def push(self, item: Rendered) -> list[Rendered]:
+        """Start judging ``item``; the frames that are finished come back, in order.
+
+        dlib's descriptor of a frame is computed in the auditor's process while the next
+        frames are judged, so a frame is finished once its descriptors are in, or when
+        :data:`GATE_LAG` frames wait behind it. Each returned frame's ``image`` is final.
+        """
+        self._started.append((item, self.auditor.judge(*self._judge_args(item))))
+        done = []
+        while self._started and (len(self._started) > GATE_LAG or self._started[0][1].ready()):
+            done.append(self._finish(*self._started.popleft()))
+        return done
+
+    def flush(self) -> list[Rendered]:
+        """Finish every frame still waiting, in order."""
+        done = []
+        while self._started:
+            done.append(self._finish(*self._started.popleft()))
+        return done
+
     def process(self, item: Rendered) -> np.ndarray:
         """Judge ``item``, fix what fails (in ``item.image``), record it; returns the image."""
+        return self._finish(item, self.auditor.judge(*self._judge_args(item))).image
+
+    @staticmethod
+    def _judge_args(item: Rendered) -> tuple:
+        places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
+        return item.index, item.time_s, item.original, item.image, places
+
+    def _finish(self, item: Rendered, judgement: FrameJudgement) -> Rendered:
+        """Settle ``item``'s judgement, fix what fails (in ``item.image``) and record it."""
+        judgement = self.auditor.settle(judgement)
         places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
         by_id = {p.track_id: p for p in places}
         states = {st.track_id: st for st in item.states}
-        judgement = self.auditor.judge(item.index, item.time_s, item.original, item.image, places)
         final: list[JudgedFace] = []
         for face in judgement.faces:
             if not face.hits:
@@ -123,7 +156,7 @@ class ReleaseGate:
             if again is not None:
                 final.append(again)
         self.auditor.commit(judgement, final)
-        return item.image
+        return item
 
     def _rerender(
         self,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -40,6 +41,7 @@ from medswap.result import DeidentifyResult, totals_of
 from medswap.swap.donors import Donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.text import TextFrame, TextStage, key_frame_stride
+from medswap.text.audit import TextCheckInStream
 from medswap.types import METHODS, FaceOutcome, FaceTrackState, FrameOutcome, TextOutcome
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,7 @@ class _Streamed:
     writer: video.VideoWriter | None = None
     gate: ReleaseGate | None = None
     audit: Any = None
+    text_audit: Any = None  # medswap.text.audit.TextAuditResult, when checked
 
 
 def _prepare(
@@ -233,7 +236,13 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     hands = HandFinder() if cfg.keeps_hands else None
     # Burned-in text: detected at key frames on a thread of its own; frames wait in the stage
     # until their regions are known, then leave redacted (medswap.text.stage).
-    text_stage = TextStage(cfg.text, cfg.text_method, info.display_size, key_frame_stride(info.fps))
+    stride = key_frame_stride(info.fps)
+    # The text audit looks at frames midway between scheduled key frames, where the stage
+    # covered text it never saw; it reads them as they are encoded.
+    check = (
+        TextCheckInStream(stride, offset=stride // 2) if cfg.audit and cfg.text != "keep" else None
+    )
+    text_stage = TextStage(cfg.text, cfg.text_method, info.display_size, stride, check=check)
     swapper = run.learned if run.learned is not None else MeshSwapper(cfg.swap)
     renderer = renderer_for(
         cfg.method, cfg.strength_used, cfg.mask_shape, swapper, run.chooser.donor
@@ -241,12 +250,15 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     # One BLAS thread: the stages already run in parallel, and BLAS's own threads spin-wait
     # between the many small products of a frame (measured: 9 s of 27 s CPU on a 10 s clip).
     blas = threadpool_limits(limits=1, user_api="blas")
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     out = _Streamed(cpu0=resource.getrusage(resource.RUSAGE_SELF))
     try:
         _frame_loop(run, out, renderer, [mesher, detector, hands], text_stage, progress)
     finally:
         text_stage.close()
         blas.restore_original_limits()
+        cv2.setNumThreads(cv_threads)
         mesher.close()
         detector.close()
         if hands is not None:
@@ -310,9 +322,7 @@ def _frame_loop(
                     outcome,
                 )
                 in_flight.append(
-                    gate_thread.submit(
-                        _gate_and_write, gate, item, writer, out.timers, text_stage, faces_hidden
-                    )
+                    gate_thread.submit(_gate_and_write, gate, item, writer, out.timers, text_stage)
                 )
                 while len(in_flight) > GATE_QUEUE:  # bounded: memory stays flat
                     in_flight.popleft().result()
@@ -323,8 +333,12 @@ def _frame_loop(
             t_wait = time.perf_counter()
         while in_flight:
             in_flight.popleft().result()
+        if gate is not None:
+            gate_thread.submit(_gate_and_write, gate, None, writer, out.timers, text_stage).result()
         for done in text_stage.flush():
             _write_text_frame(writer, done)
+        if text_stage.check is not None:
+            out.text_audit = text_stage.check.result()
         if gate is not None:
             audit = gate.auditor.result(len(out.outcomes))
             out.audit = replace(audit, deidentified=str(run.dst))
@@ -407,21 +421,9 @@ def _release(run: _Run, out: _Streamed, result: DeidentifyResult) -> None:
     The output stays hidden until its audit and report are done: an interrupted or failed
     audit or report leaves nothing that looks like a checked result.
     """
-    cfg, partial = run.cfg, out.writer.partial
+    partial = out.writer.partial
     try:
-        if cfg.audit and cfg.text != "keep":
-            from medswap.text.audit import audit_text
-
-            stride = key_frame_stride(run.info.fps)
-            # Midway between scheduled key frames: where the stage covered text it never saw.
-            result.text_audit = audit_text(
-                run.src,
-                partial,
-                frames=out.outcomes,
-                stride=stride,
-                offset=stride // 2,
-                max_frames=cfg.max_frames,
-            )
+        result.text_audit = out.text_audit
         if result.audit is not None and not result.audit.clean:
             kept = _quarantine(partial, run.dst, run.quarantine, result, run.overwrite)
             err = ReleaseGateError(
@@ -460,17 +462,22 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
 
 def _gate_and_write(
     gate: ReleaseGate,
-    item: Rendered,
+    item: Rendered | None,
     writer: video.VideoWriter,
     timers: Counter,
     text_stage: TextStage,
-    faces_hidden: list[np.ndarray],
 ) -> None:
-    """On the gate's thread: judge and fix one frame, then pass it on to the text stage."""
+    """On the gate's thread: start judging one frame; pass those finished to the text stage.
+
+    ``item`` None: the end of the video, every frame still in the gate is finished.
+    """
     t0 = time.perf_counter()
-    image = gate.process(item)
+    done = gate.flush() if item is None else gate.push(item)
     timers["audit and gate"] += time.perf_counter() - t0
-    _to_text_stage(text_stage, writer, item.index, item.original, image, item.outcome, faces_hidden)
+    for d in done:
+        _to_text_stage(
+            text_stage, writer, d.index, d.original, d.image, d.outcome, [st.box for st in d.states]
+        )
 
 
 def _to_text_stage(

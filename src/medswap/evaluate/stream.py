@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,6 @@ import cv2
 import numpy as np
 
 from medswap.evaluate.privacy import (
-    RECOGNISERS,
     SFACE_SUSPECT_DISTANCE,
     AuditResult,
     FaceAnalyser,
@@ -62,7 +62,7 @@ ENROL_GAP = 5
 ENROL_SPREAD = 60
 #: dlib's descriptor runs on every this-many-th frame, and on any frame where SFace finds an
 #: output face within :data:`SFACE_SUSPECT_DISTANCE` of the patient or there is no template.
-DLIB_STRIDE = 5
+DLIB_STRIDE = 10
 #: Margin around a face box (x its size) in the crop sent to the dlib process: room for the
 #: aligned chip's padding and a tilted head.
 CROP_MARGIN = 0.6
@@ -97,14 +97,26 @@ class JudgedFace:
 
 @dataclass
 class FrameJudgement:
-    """One frame as judged: the scan the audit keeps, and each face's verdict."""
+    """One frame as judged: the scan the audit keeps, and each face's verdict.
+
+    From :meth:`StreamAuditor.judge` it may still wait for dlib (``settled`` False: no hits
+    yet); :meth:`StreamAuditor.settle` completes it.
+    """
 
     scan: FrameScan
     faces: list[JudgedFace]
+    settled: bool = True
+    places: list[Place] = field(default_factory=list, repr=False)
+    enrolled: FaceRecord | None = field(default=None, repr=False)
+    dlib_jobs: list[Future | None] = field(default_factory=list, repr=False)
 
     @property
     def flagged(self) -> list[JudgedFace]:
         return [f for f in self.faces if f.hits]
+
+    def ready(self) -> bool:
+        """True when settling it will not wait for dlib."""
+        return all(j is None or j.done() for j in self.dlib_jobs)
 
 
 def five_points_from_mesh(landmarks: np.ndarray) -> np.ndarray:
@@ -197,6 +209,9 @@ class StreamAuditor:
         self._pending: list[FrameScan] = []  # scans judged before the gallery was ready
         self._sum: dict[str, np.ndarray] | None = None
         self._n_enrolled = 0
+        self._n_dlib = 0  # enrolments whose dlib descriptor has arrived
+        # Enrolments whose dlib descriptor is still being computed: (frame, record, job).
+        self._enrolling: deque[tuple[int, FaceRecord, Future]] = deque()
         self._last_enrol = -(10**9)
         self.enrolled_frames: list[int] = []
         self.gallery: Gallery | None = None
@@ -227,11 +242,18 @@ class StreamAuditor:
     # -- the patient -----------------------------------------------------------------------
     @property
     def template(self) -> dict[str, np.ndarray] | None:
-        if self._sum is None:
+        """The patient's mean descriptors, from the enrolments whose dlib part has arrived."""
+        if self._sum is None or self._n_dlib == 0:
             return None
-        t = {r: self._sum[r] / self._n_enrolled for r in RECOGNISERS}
+        t = {"dlib": self._sum["dlib"] / self._n_dlib, "sface": self._sum["sface"]}
         t["sface"] = t["sface"] / (np.linalg.norm(t["sface"]) + 1e-12)
         return t
+
+    def _sface_template(self) -> np.ndarray | None:
+        """SFace's part of the template, which is known as soon as a face is enrolled."""
+        if self._sum is None:
+            return None
+        return self._sum["sface"] / (np.linalg.norm(self._sum["sface"]) + 1e-12)
 
     def _wants_enrolment(self, index: int) -> bool:
         if self._sum is None:
@@ -256,16 +278,23 @@ class StreamAuditor:
         job = self._submit_dlib(original, face)
         record = FaceRecord(np.asarray(face.box, float), ("yunet",))
         record.sface = self.sface.descriptor(original, face)
-        record.dlib = self._dlib_result(job)
         if self._sum is None:
-            self._sum = {r: np.zeros_like(getattr(record, r)) for r in RECOGNISERS}
-        for r in RECOGNISERS:
-            self._sum[r] += getattr(record, r)
+            self._sum = {"dlib": np.zeros(128), "sface": np.zeros_like(record.sface)}
+        self._sum["sface"] += record.sface
+        self._enrolling.append((index, record, job))  # dlib's part: in :meth:`_enrolled_up_to`
         self._n_enrolled += 1
         self._last_enrol = index
         self.enrolled_frames.append(index)
-        self.judge_.template = self.template
         return record
+
+    def _enrolled_up_to(self, index: int) -> None:
+        """Add the dlib descriptors of every enrolment from frames up to ``index``."""
+        while self._enrolling and self._enrolling[0][0] <= index:
+            _, record, job = self._enrolling.popleft()
+            record.dlib = self._dlib_result(job)
+            self._sum["dlib"] += record.dlib
+            self._n_dlib += 1
+        self.judge_.template = self.template
 
     # -- faces -----------------------------------------------------------------------------
     def _detect(self, image: np.ndarray) -> list[IndependentFace]:
@@ -318,9 +347,11 @@ class StreamAuditor:
 
     def _describe(
         self, image: np.ndarray, index: int, found: list
-    ) -> list[tuple[FaceRecord, IndependentFace, int | None]]:
-        """Both descriptors of each face; dlib where :meth:`_wants_dlib` says."""
-        template = self.template
+    ) -> tuple[list[tuple[FaceRecord, IndependentFace, int | None]], list[Future | None]]:
+        """SFace's descriptor of each face, and dlib's job where it is wanted: every
+        ``dlib_stride``-th frame, any face SFace finds close to the patient, and every face
+        while there is no template yet."""
+        template = self._sface_template()
         records, jobs = [], []
         for face, detectors, owner in found:
             rec = FaceRecord(np.asarray(face.box, float), detectors)
@@ -328,14 +359,11 @@ class StreamAuditor:
             want = (
                 template is None
                 or index % self.dlib_stride == 0
-                or distance("sface", rec.sface, template["sface"]) < SFACE_SUSPECT_DISTANCE
+                or distance("sface", rec.sface, template) < SFACE_SUSPECT_DISTANCE
             )
             jobs.append(self._submit_dlib(image, face) if want else None)
             records.append((rec, face, owner))
-        for (rec, _, _), job in zip(records, jobs, strict=True):
-            if job is not None:
-                rec.dlib = self._dlib_result(job)
-        return records
+        return records, jobs
 
     # -- the frame -------------------------------------------------------------------------
     def judge(
@@ -346,25 +374,42 @@ class StreamAuditor:
         output: np.ndarray,
         places: list[Place],
     ) -> FrameJudgement:
-        """Judge one output frame against the patient (enrolling from ``original`` first)."""
+        """Start judging one output frame (enrolling from ``original`` first): its faces found
+        and described by SFace now, dlib's descriptors on their way. :meth:`settle` it.
+
+        Frames are judged in order; dlib works in its process meanwhile, so the caller can
+        judge the next frames before settling this one.
+        """
         t0 = time.perf_counter()
         found = self._faces_at(output, places)
         same_frame = None
         if (places or found) and self._wants_enrolment(index):
             same_frame = self._enrol(index, original, places)
-        orig = self._original_record(places, same_frame)
-        judged = []
-        template = self.template
-        for rec, face, owner in self._describe(output, index, found):
-            hits = (
-                leaks_in(FrameScan(index, time_s, True, orig, [rec]), template)
-                if template is not None
-                else []
-            )
-            judged.append(JudgedFace(rec, hits, owner, face))
-        scan = FrameScan(index, time_s, True, orig, [j.record for j in judged])
+        described, jobs = self._describe(output, index, found)
+        judged = [JudgedFace(rec, [], owner, face) for rec, face, owner in described]
+        scan = FrameScan(index, time_s, True, None, [j.record for j in judged])
         self.busy_s += time.perf_counter() - t0
-        return FrameJudgement(scan, judged)
+        return FrameJudgement(scan, judged, False, places, same_frame, jobs)
+
+    def settle(self, judgement: FrameJudgement) -> FrameJudgement:
+        """Complete a judgement from :meth:`judge`: dlib's descriptors in, each face's hits
+        found against the template (which now holds every enrolment up to this frame)."""
+        if judgement.settled:
+            return judgement
+        t0 = time.perf_counter()
+        index, time_s = judgement.scan.index, judgement.scan.time_s
+        self._enrolled_up_to(index)
+        for face, job in zip(judgement.faces, judgement.dlib_jobs, strict=True):
+            if job is not None:
+                face.record.dlib = self._dlib_result(job)
+        orig = self._original_record(judgement.places, judgement.enrolled)
+        template = self.template
+        for face in judgement.faces:
+            if template is not None:
+                face.hits = leaks_in(FrameScan(index, time_s, True, orig, [face.record]), template)
+        scan = FrameScan(index, time_s, True, orig, [f.record for f in judgement.faces])
+        self.busy_s += time.perf_counter() - t0
+        return FrameJudgement(scan, judgement.faces)
 
     def rejudge(
         self, judgement: FrameJudgement, output: np.ndarray, place: Place
@@ -403,7 +448,7 @@ class StreamAuditor:
         track with the template as its descriptors (so verification reads "as the patient")."""
         if same_frame is not None:
             return same_frame
-        if not places or self._sum is None:
+        if not places or self.template is None:
             return None
         best = max(places, key=lambda p: (p.landmarks is not None, p.score))
         t = self.judge_.template

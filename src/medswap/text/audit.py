@@ -11,7 +11,9 @@ tests check with an independent reader (tesseract).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,6 @@ import numpy as np
 
 from medswap import video
 from medswap.text.models import TextDetector, TextRecogniser
-from medswap.text.regions import TextBoxes
 from medswap.text.stage import outside_faces
 from medswap.text.track import iou
 from medswap.types import FrameOutcome
@@ -115,48 +116,96 @@ def audit_text(
     Frames ``offset``, ``offset + stride``, ... are checked. ``frames`` (the run's outcomes)
     tells which regions ``--text phi`` kept on purpose; their lines are counted, not flagged.
     """
-    detector = detector or TextDetector()
-    recogniser = recogniser or TextRecogniser()
-    kept = {
-        f.frame_index: [np.asarray(t.box) for t in f.text if t.status == "kept"]
-        for f in frames or ()
-    }
-    faces = {f.frame_index: [np.asarray(x.box) for x in f.faces] for f in frames or ()}
-    result = TextAuditResult(0, 0)
+    check = TextCheck(detector, recogniser)
+    by_index = {f.frame_index: f for f in frames or ()}
     with (
         closing(video.read_frames(original, max_frames=max_frames)) as originals,
         closing(video.read_frames(output, max_frames=max_frames)) as outputs,
     ):
         for src, out in zip(originals, outputs):
             if src.index >= offset and (src.index - offset) % max(1, stride) == 0:
-                result.frames_checked += 1
-                found = (detector(src.image), detector(out.image))
-                found = tuple(outside_faces(b, faces.get(src.index, [])) for b in found)
-                _check_frame(src.index, out.image, *found, recogniser, kept, result)
-    return result
+                f = by_index.get(src.index)
+                faces = [np.asarray(x.box) for x in f.faces] if f else []
+                kept = [np.asarray(t.box) for t in f.text if t.status == "kept"] if f else []
+                check.frame(src.index, src.image, out.image, faces, kept)
+    return check.result
 
 
-def _check_frame(
-    index: int,
-    output: np.ndarray,
-    in_source: TextBoxes,
-    in_output: TextBoxes,
-    recogniser: TextRecogniser,
-    kept: dict[int, list[np.ndarray]],
-    result: TextAuditResult,
-) -> None:
-    """Add to ``result`` what one pair of frames shows (text found in each, faces left out)."""
-    source_boxes = list(in_source.xyxy)
-    if not source_boxes:
-        return
-    result.frames_with_text += 1
-    for box in in_output.xyxy:
-        if not _overlaps(box, source_boxes):
-            continue
-        reading = recogniser(output, box)
-        if not readable(reading):
-            continue
-        if _overlaps(box, kept.get(index, [])):
-            result.kept_on_purpose += 1
-        else:
-            result.findings.append(TextFinding(index, [float(v) for v in box], reading.confidence))
+class TextCheck:
+    """The check of one pair of frames at a time, adding to :attr:`result`.
+
+    :func:`audit_text` runs it over two files; ``deidentify`` runs it on the frames it
+    encodes (:class:`TextCheckInStream`), so the check costs no second decode of either video.
+    """
+
+    def __init__(
+        self, detector: TextDetector | None = None, recogniser: TextRecogniser | None = None
+    ) -> None:
+        self.detector = detector or TextDetector()
+        self.recogniser = recogniser or TextRecogniser()
+        self.result = TextAuditResult(0, 0)
+
+    def frame(
+        self,
+        index: int,
+        source: np.ndarray,
+        output: np.ndarray,
+        faces: Sequence[np.ndarray],
+        kept: Sequence[np.ndarray],
+    ) -> None:
+        """Check one output frame against its source (``faces``: boxes of faces in it, whose
+        detections are the face, not text; ``kept``: lines ``--text phi`` kept on purpose)."""
+        result = self.result
+        result.frames_checked += 1
+        source_boxes = list(outside_faces(self.detector(source), faces).xyxy)
+        if not source_boxes:
+            return  # no text in the input here: nothing the output could leak
+        result.frames_with_text += 1
+        for box in outside_faces(self.detector(output), faces).xyxy:
+            if not _overlaps(box, source_boxes):
+                continue
+            reading = self.recogniser(output, box)
+            if not readable(reading):
+                continue
+            if _overlaps(box, kept):
+                result.kept_on_purpose += 1
+            else:
+                result.findings.append(
+                    TextFinding(index, [float(v) for v in box], reading.confidence)
+                )
+
+
+class TextCheckInStream:
+    """:class:`TextCheck` on the frames ``offset``, ``offset + stride``, ... as they are
+    encoded, on a thread of its own; two frames wait for it at most, so memory stays flat."""
+
+    def __init__(self, stride: int, offset: int) -> None:
+        self.stride, self.offset = max(1, stride), offset
+        self.check = TextCheck()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-text-check")
+        self._jobs: deque[Future] = deque()
+
+    def due(self, index: int) -> bool:
+        return index >= self.offset and (index - self.offset) % self.stride == 0
+
+    def submit(
+        self,
+        index: int,
+        source: np.ndarray,
+        output: np.ndarray,
+        faces: Sequence[np.ndarray],
+        kept: Sequence[np.ndarray],
+    ) -> None:
+        """Check this frame (its ``output`` pixels must not change any more)."""
+        self._jobs.append(self._pool.submit(self.check.frame, index, source, output, faces, kept))
+        while len(self._jobs) > 2:
+            self._jobs.popleft().result()
+
+    def result(self) -> TextAuditResult:
+        """The check of every frame submitted (waits for the last ones)."""
+        while self._jobs:
+            self._jobs.popleft().result()
+        return self.check.result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

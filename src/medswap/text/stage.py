@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -24,6 +25,9 @@ from medswap.text.phi import classify
 from medswap.text.redact import redact
 from medswap.text.regions import TextBoxes, TextReason, TextRegion
 from medswap.text.track import TextTrack, TextTracker, regions_between
+
+if TYPE_CHECKING:
+    from medswap.text.audit import TextCheckInStream
 
 #: ``--text`` values: redact all text (default), keep it, or redact only what reads as PHI.
 TEXT_MODES: tuple[str, ...] = ("redact", "keep", "phi")
@@ -58,6 +62,9 @@ class _Waiting:
     index: int
     image: np.ndarray
     payload: object
+    # Kept for frames the in-stream text check looks at: the input pixels and face boxes.
+    source: np.ndarray | None = None
+    faces: list[np.ndarray] | None = None
 
 
 def outside_faces(boxes: TextBoxes, faces: Sequence[np.ndarray]) -> TextBoxes:
@@ -109,6 +116,7 @@ class TextStage:
         stride: int,
         detector: TextDetector | None = None,
         recogniser: TextRecogniser | None = None,
+        check: TextCheckInStream | None = None,
     ) -> None:
         if mode not in TEXT_MODES:
             raise ValueError(f"unknown text mode '{mode}'; choose one of {TEXT_MODES}")
@@ -116,6 +124,7 @@ class TextStage:
         self.detector = detector or TextDetector()
         self.recogniser = recogniser or TextRecogniser()
         self.tracker = TextTracker(frame_size)
+        self.check = check if mode != "keep" else None  # each frame it is due for, on release
         self._worker = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-text")
             if mode != "keep"
@@ -158,7 +167,10 @@ class TextStage:
             self._last_source = None
         else:
             self._last_source = (index, source, faces)
-        self._waiting.append(_Waiting(index, image, payload))
+        due = self.check is not None and self.check.due(index)
+        self._waiting.append(
+            _Waiting(index, image, payload, source if due else None, faces if due else None)
+        )
         # Let the detector run behind the caller, but never hold more than ~1.5 strides.
         block = len(self._waiting) > self.stride + self.stride // 2 + 1
         return list(self._release(block=block))
@@ -175,6 +187,8 @@ class TextStage:
     def close(self) -> None:
         if self._worker is not None:
             self._worker.shutdown(wait=True, cancel_futures=True)
+        if self.check is not None:
+            self.check.close()
 
     # -- inside ----------------------------------------------------------------------------
     def _submit(self, index: int, source: np.ndarray, faces: list[np.ndarray]) -> None:
@@ -213,7 +227,11 @@ class TextStage:
                 pairs = regions_between(before, after)
             self._waiting.popleft()
             block = everything  # one forced step per push keeps the queue bounded
-            yield TextFrame(w.image, w.payload, self._decide(w.image, pairs))
+            regions = self._decide(w.image, pairs)
+            if w.source is not None:
+                kept = [r.box for r in regions if not r.redact]
+                self.check.submit(w.index, w.source, w.image, w.faces, kept)
+            yield TextFrame(w.image, w.payload, regions)
 
     def _decide(self, image: np.ndarray, pairs) -> list[TextRegion]:
         regions = []
