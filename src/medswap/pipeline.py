@@ -42,6 +42,7 @@ from medswap.swap.donors import Donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.text import TextFrame, TextStage, key_frame_stride
 from medswap.text.audit import TextCheckInStream
+from medswap.text.models import TextDetector, TextRecogniser
 from medswap.types import METHODS, FaceOutcome, FaceTrackState, FrameOutcome, TextOutcome
 
 log = logging.getLogger(__name__)
@@ -239,10 +240,16 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     stride = key_frame_stride(info.fps)
     # The text audit looks at frames midway between scheduled key frames, where the stage
     # covered text it never saw; it reads them as they are encoded.
+    # One detector and one reader serve both (each guards its session with a lock).
+    detector_t, reader_t = TextDetector(), TextRecogniser()
     check = (
-        TextCheckInStream(stride, offset=stride // 2) if cfg.audit and cfg.text != "keep" else None
+        TextCheckInStream(stride, stride // 2, detector_t, reader_t)
+        if cfg.audit and cfg.text != "keep"
+        else None
     )
-    text_stage = TextStage(cfg.text, cfg.text_method, info.display_size, stride, check=check)
+    text_stage = TextStage(
+        cfg.text, cfg.text_method, info.display_size, stride, detector_t, reader_t, check
+    )
     swapper = run.learned if run.learned is not None else MeshSwapper(cfg.swap)
     renderer = renderer_for(
         cfg.method, cfg.strength_used, cfg.mask_shape, swapper, run.chooser.donor
@@ -278,10 +285,11 @@ def _frame_loop(
     """The loop that only wires the stages, each overlapping the others.
 
     The models look at frame N+1 on their own threads while this one renders frame N; the gate
-    judges (and if need be fixes) frame N-1 on its own thread and hands it to the encoder,
-    which has a thread of its own too. The safety net looks at every frame: a face the mesh
-    misses is obscured from the first frame it appears in, never passed through until a later
-    check. Closing the look-ahead stops its threads before the models are closed.
+    judges frames N-1 and before on its own thread (dlib's descriptors arrive from their
+    process a few frames later), fixes what fails and hands each on to the text stage and the
+    encoder, which have threads of their own too. The safety net looks at every frame: a face
+    the mesh misses is obscured from the first frame it appears in, never passed through until
+    a later check. Closing the look-ahead stops its threads before the models are closed.
     """
     cfg = run.cfg
     tracker = FaceTracker(max_gap=MAX_GAP)

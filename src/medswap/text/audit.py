@@ -179,9 +179,15 @@ class TextCheckInStream:
     """:class:`TextCheck` on the frames ``offset``, ``offset + stride``, ... as they are
     encoded, on a thread of its own; two frames wait for it at most, so memory stays flat."""
 
-    def __init__(self, stride: int, offset: int) -> None:
+    def __init__(
+        self,
+        stride: int,
+        offset: int,
+        detector: TextDetector | None = None,
+        recogniser: TextRecogniser | None = None,
+    ) -> None:
         self.stride, self.offset = max(1, stride), offset
-        self.check = TextCheck()
+        self.check = TextCheck(detector, recogniser)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-text-check")
         self._jobs: deque[Future] = deque()
 
