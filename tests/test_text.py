@@ -27,11 +27,11 @@ from medswap import video
 from medswap.demo import demo_frames
 from medswap.errors import UsageError
 from medswap.pipeline import deidentify
-from medswap.text.audit import audit_text
+from medswap.text.audit import TextCheckInStream, audit_text
 from medswap.text.phi import classify
 from medswap.text.redact import redact
 from medswap.text.regions import TextBoxes, TextReading, TextReason
-from medswap.text.stage import TextStage, outside_faces
+from medswap.text.stage import TextStage, key_frame_stride, outside_faces
 from medswap.text.track import TextTracker, regions_between
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -235,6 +235,29 @@ def test_the_audit_flags_text_left_in_the_output(clips):
     leaky = audit_text(src, src, stride=10)  # the input itself as the "output"
     assert leaky.frames_with_text == leaky.frames_checked > 0
     assert not leaky.passed and len(leaky.findings) >= leaky.frames_checked
+
+
+def test_the_in_stream_check_reads_the_frames_deidentify_encodes(clips, tmp_path):
+    """The text audit of ``deidentify`` runs on the frames as they are encoded: it checks the
+    frames midway between key frames, finds the input's text there, and nothing readable in
+    the output; the same check given the input as its "output" flags every one of them."""
+    src, _ = clips["stamp"]
+    result = deidentify(src, tmp_path / "out.mp4", audit=True)
+    stride = key_frame_stride(video.probe(src).fps)
+    due = [i for i in range(N) if i >= stride // 2 and (i - stride // 2) % stride == 0]
+    audit = result.text_audit
+    assert audit.frames_checked == len(due) and audit.frames_with_text == len(due)
+    assert audit.passed, audit.to_json()
+    check = TextCheckInStream(stride, stride // 2)
+    try:
+        for f in video.read_frames(src):
+            if check.due(f.index):
+                check.submit(f.index, f.image, f.image.copy(), [], [])
+        leaky = check.result()
+    finally:
+        check.close()
+    assert leaky.frames_checked == len(due) and not leaky.passed
+    assert sorted({x.frame_index for x in leaky.findings}) == due
 
 
 @needs_tesseract
