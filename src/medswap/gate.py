@@ -105,7 +105,7 @@ class ReleaseGate:
         frames are judged, so a frame is finished once its descriptors are in, or when
         :data:`GATE_LAG` frames wait behind it. Each returned frame's ``image`` is final.
         """
-        self._started.append((item, self.auditor.judge(*self._judge_args(item))))
+        self._started.append((item, self._judge(item)))
         done = []
         while self._started and (len(self._started) > GATE_LAG or self._started[0][1].ready()):
             done.append(self._finish(*self._started.popleft()))
@@ -118,20 +118,15 @@ class ReleaseGate:
             done.append(self._finish(*self._started.popleft()))
         return done
 
-    def process(self, item: Rendered) -> np.ndarray:
-        """Judge ``item``, fix what fails (in ``item.image``), record it; returns the image."""
-        return self._finish(item, self.auditor.judge(*self._judge_args(item))).image
-
-    @staticmethod
-    def _judge_args(item: Rendered) -> tuple:
+    def _judge(self, item: Rendered) -> FrameJudgement:
+        """Start the auditor's judgement of ``item`` at the places its faces were tracked."""
         places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
-        return item.index, item.time_s, item.original, item.image, places
+        return self.auditor.judge(item.index, item.time_s, item.original, item.image, places)
 
-    def _finish(self, item: Rendered, judgement: FrameJudgement) -> Rendered:
+    def _finish(self, item: Rendered, started: FrameJudgement) -> Rendered:
         """Settle ``item``'s judgement, fix what fails (in ``item.image``) and record it."""
-        judgement = self.auditor.settle(judgement)
-        places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
-        by_id = {p.track_id: p for p in places}
+        by_id = {p.track_id: p for p in started.places}
+        judgement = self.auditor.settle(started)
         states = {st.track_id: st for st in item.states}
         final: list[JudgedFace] = []
         for face in judgement.faces:

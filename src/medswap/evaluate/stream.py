@@ -245,9 +245,7 @@ class StreamAuditor:
         """The patient's mean descriptors, from the enrolments whose dlib part has arrived."""
         if self._sum is None or self._n_dlib == 0:
             return None
-        t = {"dlib": self._sum["dlib"] / self._n_dlib, "sface": self._sum["sface"]}
-        t["sface"] = t["sface"] / (np.linalg.norm(t["sface"]) + 1e-12)
-        return t
+        return {"dlib": self._sum["dlib"] / self._n_dlib, "sface": self._sface_template()}
 
     def _sface_template(self) -> np.ndarray | None:
         """SFace's part of the template, which is known as soon as a face is enrolled."""

@@ -123,12 +123,17 @@ def audit_text(
         closing(video.read_frames(output, max_frames=max_frames)) as outputs,
     ):
         for src, out in zip(originals, outputs):
-            if src.index >= offset and (src.index - offset) % max(1, stride) == 0:
+            if is_checked(src.index, stride, offset):
                 f = by_index.get(src.index)
                 faces = [np.asarray(x.box) for x in f.faces] if f else []
                 kept = [np.asarray(t.box) for t in f.text if t.status == "kept"] if f else []
                 check.frame(src.index, src.image, out.image, faces, kept)
     return check.result
+
+
+def is_checked(index: int, stride: int, offset: int) -> bool:
+    """Whether frame ``index`` is one of those checked: ``offset``, ``offset + stride``, ..."""
+    return index >= offset and (index - offset) % max(1, stride) == 0
 
 
 class TextCheck:
@@ -192,7 +197,7 @@ class TextCheckInStream:
         self._jobs: deque[Future] = deque()
 
     def due(self, index: int) -> bool:
-        return index >= self.offset and (index - self.offset) % self.stride == 0
+        return is_checked(index, self.stride, self.offset)
 
     def submit(
         self,
