@@ -62,7 +62,7 @@ ENROL_GAP = 5
 ENROL_SPREAD = 60
 #: dlib's descriptor runs on every this-many-th frame, and on any frame where SFace finds an
 #: output face within :data:`SFACE_SUSPECT_DISTANCE` of the patient or there is no template.
-DLIB_STRIDE = 10
+DLIB_STRIDE = 5
 #: Margin around a face box (x its size) in the crop sent to the dlib process: room for the
 #: aligned chip's padding and a tilted head.
 CROP_MARGIN = 0.6
