@@ -63,6 +63,8 @@ def test_unswapped_frames_are_caught_and_fixed_before_release(tmp_path, monkeypa
     assert report["release_gate"]["faces_flagged"] == gate["faces_flagged"]
     assert report["audit"]["lineup"]["passed"] is True
     assert set(report["stages"]["busy_s"]) >= {"render", "audit and gate", "encode"}
+    audit_stages = report["stages"]["audit"]
+    assert audit_stages["dlib_stride"] == 2 and audit_stages["find_busy_s"] > 0, audit_stages
 
 
 def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(tmp_path, monkeypatch, capsys):

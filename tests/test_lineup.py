@@ -12,6 +12,7 @@ import pytest
 from media import two_people_clip
 
 from medswap.evaluate.privacy import chance_tail, rank1_passes
+from medswap.evaluate.stream import DLIB_PROBES, dlib_stride_for
 from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
 from medswap.geometry import similarity_transform, transform_points
 from medswap.pipeline import deidentify
@@ -178,3 +179,11 @@ def test_the_chance_tail_is_the_binomial_tail():
     assert chance_tail(2, 16, 1 / 31) == pytest.approx(0.0926, abs=5e-4)
     assert chance_tail(0, 16, 1 / 31) == 1.0
     assert chance_tail(1, 1, 0.5) == pytest.approx(0.5)
+
+
+def test_dlib_describes_enough_frames_for_its_lineup_and_no_more():
+    # A short clip is described densely (its lineup needs probes); a long one sparsely.
+    assert [dlib_stride_for(n) for n in (12, 41, 135, 354, 600, 18000)] == [2, 2, 2, 5, 10, 10]
+    for n in (41, 135, 354, 600, 1200, 18000):
+        assert n // dlib_stride_for(n) >= min(DLIB_PROBES, n // 2), n
+    assert dlib_stride_for(None) == dlib_stride_for(0) == 5  # length unknown: every 5th

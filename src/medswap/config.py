@@ -71,6 +71,8 @@ class DeidentifyConfig:
     text_method: str = "box"
     #: Judge every output frame before it is written and gate the release on the audit.
     audit: bool = False
+    #: dlib's stride in that audit (None: set by the video's length, see
+    #: :func:`medswap.evaluate.stream.dlib_stride_for`); SFace judges every frame.
     audit_stride: int | None = None
     #: The lineup folder the audit identifies against (None: the packaged gallery).
     gallery: str | Path | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,6 +53,9 @@ class Rendered:
     states: list[FaceTrackState]
     hands: list[np.ndarray]
     outcome: FrameOutcome
+    #: The audit's face search on ``image`` (:meth:`StreamAuditor.find`), started beside the
+    #: renderer; None: the gate searches itself.
+    found: Future | None = None
 
 
 @dataclass
@@ -121,7 +125,8 @@ class ReleaseGate:
     def _judge(self, item: Rendered) -> FrameJudgement:
         """Start the auditor's judgement of ``item`` at the places its faces were tracked."""
         places = [Place(st.track_id, st.box, st.score, st.landmarks) for st in item.states]
-        return self.auditor.judge(item.index, item.time_s, item.original, item.image, places)
+        found = None if item.found is None else item.found.result()
+        return self.auditor.judge(item.index, item.time_s, item.original, item.image, places, found)
 
     def _finish(self, item: Rendered, started: FrameJudgement) -> Rendered:
         """Settle ``item``'s judgement, fix what fails (in ``item.image``) and record it."""

@@ -29,7 +29,7 @@ from medswap import video
 from medswap.config import ENGINES, DeidentifyConfig
 from medswap.donor_choice import DonorChooser, resolve_donors
 from medswap.errors import ReleaseGateError
-from medswap.evaluate.stream import DLIB_STRIDE, StreamAuditor
+from medswap.evaluate.stream import StreamAuditor, dlib_stride_for
 from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder
 from medswap.faces.track import MAX_GAP, FaceTracker
 from medswap.gate import ReleaseGate, Rendered
@@ -284,7 +284,8 @@ def _frame_loop(
 ) -> None:
     """The loop that only wires the stages, each overlapping the others.
 
-    The models look at frame N+1 on their own threads while this one renders frame N; the gate
+    The models look at frame N+1 on their own threads while this one renders frame N; the
+    audit's face search starts on each rendered frame at once, on a thread of its own; the gate
     judges frames N-1 and before on its own thread (dlib's descriptors arrive from their
     process a few frames later), fixes what fails and hands each on to the text stage and the
     encoder, which have threads of their own too. The safety net looks at every frame: a face
@@ -301,11 +302,16 @@ def _frame_loop(
             video.VideoWriter(run.dst, run.info, audio_from=audio_src, publish=False)
         )
         ahead = stack.enter_context(closing(_look_ahead(frames, models, out.timers)))
-        gate = gate_thread = None
+        gate = gate_thread = finder = None
         if cfg.audit:
             gate = out.gate = _make_gate(stack, run)
             gate_thread = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-gate")
+            )
+            # The audit's face search on each rendered frame starts at once, on a thread of
+            # its own, so the gate's thread only describes and judges.
+            finder = stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-find")
             )
         in_flight: deque[Future] = deque()
         t_wait = time.perf_counter()
@@ -328,6 +334,7 @@ def _frame_loop(
                     states,
                     hand_pts,
                     outcome,
+                    finder.submit(gate.auditor.find, image),
                 )
                 in_flight.append(
                     gate_thread.submit(_gate_and_write, gate, item, writer, out.timers, text_stage)
@@ -460,7 +467,7 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
             run.dst,
             donors=[(d.name, d.image) for d in run.donors],
             gallery=cfg.gallery,
-            dlib_stride=cfg.audit_stride or DLIB_STRIDE,
+            dlib_stride=cfg.audit_stride or dlib_stride_for(cfg.max_frames or run.info.n_frames),
         )
     )
     return ReleaseGate(

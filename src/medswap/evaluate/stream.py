@@ -6,7 +6,8 @@ frame is in memory, and the tracker says where each face is. So each output fram
 as it leaves the renderer:
 
 - **Where to look**: the pipeline's own face tracks, plus YuNet on the output frame (shrunk to
-  :data:`DETECT_SIDE`), so that a face the tracker missed is still judged. A tracked face YuNet
+  :data:`DETECT_SIDE`; :meth:`StreamAuditor.find`, on a thread beside the judging one), so
+  that a face the tracker missed is still judged. A tracked face YuNet
   does not find is judged anyway, aligned by five points taken from the face mesh.
 - **Who the patient is**: enrolled from the original frames as they pass (the first frames
   with a face, then one every :data:`ENROL_SPREAD` frames), a running mean of descriptors, so
@@ -50,18 +51,31 @@ from medswap.evaluate.privacy import (
     load_donors,
     load_gallery,
 )
-from medswap.faces.independent import DlibFaces, IndependentFace, overlap_of_smaller
+from medswap.faces.independent import (
+    DlibFaces,
+    IndependentFace,
+    SFaceRecogniser,
+    overlap_of_smaller,
+)
 
 #: Output frames are searched by YuNet shrunk to this longest side: a quarter of the cost of
-#: 1280x720, and faces of 20 px and more at 720p are still found (the tracker covers smaller).
+#: 1280x720. Halving the side again would lose the smaller faces of a 720p frame that it finds
+#: here (the tracker covers smaller ones).
 DETECT_SIDE = 640
 #: The first frames with a face that enrol the patient, and the gap between them (frames).
 ENROL_FIRST = 8
 ENROL_GAP = 5
 #: After the first ones, one more original face is described every this many frames.
 ENROL_SPREAD = 60
-#: dlib's descriptor runs on every this-many-th frame, and on any frame where SFace finds an
-#: output face within :data:`SFACE_SUSPECT_DISTANCE` of the patient or there is no template.
+#: dlib's descriptor runs on every ``dlib_stride``-th frame (:func:`dlib_stride_for`), and on
+#: any frame where SFace finds an output face within :data:`SFACE_SUSPECT_DISTANCE` of the
+#: patient or there is no template. The stride is set by how many probes the lineup needs:
+#: at least :data:`DLIB_PROBES` over the video, dlib never sparser than every
+#: :data:`DLIB_STRIDE_MAX`-th frame, never denser than every :data:`DLIB_STRIDE_MIN`-th.
+DLIB_PROBES = 60
+DLIB_STRIDE_MIN = 2
+DLIB_STRIDE_MAX = 10
+#: The stride when the video's length is not known.
 DLIB_STRIDE = 5
 #: Margin around a face box (x its size) in the crop sent to the dlib process: room for the
 #: aligned chip's padding and a tilted head.
@@ -73,6 +87,18 @@ PLACE_OVERLAP = 0.3
 _MESH_EYES = (468, 473)
 _MESH_NOSE = 1
 _MESH_MOUTH = (61, 291)
+
+
+def dlib_stride_for(n_frames: int | None) -> int:
+    """dlib's stride for a video of ``n_frames``: enough probes for its lineup, no more.
+
+    A lineup's rank-1 figure on a handful of probes cannot tell a leak from chance, so a short
+    clip is described densely; a long one has probes to spare, and each costs a full ResNet
+    pass. SFace judges every frame whatever this stride.
+    """
+    if not n_frames or n_frames <= 0:
+        return DLIB_STRIDE
+    return int(np.clip(n_frames // DLIB_PROBES, DLIB_STRIDE_MIN, DLIB_STRIDE_MAX))
 
 
 @dataclass
@@ -201,6 +227,8 @@ class StreamAuditor:
         self.original, self.deidentified = str(original), str(deidentified)
         self.dlib_stride = dlib_stride
         self.sface = FaceAnalyser().sface
+        # YuNet of its own for :meth:`find`, which runs on another thread than :meth:`judge`.
+        self._finder = SFaceRecogniser(self.sface.score_threshold)
         self.judge_ = Judge()
         self._donors = donors or []
         self._gallery_arg = None if gallery is None else str(gallery)
@@ -216,6 +244,7 @@ class StreamAuditor:
         self.enrolled_frames: list[int] = []
         self.gallery: Gallery | None = None
         self.busy_s = 0.0
+        self.find_s = 0.0
         self.dlib_calls = 0
         self.dlib_cpu_s = 0.0
         self.gallery_cpu_s = 0.0
@@ -295,7 +324,22 @@ class StreamAuditor:
         self.judge_.template = self.template
 
     # -- faces -----------------------------------------------------------------------------
-    def _detect(self, image: np.ndarray) -> list[IndependentFace]:
+    def find(self, output: np.ndarray) -> list[IndependentFace]:
+        """YuNet's faces on one output frame, for :meth:`judge` (its ``found``).
+
+        Safe to call on a thread beside the one that judges (it has its own detector): the
+        search of frame N then overlaps the description of frame N-1, so neither the renderer
+        nor the encoder waits for the two in a row.
+        """
+        t0 = time.perf_counter()
+        try:
+            return self._detect(output, self._finder)
+        finally:
+            self.find_s += time.perf_counter() - t0
+
+    def _detect(
+        self, image: np.ndarray, detector: SFaceRecogniser | None = None
+    ) -> list[IndependentFace]:
         """YuNet's faces on the image shrunk to :data:`DETECT_SIDE`, in full-size pixels."""
         h, w = image.shape[:2]
         scale = min(1.0, DETECT_SIDE / max(h, w))
@@ -306,8 +350,7 @@ class StreamAuditor:
                 image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
             )
         )
-        self.sface._load()
-        faces = self.sface._detect_at(small)
+        faces = (detector or self.sface)._detect_at(small)
         if scale == 1.0:
             return faces
         return [IndependentFace(f.box / scale, f.score, f.landmarks / scale) for f in faces]
@@ -323,13 +366,16 @@ class StreamAuditor:
         return desc
 
     def _faces_at(
-        self, image: np.ndarray, places: list[Place]
+        self,
+        image: np.ndarray,
+        places: list[Place],
+        found: list[IndependentFace] | None = None,
     ) -> list[tuple[IndependentFace, tuple[str, ...], int | None]]:
-        """Every face to judge: YuNet's (with the place each belongs to) and tracked places
-        YuNet did not find, aligned by the mesh."""
+        """Every face to judge: YuNet's (``found``, else searched now; with the place each
+        belongs to) and tracked places YuNet did not find, aligned by the mesh."""
         out: list[tuple[IndependentFace, tuple[str, ...], int | None]] = []
         claimed: set[int] = set()
-        for f in self._detect(image):
+        for f in self._detect(image) if found is None else found:
             owner = None
             for p in places:
                 if p.track_id not in claimed and overlap_of_smaller(f.box, p.box) >= PLACE_OVERLAP:
@@ -371,15 +417,17 @@ class StreamAuditor:
         original: np.ndarray,
         output: np.ndarray,
         places: list[Place],
+        found: list[IndependentFace] | None = None,
     ) -> FrameJudgement:
         """Start judging one output frame (enrolling from ``original`` first): its faces found
-        and described by SFace now, dlib's descriptors on their way. :meth:`settle` it.
+        (``found``: :meth:`find`'s answer for ``output``, else searched now) and described by
+        SFace now, dlib's descriptors on their way. :meth:`settle` it.
 
         Frames are judged in order; dlib works in its process meanwhile, so the caller can
         judge the next frames before settling this one.
         """
         t0 = time.perf_counter()
-        found = self._faces_at(output, places)
+        found = self._faces_at(output, places, found)
         same_frame = None
         if (places or found) and self._wants_enrolment(index):
             same_frame = self._enrol(index, original, places)
@@ -514,6 +562,7 @@ class StreamAuditor:
         """What the audit cost, for the report's per-stage times."""
         return {
             "busy_s": round(self.busy_s, 3),
+            "find_busy_s": round(self.find_s, 3),
             "dlib_descriptors": self.dlib_calls,
             "dlib_cpu_s": round(self.dlib_cpu_s, 3),
             "dlib_stride": self.dlib_stride,

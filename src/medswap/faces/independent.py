@@ -126,11 +126,15 @@ class SFaceRecogniser:
         self._net = None
         self._net_feed: dict[str, np.ndarray] = {}
 
-    def _load(self) -> None:
+    def _load_detector(self) -> None:
         if self._det is None:
             self._det = cv2.FaceDetectorYN.create(
                 str(model_path("yunet")), "", (320, 320), self.score_threshold, 0.3, 5000
             )
+
+    def _load(self) -> None:
+        self._load_detector()
+        if self._net is None:
             # OpenCV aligns the face (its own five-point similarity transform); the network
             # itself runs on onnxruntime, which takes the same file and gives the same feature.
             self._rec = cv2.FaceRecognizerSF.create(str(model_path("sface")), "")
@@ -161,6 +165,7 @@ class SFaceRecogniser:
         return faces
 
     def _detect_at(self, image: np.ndarray) -> list[IndependentFace]:
+        self._load_detector()
         h, w = image.shape[:2]
         self._det.setInputSize((w, h))
         _, rows = self._det.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
