@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from medswap.faces.track import FaceTracker, OneEuroFilter, coverage, iou
 from medswap.geometry import similarity_transform, transform_points
-from medswap.swap import obscure
+from medswap.swap import blend, obscure
 from medswap.swap.donors import assign_donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState
 from medswap.swap.geometry import (
@@ -280,3 +281,27 @@ def test_the_context_ring_is_clipped_at_the_frame_edge():
     outline = outline - 180  # a face in the top-left corner, its ring mostly outside
     blur_context(frame, outline, alpha[180:, 180:], (0, 0, 220, 220), None, 1.7, 0.08)
     assert frame.shape == (400, 400, 3)
+
+
+def test_the_fast_gaussian_blur_is_opencvs_to_within_rounding():
+    rng = np.random.default_rng(3)
+    for shape, sigma in [((122, 122, 3), 5.1), ((40, 300), 0.8), ((200, 150, 3), 11.0)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        fast = blend.gaussian_blur(image, sigma)
+        assert fast.dtype == np.uint8 and fast.shape == image.shape
+        ref = cv2.GaussianBlur(image, (0, 0), sigma)
+        assert np.abs(fast.astype(int) - ref.astype(int)).max() <= 1, (shape, sigma)
+    alpha = rng.random((64, 64)).astype(np.float32)
+    assert np.array_equal(blend.gaussian_blur(alpha, 2.0), cv2.GaussianBlur(alpha, (0, 0), 2.0))
+
+
+def test_relighting_in_one_pass_equals_the_two_low_passes():
+    rng = np.random.default_rng(4)
+    donor = rng.random((90, 80, 3)).astype(np.float32) * 255
+    target = rng.random((90, 80, 3)).astype(np.float32) * 255
+    mask = np.zeros((90, 80), np.uint8)
+    mask[10:80, 15:70] = 255
+    two_passes = donor + 0.7 * (
+        blend.lowpass_in_mask(target, mask, 20.0) - blend.lowpass_in_mask(donor, mask, 20.0)
+    )
+    assert np.abs(blend.relight(donor, target, mask, 20.0, 0.7) - two_passes).max() < 1e-3

@@ -23,6 +23,20 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, offset=(0, 0)) -> 
     return mask
 
 
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``cv2.GaussianBlur(image, (0, 0), sigma)``, within one level, at a fraction of the cost.
+
+    OpenCV's 8-bit Gaussian takes a bit-exact fixed-point path that is several times slower
+    than the same separable kernel applied in floating point; the result differs by rounding
+    only. Other depths go straight to ``cv2.GaussianBlur``.
+    """
+    if image.dtype != np.uint8:
+        return cv2.GaussianBlur(image, (0, 0), sigma)
+    size = int(round(sigma * 3 * 2 + 1)) | 1  # OpenCV's own kernel size for 8-bit images
+    kernel = cv2.getGaussianKernel(size, sigma, cv2.CV_32F)
+    return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
 def feather(mask: np.ndarray, erode_px: float, blur_px: float) -> np.ndarray:
     """A float32 alpha in 0..1: the mask shrunk by ``erode_px`` and softened by ``blur_px``."""
     m = mask
@@ -54,8 +68,10 @@ def match_colour(
 ) -> np.ndarray:
     """Move ``image``'s Lab statistics from ``src_stats`` to ``dst_stats`` (float32 Lab out)."""
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    gain = np.clip(dst_stats[1] / src_stats[1], 1 / max_gain, max_gain)
-    lab = (lab - src_stats[0]) * gain + dst_stats[0]
+    gain = np.clip(dst_stats[1] / src_stats[1], 1 / max_gain, max_gain).astype(np.float32)
+    # (lab - src mean) * gain + dst mean, as one scale and one shift in place
+    lab *= gain
+    lab += (dst_stats[0] - src_stats[0] * gain).astype(np.float32)
     return lab
 
 
@@ -109,12 +125,18 @@ def relight(
     sigma: float,
     strength: float = 1.0,
 ) -> np.ndarray:
-    """Replace the donor's low frequencies (lighting) with the target's, inside the mask."""
+    """Replace the donor's low frequencies (lighting) with the target's, inside the mask.
+
+    The masked low-pass is linear in the image, so the target's low frequencies less the
+    donor's are the low-pass of their difference: one pass instead of two.
+    """
     if strength <= 0:
         return donor_lab
-    low_t = lowpass_in_mask(target_lab, mask, sigma)
-    low_d = lowpass_in_mask(donor_lab, mask, sigma)
-    return donor_lab + strength * (low_t - low_d)
+    low = lowpass_in_mask(target_lab - donor_lab, mask, sigma)
+    if strength != 1.0:
+        low *= strength
+    low += donor_lab
+    return low
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 
 from medswap.errors import UsageError
 from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
+from medswap.swap.blend import gaussian_blur
 
 #: Defaults: strong enough that dlib finds no face (measured; see README "Baselines").
 DEFAULT_STRENGTH = {"blur": 1.0, "pixelate": 8.0, "mask": 1.0}
@@ -75,12 +76,12 @@ def blur(patch: np.ndarray, face_width: float, strength: float = 1.0) -> np.ndar
     # downscaled copy with the scaled sigma gives the same low-pass at a fraction of the cost.
     factor = max(1.0, sigma / 3.0)
     if factor <= 1.5:
-        return cv2.GaussianBlur(patch, (0, 0), sigma)
+        return gaussian_blur(patch, sigma)
     h, w = patch.shape[:2]
     small = cv2.resize(
         patch, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA
     )
-    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    small = gaussian_blur(small, sigma / factor)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 

@@ -113,7 +113,7 @@ def blur_context(
     scale = np.array([sw / (bx1 - bx0), sh / (by1 - by0)])
     box = frame[by0:by1, bx0:bx1]
     small = cv2.resize(box, (sw, sh), interpolation=cv2.INTER_AREA)
-    blurred = cv2.GaussianBlur(small, (0, 0), sigma * face_w * g)
+    blurred = blend.gaussian_blur(small, sigma * face_w * g)
     outer_small = (outer - (bx0, by0)) * scale
     weight = blend.feather(blend.polygon_mask((sh, sw), outer_small), 0, fade * g / 2)
     if (clear := hands_clear((sh, sw), hands, (bx0, by0), scale)) is not None:
