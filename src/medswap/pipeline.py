@@ -231,6 +231,18 @@ def _prepare(
 
 def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     """Decode, perceive, render, (audit) and encode every frame, the models closed after."""
+    with ExitStack() as audit_stack:
+        out = _Streamed(cpu0=None)
+        # The audit's process starts first: its interpreter, dlib's models and the lineup
+        # load while this process loads its own models.
+        out.gate = _make_gate(audit_stack, run) if run.cfg.audit else None
+        _stream_through(run, out, progress)
+    out.timers["encode"] = out.writer.busy_s
+    return out
+
+
+def _stream_through(run: _Run, out: _Streamed, progress: Progress | None) -> None:
+    """:func:`_stream` with the audit (if any) started: the models, the loop, the models closed."""
     cfg, info = run.cfg, run.info
     mesher = FaceMesher(max_faces=4, video=True)
     detector = FaceDetector(min_confidence=0.4)
@@ -259,7 +271,7 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     blas = threadpool_limits(limits=1, user_api="blas")
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    out = _Streamed(cpu0=resource.getrusage(resource.RUSAGE_SELF))
+    out.cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     try:
         _frame_loop(run, out, renderer, [mesher, detector, hands], text_stage, progress)
     finally:
@@ -270,8 +282,6 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
         detector.close()
         if hands is not None:
             hands.close()
-    out.timers["encode"] = out.writer.busy_s
-    return out
 
 
 def _frame_loop(
@@ -302,9 +312,8 @@ def _frame_loop(
             video.VideoWriter(run.dst, run.info, audio_from=audio_src, publish=False)
         )
         ahead = stack.enter_context(closing(_look_ahead(frames, models, out.timers)))
-        gate = gate_thread = finder = None
-        if cfg.audit:
-            gate = out.gate = _make_gate(stack, run)
+        gate, gate_thread, finder = out.gate, None, None
+        if gate is not None:
             gate_thread = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-gate")
             )

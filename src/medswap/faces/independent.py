@@ -216,21 +216,24 @@ def _around(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _sface_session():
     """SFace on onnxruntime, one thread, and the feed its file needs besides the image.
 
-    onnxruntime runs this network in about half of OpenCV's time. Two quirks of the file: its
-    block-quantised weights are folded to floats once at load (``disable_quant_qdq``; the
-    quantised kernels re-expand them every call), and it lists its float weights as inputs
-    that no node reads, which onnxruntime still asks for: they are fed zeros.
+    onnxruntime runs this network in about half of OpenCV's time. Three quirks of the file:
+    its block-quantised weights are folded to floats once at load (``disable_quant_qdq``; the
+    quantised kernels re-expand them every call); it lists its stored batch-norm weights among
+    its inputs too, which keeps onnxruntime from folding them into the convolutions, so that
+    list is pruned in memory (:mod:`medswap.faces.onnx_graph`); and it lists float weights as
+    inputs that no node reads, which onnxruntime still asks for: they are fed zeros.
     """
     import onnxruntime as ort
+
+    from medswap.faces.onnx_graph import without_initializer_inputs
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.disable_quant_qdq", "1")
-    net = ort.InferenceSession(
-        str(model_path("sface")), options, providers=["CPUExecutionProvider"]
-    )
+    model = without_initializer_inputs(model_path("sface").read_bytes())
+    net = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     unused = {
         i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
         for i in net.get_inputs()
