@@ -245,6 +245,7 @@ class StreamAuditor:
         self.gallery: Gallery | None = None
         self.busy_s = 0.0
         self.find_s = 0.0
+        self.dlib_wait_s = 0.0  # of busy_s: waiting for the dlib process's answers
         self.dlib_calls = 0
         self.dlib_cpu_s = 0.0
         self.gallery_cpu_s = 0.0
@@ -360,7 +361,9 @@ class StreamAuditor:
         return self._pool.submit(_dlib_descriptor, crop, box)
 
     def _dlib_result(self, job: Future) -> np.ndarray:
+        t0 = time.perf_counter()
         desc, cpu = job.result()
+        self.dlib_wait_s += time.perf_counter() - t0
         self.dlib_calls += 1
         self.dlib_cpu_s += cpu
         return desc
@@ -563,6 +566,7 @@ class StreamAuditor:
         return {
             "busy_s": round(self.busy_s, 3),
             "find_busy_s": round(self.find_s, 3),
+            "dlib_wait_s": round(self.dlib_wait_s, 3),
             "dlib_descriptors": self.dlib_calls,
             "dlib_cpu_s": round(self.dlib_cpu_s, 3),
             "dlib_stride": self.dlib_stride,
