@@ -187,3 +187,20 @@ def test_dlib_describes_enough_frames_for_its_lineup_and_no_more():
     for n in (41, 135, 354, 600, 1200, 18000):
         assert n // dlib_stride_for(n) >= min(DLIB_PROBES, n // 2), n
     assert dlib_stride_for(None) == dlib_stride_for(0) == 5  # length unknown: every 5th
+
+
+def test_a_built_in_donor_is_described_from_the_shipped_gallery_as_on_the_spot():
+    from medswap.evaluate.privacy import FaceAnalyser
+    from medswap.evaluate.privacy.gallery import describe_still, packaged_donor
+
+    analyser = FaceAnalyser()
+    for name in ("grace_hopper", "astronaut"):
+        image = builtin_donor(name).image  # as the swap loads it
+        shipped, fresh = packaged_donor(name, image), describe_still(analyser, image)
+        assert shipped is not None and shipped.detectors == ("packaged",)
+        assert np.linalg.norm(shipped.dlib - fresh.dlib) < 1e-6
+        assert float(shipped.sface @ fresh.sface) > 0.99999
+    changed = builtin_donor("astronaut").image.copy()
+    changed[0, 0] ^= 1  # one pixel off: not the shipped portrait, described on the spot
+    assert packaged_donor("astronaut", changed) is None
+    assert packaged_donor("someone", changed) is None

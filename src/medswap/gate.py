@@ -35,7 +35,7 @@ from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome,
 
 #: Frames judged but not yet finished (waiting for dlib) at most; each holds its original and
 #: its rendering, so memory stays flat.
-GATE_LAG = 4
+GATE_LAG = 8
 #: Reasons recorded in the report for faces the gate changed.
 REASON_OBSCURED = Reason.REIDENTIFIED
 REASON_UNTRACKED = Reason.UNTRACKED

@@ -304,7 +304,7 @@ def _frame_loop(
     """
     cfg = run.cfg
     tracker = FaceTracker(max_gap=MAX_GAP)
-    n_total = cfg.max_frames or run.info.n_frames
+    n_total = _frames_to_read(run)
     frames = video.read_frames(run.src, run.info, max_frames=cfg.max_frames)
     audio_src = run.src if cfg.audio == "keep" else None
     with ExitStack() as stack:
@@ -476,12 +476,20 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
             run.dst,
             donors=[(d.name, d.image) for d in run.donors],
             gallery=cfg.gallery,
-            dlib_stride=cfg.audit_stride or dlib_stride_for(cfg.max_frames or run.info.n_frames),
+            dlib_stride=cfg.audit_stride or dlib_stride_for(_frames_to_read(run)),
         )
     )
     return ReleaseGate(
         auditor, cfg.method, cfg.swap, run.donors, run.chooser.donor, run.learned is None
     )
+
+
+def _frames_to_read(run: _Run) -> int:
+    """Frames this run will read: the header's count, or fewer with ``max_frames`` (0: unknown)."""
+    n, cap = run.info.n_frames, run.cfg.max_frames
+    if cap:
+        return min(n, cap) if n else cap
+    return n
 
 
 def _gate_and_write(

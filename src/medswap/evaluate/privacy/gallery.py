@@ -224,11 +224,28 @@ def load_donors(donors: Sequence[object] | None, analyser: FaceAnalyser) -> dict
     out: dict[str, FaceRecord] = {}
     for d in donors or []:
         name, image, label = _donor_image(d)
-        record = describe_still(analyser, image)
+        record = packaged_donor(name, image) or describe_still(analyser, image)
         if record is None:
             raise DonorError("no face found in the donor image", label)
         out[name] = record
     return out
+
+
+def packaged_donor(name: str, image: np.ndarray) -> FaceRecord | None:
+    """A built-in donor's descriptors from the shipped gallery, when ``image`` is that portrait.
+
+    They are what :func:`describe_still` gives for it (the gallery was made that way, with the
+    same model files), without loading dlib's detector and describing the portrait again on
+    every run. None for any other image, or when the shipped gallery is absent or stale.
+    """
+    builtin = builtin_donor_images().get(name)
+    if builtin is None or builtin.shape != image.shape or not np.array_equal(builtin, image):
+        return None
+    shipped = _packaged_gallery()
+    ident = next((i for i in shipped.identities if i.name == name), None) if shipped else None
+    if ident is None:
+        return None
+    return FaceRecord(np.zeros(4), ("packaged",), ident.dlib.copy(), ident.sface.copy())
 
 
 def _donor_image(d: object) -> tuple[str, np.ndarray, str]:
