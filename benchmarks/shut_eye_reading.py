@@ -2,11 +2,11 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/shut_eye_reading.py [--media DIR]
 
-1. Calibration on the built-in portraits (no shared media needed): grace_hopper swapped onto
-   the astronaut portrait whose lids are moved to an openness ``o`` (1 open .. 0 shut), with
-   the shut-eye texture faded in at a fixed weight ``w``; the table is the mean eye aspect
-   ratio (EAR) the face mesh (still-image mode) reads on the result. Read it for the floor:
-   the lowest EAR any (o, w) gives, against the open reading.
+1. The fade's calibration on each built-in donor (no shared media needed): the donor warped
+   onto its own mesh with the lids moved to an openness ``o`` (1 open .. 0 shut), the shut-eye
+   texture faded in at a weight ``w``; the table is how open the face mesh (still-image mode)
+   reads the result, relative to the open donor, and the fade the swap takes from it. Read
+   the floor: the most shut that donor's eye reads at all.
 2. The patient's own eyes in the swapped face (needs ../shared): on expression_a, frames where
    she blinks or squints, the original's eye regions are pasted into the swapped frame. If the
    mesh then reads them as shut as on the original, the shut-eye texture is what falls short;
@@ -26,17 +26,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import medswap.swap.engine as engine  # noqa: E402
 from medswap import video  # noqa: E402
 from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE, FaceMesher  # noqa: E402
 from medswap.measures.face import MESH_LEFT_EYE, MESH_RIGHT_EYE, eye_aspect_ratio  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.donors import builtin_donor  # noqa: E402
-from medswap.swap.engine import MeshSwapper, SwapSettings  # noqa: E402
-from medswap.swap.eyes import EYES  # noqa: E402
-
-OPENNESS = (1.0, 0.6, 0.4, 0.2, 0.0)
-WEIGHTS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+from medswap.swap.donors import BUILTIN_DONORS, builtin_donor  # noqa: E402
+from medswap.swap.eyes import FADE_WEIGHTS  # noqa: E402
 
 
 def ears(mesher: FaceMesher, image: np.ndarray) -> np.ndarray:
@@ -48,34 +43,17 @@ def ears(mesher: FaceMesher, image: np.ndarray) -> np.ndarray:
     return np.array([eye_aspect_ratio(lm, eye)[0] for eye in (MESH_RIGHT_EYE, MESH_LEFT_EYE)])
 
 
-def with_lids_at(landmarks: np.ndarray, o: float) -> np.ndarray:
-    """Both eyes' lids moved toward their midline, to ``o`` of their opening."""
-    out = landmarks.copy()
-    for _, _, up, lo in EYES:
-        mid = 0.5 * (out[up] + out[lo])
-        out[up], out[lo] = mid + o * (out[up] - mid), mid + o * (out[lo] - mid)
-    return out
-
-
-def calibration(mesher: FaceMesher) -> None:
-    patient, donor = builtin_donor("astronaut"), builtin_donor("grace_hopper")
-    real = engine.shut_weight
-    print("EAR read on grace_hopper swapped onto astronaut (rows: lid openness o, columns: w)")
-    print("   o \\ w " + " ".join(f"{w:6.1f}" for w in WEIGHTS))
-    try:
-        for o in OPENNESS:
-            row = []
-            for w in WEIGHTS:
-                engine.shut_weight = lambda _o, w=w: np.full(2, w)
-                swapper = MeshSwapper(SwapSettings())
-                for _ in range(3):  # the track's neutral face: eyes open
-                    swapper.swap(patient.image.copy(), 0, patient.landmarks, donor)
-                frame = patient.image.copy()
-                swapper.swap(frame, 0, with_lids_at(patient.landmarks, o), donor)
-                row.append(float(np.mean(ears(mesher, frame))))
-            print(f"   {o:5.1f} " + " ".join(f"{v:6.3f}" for v in row))
-    finally:
-        engine.shut_weight = real
+def calibration() -> None:
+    """Each built-in donor's readings (how open the mesh reads its eye, relative to open) and
+    the fade the swap takes from them (medswap.swap.eyes.ShutFade)."""
+    print("Relative eye opening read on each donor, lids at openness o (rows), shut texture")
+    print("faded in at w (columns); then the fade used at each o, and the donor's floor")
+    for name in BUILTIN_DONORS:
+        fade = builtin_donor(name).shut_fade
+        print(f"\n{name}: floor {fade.floor:.2f}")
+        print("   o \\ w " + " ".join(f"{w:6.2f}" for w in FADE_WEIGHTS) + "   fade")
+        for o, row, k in zip(fade.openness, fade.readings, fade.weight, strict=True):
+            print(f"   {o:5.1f} " + " ".join(f"{v:6.2f}" for v in row) + f"   {k:5.2f}")
 
 
 def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...], margin: float) -> np.ndarray:
@@ -122,7 +100,7 @@ def main() -> None:
     args = ap.parse_args()
     mesher = FaceMesher(max_faces=1, video=False)
     try:
-        calibration(mesher)
+        calibration()
         own_eyes(mesher, Path(args.media))
     finally:
         mesher.close()

@@ -13,12 +13,16 @@ from medswap.swap.donors import builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.swap.eyes import (
     EYES,
+    FADE_OPENNESS,
+    FADE_WEIGHTS,
     eye_openings,
+    fade_from_readings,
+    fixed_fade,
     gaze_shifts,
     lid_offset,
+    lids_at,
     openness,
     shut_eye_texture,
-    shut_weight,
 )
 
 
@@ -39,10 +43,62 @@ def test_openness_is_one_for_the_neutral_face_and_zero_for_a_shut_eye():
     assert openness(shut, lm) == pytest.approx([0.0, 1.0])
 
 
-def test_shut_weight_runs_from_open_to_shut():
-    w = shut_weight(np.array([1.0, 0.75, 0.5, 0.25, 0.0]))
-    assert w[0] == 0.0 and w[-1] == 1.0
-    assert np.all(np.diff(w) > 0)
+def test_shut_fade_follows_the_readings_and_never_flickers():
+    # A donor whose eye reads (1 - 0.8 w) open whatever its lids: the fade that reads openness
+    # o is w = (1 - o) / 0.8, and all of it below the floor of 0.2.
+    readings = np.tile(1.0 - 0.8 * np.array(FADE_WEIGHTS), (len(FADE_OPENNESS), 1))
+    fade = fade_from_readings(readings)
+    assert fade.floor == pytest.approx(0.2) and fade.measured
+    assert fade(np.array([1.0, 0.8, 0.6, 0.4])) == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    assert fade(np.array([0.1, 0.0])) == pytest.approx([1.0, 1.0])
+    # Jitter in the readings (a wider reading at more fade, a missed face) moves no weight up
+    # as the eye opens.
+    noisy = readings.copy()
+    noisy[2, 3], noisy[4, 1] = 0.95, np.nan
+    w = fade_from_readings(noisy).weight
+    assert np.all(np.diff(w) <= 0) and w[-1] == 0.0
+    with pytest.raises(ValueError, match="no reading of the donor's eyes"):
+        fade_from_readings(np.full_like(readings, np.nan))
+
+
+def test_a_donor_whose_shut_eye_reads_half_open_keeps_the_fixed_curve():
+    readings = np.tile(1.0 - 0.5 * np.array(FADE_WEIGHTS), (len(FADE_OPENNESS), 1))
+    fade = fade_from_readings(readings)
+    assert fade.floor == pytest.approx(0.5) and not fade.measured
+    o = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
+    assert fade(o) == pytest.approx(fixed_fade(o))
+    assert fixed_fade(o)[0] == 0.0 and fixed_fade(o)[-1] == 1.0
+    assert np.all(np.diff(fixed_fade(o)) > 0)
+    # Measured on the built-in portraits: Grace Hopper's glasses hold her shut eye open.
+    assert not builtin_donor("grace_hopper").shut_fade.measured
+    assert builtin_donor("astronaut").shut_fade.measured
+
+
+def test_measured_fade_makes_the_landmarker_read_the_donor_as_shut_as_the_lids():
+    """The fade measured on a donor, applied to that donor with its lids partly shut, reads
+    (by MediaPipe's face mesh, still image) within 0.15 of the lids' openness."""
+    from medswap.faces.mesh import FaceMesher
+    from medswap.swap.eyes import eye_reading, with_shut_eyes
+    from medswap.swap.geometry import apply_maps, triangulate, warp_maps
+
+    d = builtin_donor("astronaut")
+    fade = d.shut_fade
+    assert fade.floor < 0.3  # her shut-eye texture reads shut
+    pts = d.landmarks[:468]
+    h, w = d.image.shape[:2]
+    mesher = FaceMesher(max_faces=1, video=False)
+    try:
+        open_reading = eye_reading(mesher(d.image)[0])
+        for o in (0.7, 0.5, 0.3):
+            maps = warp_maps(lids_at(pts, o), pts, triangulate(pts), (0, 0, w, h))
+            k = fade(np.array([o, o]))
+            assert 0.0 < k[0] < 1.0
+            face = with_shut_eyes(apply_maps(d.image, maps), d.shut_eyes, k, maps)
+            shown = np.ascontiguousarray(np.where(maps.covered[..., None], face, d.image))
+            read = eye_reading(mesher(shown)[0]) / open_reading
+            assert read == pytest.approx(o, abs=0.15), f"lids at {o}: read {read:.2f}"
+    finally:
+        mesher.close()
 
 
 def test_lid_offset_drops_only_the_part_across_a_shut_eye():

@@ -39,7 +39,7 @@ import numpy as np
 
 from medswap.errors import DonorError, InputNotFoundError
 from medswap.geometry import similarity_transform, transform_points
-from medswap.swap.eyes import ShutEyes, shut_eye_texture
+from medswap.swap.eyes import ShutEyes, ShutFade, eye_reading, measure_shut_fade, shut_eye_texture
 from medswap.swap.geometry import (
     apply_maps,
     triangulate,
@@ -72,6 +72,23 @@ class Donor:
     def shut_eyes(self) -> ShutEyes:
         """This donor's image with both eyes painted shut (for blinks; computed once)."""
         return shut_eye_texture(self.image, self.landmarks)
+
+    @cached_property
+    def shut_fade(self) -> ShutFade:
+        """How much shut-eye texture makes this donor's eye read as shut as the patient's,
+        measured once by the face mesh on the donor itself (:func:`measure_shut_fade`)."""
+        from medswap.faces.mesh import FaceMesher
+
+        mesher = FaceMesher(max_faces=1, video=False, min_confidence=0.3)
+
+        def read(image: np.ndarray) -> float:
+            faces = mesher(image)
+            return eye_reading(faces[0]) if faces else float("nan")
+
+        try:
+            return measure_shut_fade(self.image, self.landmarks, self.shut_eyes, read)
+        finally:
+            mesher.close()
 
 
 def _builtin_image(name: str) -> np.ndarray:

@@ -45,7 +45,6 @@ from medswap.swap.eyes import (
     iris_disc,
     lid_offset,
     openness,
-    shut_weight,
     with_shut_eyes,
 )
 from medswap.swap.geometry import (
@@ -459,7 +458,7 @@ class MeshSwapper:
         if cfg.keep_eyes == "gaze" and len(face.target) >= 478:
             eye_maps = gazing_maps(maps, openings, gaze_shifts(face.target, donor.landmarks))
         donor_px = apply_maps(donor.image, eye_maps)
-        shut = shut_weight(state.eye_openness) if cfg.blink else np.zeros(2)
+        shut = donor.shut_fade(state.eye_openness) if cfg.blink else np.zeros(2)
         if shut.max() > 0.02:  # fainter moves a pixel by 5 levels at most: skip its 3 remaps
             # The patient's eye is closing: fade each eye to the donor's shut-eye texture.
             donor_px = with_shut_eyes(donor_px, donor.shut_eyes, shut, maps)

@@ -10,7 +10,10 @@ of its two blinks was counted on the swap. Three things make the swap blink:
    never holds a shut eye open (:func:`lid_offset`);
 2. each donor gets a shut-eye version of its image (lashes and lid margins painted over with
    the surrounding lid skin, a thin lash line where the lids meet), and the warped face fades
-   to it eye by eye as the patient's eye closes (:func:`shut_eye_texture`, :func:`shut_weight`);
+   to it eye by eye as the patient's eye closes (:func:`shut_eye_texture`), as much as makes a
+   face landmarker read the donor's eye as open as the patient's (:class:`ShutFade`, measured
+   on each donor by :func:`measure_shut_fade`; a donor whose shut eye never reads shut keeps
+   a fixed curve, :func:`fixed_fade`);
 3. the tracker's smoothing leaves the lids' motion relative to the eye corners as measured
    (:func:`medswap.faces.track.keep_fast_motion`): smoothed, a blink was half as deep and late.
 
@@ -22,6 +25,7 @@ On a warped donor face :func:`with_shut_eyes` fades to the shut-eye texture and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -33,11 +37,20 @@ from medswap.swap.geometry import WarpMaps, apply_maps
 
 #: Per eye: outer and inner corner, then upper-lid and lower-lid points facing each other.
 EYES = tuple((eye[0], eye[8], eye[1:8], eye[15:8:-1]) for eye in (RIGHT_EYE, LEFT_EYE))
-#: How open a donor eye still looks when the patient's lids are shut and the warp has squeezed
-#: the donor's lashes and lid margins together (0 shut .. 1 fully open). Measured 0.58-0.77
-#: (tests/test_eyes.py's portraits, eye aspect ratio on MediaPipe's mesh); 0.5 was chosen on
-#: expression_a/b.mp4 (0.7 and 0.9 counted more false blinks while the patient's lids were
-#: held half-lowered: the fade then flickers between looking open and looking shut).
+#: Lid openness (1 open .. 0 shut) and shut-texture weights at which :func:`measure_shut_fade`
+#: reads a donor's eyes: 30 still-image readings of the face mesh, a fraction of a second.
+FADE_OPENNESS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+FADE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: A donor whose fully shut eye still reads more open than this (1 open .. 0 shut) cannot show
+#: a shut eye with margin below the blink measure's line (half open): a fade measured on it
+#: saturates from half-closed lids on, squints and blinks both read at the floor, and a held
+#: squint breaks into blink-length pieces. Such a donor keeps the fixed curve
+#: (:func:`fixed_fade`). grace_hopper's glasses hold its floor at 0.43; astronaut reads 0.13.
+MAX_MEASURED_FLOOR = 0.3
+#: For the fixed curve: how open a squeezed donor eye is taken to look when the patient's lids
+#: are shut (0 shut .. 1 open). Measured 0.58-0.77 on the built-in portraits; 0.5 was chosen on
+#: expression_a/b.mp4 (0.7 and 0.9 counted more false blinks while the patient's lids were held
+#: half-lowered: the fade then flickers between looking open and looking shut).
 SQUEEZED_LOOKS_OPEN = 0.5
 #: The shut-eye texture covers the eye opening and this margin around it (x eye width)...
 SHUT_MARGIN = 0.25
@@ -60,23 +73,144 @@ def eye_openings(pts: np.ndarray) -> np.ndarray:
     )
 
 
+def eye_reading(pts: np.ndarray) -> float:
+    """How open both eyes are, as a fraction of their width (the eye aspect ratio's kin)."""
+    widths = [np.linalg.norm(pts[inner, :2] - pts[outer, :2]) for outer, inner, _, _ in EYES]
+    return float(np.mean(eye_openings(pts) / np.maximum(widths, 1e-9)))
+
+
 def openness(pts: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """Each eye's opening relative to the neutral face's, in 0..1 (wider than neutral is 1)."""
     return np.clip(eye_openings(pts) / np.maximum(eye_openings(neutral), 1e-6), 0.0, 1.0)
 
 
-def shut_weight(eye_openness: np.ndarray) -> np.ndarray:
-    """How much of the shut-eye texture each eye shows: 0 open .. 1 shut.
+def lids_at(landmarks: np.ndarray, eye_openness: float) -> np.ndarray:
+    """The landmarks with both eyes' lids moved toward their midline, to ``eye_openness`` of
+    their opening (0 shut)."""
+    out = landmarks.copy()
+    for _, _, up, lo in EYES:
+        mid = 0.5 * (out[up] + out[lo])
+        out[up] = mid + eye_openness * (out[up] - mid)
+        out[lo] = mid + eye_openness * (out[lo] - mid)
+    return out
 
-    Chosen so the swapped eye looks as open as the patient's: a squeezed donor eye looks
-    ``r + (1 - r) * o`` open at openness ``o`` (``r`` = :data:`SQUEEZED_LOOKS_OPEN`), and
-    fading ``w`` of it to the shut texture leaves ``(1 - w)`` of that, so ``w = 1 - o / (r +
-    (1 - r) o)``. A step from open to shut instead made half-lowered lids (looking down) look
-    shut, and the blink that followed no longer stood out.
+
+@dataclass(frozen=True)
+class ShutFade:
+    """How much of a donor's shut-eye texture to show at each lid openness of the patient.
+
+    A face landmarker reads a warped donor eye by its texture more than by where its lids are
+    drawn: squeezed, the donor's lashes and lid margins still read as a narrowed, open eye, and
+    half the shut texture faded in does not read half shut. How much fade gives which reading
+    depends on the donor (lash contrast, lid folds, glasses), so it is measured on each donor
+    (:func:`measure_shut_fade`), and the weight is the one at which the landmarker reads the
+    donor's eye as open as the patient's. ``floor`` is the most shut the donor's eye reads at
+    all (1 open .. 0 shut): a closure deeper than that cannot be shown with this donor.
+    """
+
+    openness: np.ndarray  # (n,) ascending lid openness, 0 shut .. 1 open
+    weight: np.ndarray  # (n,) the shut texture's weight at each, non-increasing
+    readings: np.ndarray  # (n, m) relative openness read at FADE_WEIGHTS, for reports
+    floor: float
+
+    @property
+    def measured(self) -> bool:
+        """Whether the measured fade is used (else the fixed curve: the floor is too high)."""
+        return self.floor <= MAX_MEASURED_FLOOR
+
+    def __call__(self, eye_openness: np.ndarray) -> np.ndarray:
+        """Each eye's shut-texture weight (0 open .. 1 shut) at its openness (0 .. 1)."""
+        o = np.clip(eye_openness, 0.0, 1.0)
+        if not self.measured:
+            return fixed_fade(o)
+        return np.interp(o, self.openness, self.weight)
+
+
+def fixed_fade(eye_openness: np.ndarray) -> np.ndarray:
+    """The shut texture's weight by a fixed curve, for donors whose fade cannot be measured.
+
+    A squeezed donor eye is taken to look ``r + (1 - r) * o`` open at openness ``o`` (``r`` =
+    :data:`SQUEEZED_LOOKS_OPEN`), and fading ``w`` of it to the shut texture to leave ``(1 -
+    w)`` of that, so ``w = 1 - o / (r + (1 - r) o)``.
     """
     o = np.clip(eye_openness, 0.0, 1.0)
     r = SQUEEZED_LOOKS_OPEN
     return np.clip(1.0 - o / (r + (1.0 - r) * o), 0.0, 1.0)
+
+
+def fade_from_readings(
+    readings: np.ndarray,
+    openness: tuple[float, ...] = FADE_OPENNESS,
+    weights: tuple[float, ...] = FADE_WEIGHTS,
+) -> ShutFade:
+    """The fade that makes the landmarker's reading follow the lids, from a table of readings.
+
+    ``readings[i, j]`` is how open (relative to the donor's open eye) the landmarker read the
+    donor with lids at ``openness[i]`` and ``weights[j]`` of the shut texture; NaN where it
+    found no face. Per openness, the weight is interpolated where the reading reaches that
+    openness (or the donor's floor, if it never gets so low). More fade never reads more open
+    and a more closed lid never gets less fade: each reading is held at its lowest so far
+    along the weights, and the weights at their highest so far toward the shut end, so the
+    landmarker's jitter in still images cannot make the fade flicker back and forth.
+    """
+    o = np.asarray(openness, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    r = np.array(readings, dtype=float)
+    if not np.isfinite(r).any():
+        raise ValueError("no reading of the donor's eyes: cannot measure its shut-eye fade")
+    r = np.where(np.isfinite(r), r, np.inf)
+    r = np.minimum.accumulate(r, axis=1)
+    finite = np.isfinite(r)
+    floor = float(np.min(r[finite]))
+    out = np.zeros(len(o))
+    for i, target in enumerate(np.maximum(o, floor)):
+        row = r[i]
+        reach = np.nonzero(row <= target)[0]
+        if not reach.size:
+            out[i] = w[int(np.argmin(row))] if np.isfinite(row).any() else w[-1]
+            continue
+        j = int(reach[0])
+        if j == 0:
+            continue
+        hi = row[j - 1] if np.isfinite(row[j - 1]) else target
+        span = max(hi - row[j], 1e-9)
+        out[i] = w[j - 1] + (hi - target) / span * (w[j] - w[j - 1])
+    order = np.argsort(o)
+    weight = np.maximum.accumulate(out[order][::-1])[::-1]
+    readings_out = np.where(np.isfinite(r), r, np.nan)[order]
+    return ShutFade(o[order], weight, readings_out, floor)
+
+
+def measure_shut_fade(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    shut_eyes: ShutEyes,
+    read: Callable[[np.ndarray], float],
+) -> ShutFade:
+    """Read the donor with its lids at each of :data:`FADE_OPENNESS` and each of
+    :data:`FADE_WEIGHTS` of its shut texture, and make the fade from the readings.
+
+    ``read`` gives an image's eye opening (any unit, NaN without a face); the donor's own
+    image is the open reference. The donor is warped onto its own mesh with the lids moved,
+    the same warp the swap makes onto a patient whose lids close.
+    """
+    from medswap.swap.geometry import triangulate, warp_maps
+
+    h, w = image.shape[:2]
+    pts = landmarks[:468]  # the irises move inside the eye: not triangulated
+    open_reading = read(image)
+    if not np.isfinite(open_reading) or open_reading <= 0:
+        raise ValueError("the donor's open eyes cannot be read: cannot measure its fade")
+    triangles = triangulate(pts)
+    readings = np.full((len(FADE_OPENNESS), len(FADE_WEIGHTS)), np.nan)
+    for i, o in enumerate(FADE_OPENNESS):
+        maps = warp_maps(lids_at(pts, o), pts, triangles, (0, 0, w, h))
+        warped = apply_maps(image, maps)
+        for j, k in enumerate(FADE_WEIGHTS):
+            face = with_shut_eyes(warped, shut_eyes, np.array([k, k]), maps) if k else warped
+            shown = np.where(maps.covered[..., None], face, image)
+            readings[i, j] = read(np.ascontiguousarray(shown)) / open_reading
+    return fade_from_readings(readings)
 
 
 def lid_offset(offset: np.ndarray, reference: np.ndarray, eye_openness: np.ndarray) -> np.ndarray:
@@ -222,7 +356,7 @@ def with_shut_eyes(
     face: np.ndarray, shut_eyes: ShutEyes, shut: np.ndarray, maps: WarpMaps
 ) -> np.ndarray:
     """The warped donor ``face`` faded, eye by eye, to the donor's shut-eye texture warped by
-    the same ``maps``, by ``shut`` (right, left: 0 open .. 1 shut; see :func:`shut_weight`)."""
+    the same ``maps``, by ``shut`` (right, left: 0 open .. 1 shut; see :class:`ShutFade`)."""
     weight = sum(k * apply_maps(mask, maps) for k, mask in zip(shut, shut_eyes.masks, strict=True))[
         ..., None
     ]
