@@ -18,6 +18,7 @@ from medswap.cli import main
 from medswap.errors import ReleaseGateError
 from medswap.evaluate.privacy import audit
 from medswap.pipeline import deidentify
+from medswap.swap.donors import DEFAULT_DONOR, FALLBACK_DONORS
 from medswap.swap.engine import MeshSwapper
 
 pytestmark = pytest.mark.shared
@@ -38,6 +39,16 @@ class LeavesFramesAsIs(MeshSwapper):
         if i in LEFT_AS_IS:
             return (0, 0, 1, 1)
         return super().swap(frame, track_id, landmarks, donor, hands)
+
+
+class FailsWithTheDefaultDonor(LeavesFramesAsIs):
+    """A real swapper that leaves the frames of ``LEFT_AS_IS`` as they are only when it draws
+    the default donor (a defect that one donor's rendering has and the next one's not)."""
+
+    def swap(self, frame, track_id, landmarks, donor, hands=None):
+        if donor.name == DEFAULT_DONOR:
+            return super().swap(frame, track_id, landmarks, donor, hands)
+        return MeshSwapper.swap(self, frame, track_id, landmarks, donor, hands)
 
 
 class NeverSwaps(MeshSwapper):
@@ -91,3 +102,29 @@ def test_a_run_that_cannot_get_clean_publishes_nothing_and_exits_20(tmp_path, mo
     assert kept == ["out.quarantined.json", "out.quarantined.mp4"]
     record = json.loads((quarantine / "out.quarantined.json").read_text())
     assert record["audit"]["clean"] is False
+
+
+def test_a_run_the_default_donor_cannot_clear_is_rendered_again_behind_the_next(
+    tmp_path, monkeypatch
+):
+    src = shared_video("speech_a.mp4")
+    monkeypatch.setattr(medswap.pipeline, "MeshSwapper", FailsWithTheDefaultDonor)
+    monkeypatch.setattr(medswap.gate, "MeshSwapper", NeverSwaps)  # the gate cannot fix it
+    monkeypatch.setattr(medswap.gate.obs, "obscure", lambda image, box: None)
+    out, report = tmp_path / "out.mp4", tmp_path / "out.json"
+    result = deidentify(src, out, audit=True, max_frames=N, report=report)
+    nxt = FALLBACK_DONORS[1]
+    assert result.audit.clean and result.audit.frames == N
+    assert [r["donor"] for r in result.donor_retries] == [DEFAULT_DONOR]
+    assert "frame 4" in result.donor_retries[0]["audit"], result.donor_retries
+    assert [d.split(":")[0] for d in result.donors] == [nxt]
+    drawn = {face.donor for f in result.frames for face in f.faces}
+    assert drawn == {nxt}, drawn
+    assert audit(src, out, max_frames=N).leak_frames == []
+    record = json.loads(report.read_text())
+    assert record["donor_retries"] == result.donor_retries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.mp4"]  # no partial
+    # A donor the user chose is not replaced behind their back: the run is refused.
+    with pytest.raises(ReleaseGateError):
+        deidentify(src, tmp_path / "given.mp4", audit=True, max_frames=N, donors=(DEFAULT_DONOR,))
+    assert not (tmp_path / "given.mp4").exists()

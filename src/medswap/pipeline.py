@@ -38,7 +38,7 @@ from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.render import FaceRenderer, renderer_for
 from medswap.result import DeidentifyResult, totals_of
-from medswap.swap.donors import Donor
+from medswap.swap.donors import FALLBACK_DONORS, Donor, builtin_donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.text import TextFrame, TextStage, key_frame_stride
 from medswap.text.audit import TextCheckInStream
@@ -140,6 +140,25 @@ def deidentify(
     run = _prepare(Path(input), Path(output), cfg, report, quarantine, overwrite)
     streamed = _stream(run, progress)
     result = _record(run, streamed, t_start)
+    retries: list[dict] = []
+    for donor in _fallback_donors(run):
+        if result.audit is None or result.audit.clean:
+            break
+        # The default donor did not hide this patient from the lineup: render the whole video
+        # again behind the next built-in face (nothing of the first rendering is kept).
+        retries.append({"donor": run.donors[0].name, "audit": result.audit.failure_message()})
+        log.warning(
+            "notice: %s: %s with donor %s; rendering again with donor %s",
+            run.src.name,
+            result.audit.failure_message(),
+            run.donors[0].name,
+            donor.name,
+        )
+        discard([streamed.writer.partial])
+        run = replace(run, donors=[donor], chooser=DonorChooser([donor], cfg.donor_seed))
+        streamed = _stream(run, progress)
+        result = _record(run, streamed, t_start)
+    result.donor_retries = retries
     _release(run, streamed, result)
     totals = result.totals
     log.debug(  # the CLI prints its own summary line
@@ -227,6 +246,16 @@ def _prepare(
     if quarantine is not None:
         check_new_output(Path(quarantine) / dst.name, overwrite=overwrite, inputs=[src])
     return _Run(src, dst, cfg, info, report_path, quarantine, overwrite, learned, donors, chooser)
+
+
+def _fallback_donors(run: _Run) -> list[Donor]:
+    """The built-in donors a run with the default donor may try next if its audit is not
+    clean (:data:`~medswap.swap.donors.FALLBACK_DONORS`); none when the user chose the donors,
+    the engine is learned (its donor is in the model) or nothing is audited."""
+    cfg = run.cfg
+    if cfg.donors or not cfg.audit or cfg.method != "swap" or run.learned is not None:
+        return []
+    return [builtin_donor(n) for n in FALLBACK_DONORS if n != run.donors[0].name]
 
 
 def _stream(run: _Run, progress: Progress | None) -> _Streamed:

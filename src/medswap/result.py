@@ -32,6 +32,9 @@ class DeidentifyResult:
     #: per track with several donors: the donor chosen and every donor's distances (see
     #: :class:`DonorChooser`)
     donor_choice: list[dict] = field(default_factory=list)
+    #: Donors a default run rendered with and dropped because the audit was not clean, in
+    #: order, each with the audit's one-line reason (:data:`~medswap.swap.donors.FALLBACK_DONORS`)
+    donor_retries: list[dict] = field(default_factory=list)
     #: The whole configuration of the run (:meth:`medswap.config.DeidentifyConfig.to_json`).
     config: dict = field(default_factory=dict)
 
@@ -61,6 +64,7 @@ class DeidentifyResult:
             "config": self.config,
             "donors": self.donors,
             "donor_choice": self.donor_choice,
+            "donor_retries": self.donor_retries,
             "elapsed_s": round(self.elapsed_s, 3),
             "stages": self.stages,
             "totals": self.totals.to_json(),

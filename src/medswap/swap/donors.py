@@ -49,6 +49,10 @@ from medswap.swap.geometry import (
 BUILTIN_DONORS = ("average", "astronaut", "grace_hopper")
 #: The donor used when none is given (see the module docstring for why).
 DEFAULT_DONOR = "grace_hopper"
+#: When none is given, the donors a run tries in turn until its release audit is clean: a
+#: patient whom the lineup still picks out behind one built-in face is rendered again behind
+#: the next (the morph is left out: it is part of both).
+FALLBACK_DONORS = ("grace_hopper", "astronaut")
 #: Weights of astronaut and grace_hopper in the built-in average (see the module docstring).
 AVERAGE_WEIGHTS = (0.7, 0.3)
 #: Mesh points used for the triangulation (irises excluded: they move inside the eye).
