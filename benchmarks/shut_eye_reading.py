@@ -50,7 +50,8 @@ def calibration() -> None:
     print("faded in at w (columns); then the fade used at each o, and the donor's floor")
     for name in BUILTIN_DONORS:
         fade = builtin_donor(name).shut_fade
-        print(f"\n{name}: floor {fade.floor:.2f}")
+        used = "measured fade" if fade.measured else "floor too high: the fixed curve is used"
+        print(f"\n{name}: floor {fade.floor:.2f} ({used})")
         print("   o \\ w " + " ".join(f"{w:6.2f}" for w in FADE_WEIGHTS) + "   fade")
         for o, row, k in zip(fade.openness, fade.readings, fade.weight, strict=True):
             print(f"   {o:5.1f} " + " ".join(f"{v:6.2f}" for v in row) + f"   {k:5.2f}")
