@@ -325,3 +325,25 @@ def test_a_raised_hand_is_not_taken_for_the_patients_face():
     assert len(found) == 2  # the hand and the face
     x0, y0, x1, y1 = _patient_face(analyser, frame.image, want_dlib=False).box
     assert x0 > 200 and (y1 - y0) < 1.6 * (x1 - x0)  # the face (right), not the tall hand (left)
+
+
+def test_the_gates_margin_flags_a_face_just_outside_the_threshold():
+    """A face a hair beyond the same-person distance passes the audit's rule but not the
+    gate's, which allows for the encoded file reading closer to the patient (JUDGE_MARGIN)."""
+    from medswap.evaluate.privacy import leaks_in
+    from medswap.evaluate.stream import JUDGE_MARGIN
+
+    patient = np.zeros(128)
+    patient[0] = 1.0
+    near = patient.copy()
+    near[1] = 0.62  # dlib distance 0.62: beyond 0.6, within 0.6 + JUDGE_MARGIN
+    face = FaceRecord(np.array([0.0, 0.0, 10.0, 10.0]), ("yunet",), dlib=near)
+    scan = FrameScan(0, 0.0, True, None, [face])
+    template = {"dlib": patient, "sface": patient}
+    assert leaks_in(scan, template) == []
+    hits = leaks_in(scan, template, JUDGE_MARGIN)
+    assert [(h.recogniser, round(h.distance, 2)) for h in hits] == [("dlib", 0.62)]
+    far = patient.copy()
+    far[1] = 0.6 + JUDGE_MARGIN + 0.01
+    face.dlib = far
+    assert leaks_in(scan, template, JUDGE_MARGIN) == []

@@ -36,12 +36,16 @@ def matched_output(scan_: FrameScan, min_overlap: float = 0.3) -> FaceRecord | N
     return best_face
 
 
-def leaks_in(scan_: FrameScan, template: dict[str, np.ndarray]) -> list[LeakHit]:
+def leaks_in(
+    scan_: FrameScan, template: dict[str, np.ndarray], margin: float = 0.0
+) -> list[LeakHit]:
     """The output faces of one frame that either recogniser judges to be the patient.
 
     Each face is compared with the enrolled template and with the original face of the same
     frame; the closer of the two is reported. Pure, so that the in-stream gate judges one
-    frame with exactly the rule the after-the-fact audit applies to all of them.
+    frame with exactly the rule the after-the-fact audit applies to all of them. ``margin``,
+    added to each recogniser's threshold, is the gate's allowance for the encoded file that an
+    after-the-fact audit decodes reading differently (``medswap.evaluate.stream.JUDGE_MARGIN``).
     """
     hits = []
     for face in scan_.outputs:
@@ -56,7 +60,7 @@ def leaks_in(scan_: FrameScan, template: dict[str, np.ndarray]) -> list[LeakHit]
             if same is not None and same is not template[r]:
                 refs.append(("same_frame", same))
             d, ref = min((distance(r, desc, v), name) for name, v in refs)
-            if same_person(r, d):
+            if same_person(r, d - margin):
                 hits.append(
                     LeakHit(scan_.index, scan_.time_s, face.box.tolist(), r, d, ref, face.detectors)
                 )
