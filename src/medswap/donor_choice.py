@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from medswap.faces.mesh import FaceDetector, FaceMesher
 from medswap.faces.track import MAX_GAP, FaceTracker
 from medswap.swap.donors import (
     DEFAULT_DONOR,
+    FALLBACK_DONORS,
     Donor,
     assign_donor,
     builtin_donor,
@@ -24,6 +26,9 @@ from medswap.swap.donors import (
     donor_margin,
     load_donor,
 )
+
+if TYPE_CHECKING:
+    from medswap.config import DeidentifyConfig
 
 #: Image files taken from a ``--donor`` folder.
 DONOR_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -45,6 +50,15 @@ def resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
         else:
             out.append(load_donor(d))
     return out
+
+
+def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> list[Donor]:
+    """The built-in donors a run with the default donor may try next if its audit is not
+    clean (:data:`~medswap.swap.donors.FALLBACK_DONORS`); none when the user chose the donors,
+    the engine is learned (its donor is in the model) or nothing is audited."""
+    if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or not used:
+        return []
+    return [builtin_donor(n) for n in FALLBACK_DONORS if n != used[0].name]
 
 
 #: The patient's face is measured on this many frames spread over the first seconds of the

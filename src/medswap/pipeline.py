@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from medswap import video
 from medswap.config import ENGINES, DeidentifyConfig
-from medswap.donor_choice import DonorChooser, resolve_donors
+from medswap.donor_choice import DonorChooser, fallback_donors, resolve_donors
 from medswap.errors import ReleaseGateError
 from medswap.evaluate.stream import StreamAuditor, dlib_stride_for
 from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder
@@ -38,7 +38,7 @@ from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.render import FaceRenderer, renderer_for
 from medswap.result import DeidentifyResult, totals_of
-from medswap.swap.donors import FALLBACK_DONORS, Donor, builtin_donor
+from medswap.swap.donors import Donor
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.text import TextFrame, TextStage, key_frame_stride
 from medswap.text.audit import TextCheckInStream
@@ -141,19 +141,14 @@ def deidentify(
     streamed = _stream(run, progress)
     result = _record(run, streamed, t_start)
     retries: list[dict] = []
-    for donor in _fallback_donors(run):
+    for donor in fallback_donors(cfg, run.donors, run.learned is not None):
         if result.audit is None or result.audit.clean:
             break
-        # The default donor did not hide this patient from the lineup: render the whole video
-        # again behind the next built-in face (nothing of the first rendering is kept).
-        retries.append({"donor": run.donors[0].name, "audit": result.audit.failure_message()})
-        log.warning(
-            "notice: %s: %s with donor %s; rendering again with donor %s",
-            run.src.name,
-            result.audit.failure_message(),
-            run.donors[0].name,
-            donor.name,
-        )
+        # The default donor did not hide this patient: render the whole video again behind
+        # the next built-in face (nothing of the first rendering is kept).
+        why, first = result.audit.failure_message(), run.donors[0].name
+        retries.append({"donor": first, "audit": why})
+        log.warning("notice: %s: %s with %s; again with %s", run.src.name, why, first, donor.name)
         discard([streamed.writer.partial])
         run = replace(run, donors=[donor], chooser=DonorChooser([donor], cfg.donor_seed))
         streamed = _stream(run, progress)
@@ -246,16 +241,6 @@ def _prepare(
     if quarantine is not None:
         check_new_output(Path(quarantine) / dst.name, overwrite=overwrite, inputs=[src])
     return _Run(src, dst, cfg, info, report_path, quarantine, overwrite, learned, donors, chooser)
-
-
-def _fallback_donors(run: _Run) -> list[Donor]:
-    """The built-in donors a run with the default donor may try next if its audit is not
-    clean (:data:`~medswap.swap.donors.FALLBACK_DONORS`); none when the user chose the donors,
-    the engine is learned (its donor is in the model) or nothing is audited."""
-    cfg = run.cfg
-    if cfg.donors or not cfg.audit or cfg.method != "swap" or run.learned is not None:
-        return []
-    return [builtin_donor(n) for n in FALLBACK_DONORS if n != run.donors[0].name]
 
 
 def _stream(run: _Run, progress: Progress | None) -> _Streamed:
