@@ -30,7 +30,7 @@ from medswap import video  # noqa: E402
 from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE, FaceMesher  # noqa: E402
 from medswap.measures.face import MESH_LEFT_EYE, MESH_RIGHT_EYE, eye_aspect_ratio  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.donors import BUILTIN_DONORS, builtin_donor  # noqa: E402
+from medswap.swap.donors import BUILTIN_DONORS, builtin_donor, donor_fade  # noqa: E402
 from medswap.swap.eyes import FADE_WEIGHTS  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def calibration() -> None:
     print("Relative eye opening read on each donor, lids at openness o (rows), shut texture")
     print("faded in at w (columns); then the fade used at each o, and the donor's floor")
     for name in BUILTIN_DONORS:
-        fade = builtin_donor(name).shut_fade
+        fade = donor_fade(builtin_donor(name), full=True)
         used = "measured fade" if fade.measured else "floor too high: the fixed curve is used"
         print(f"\n{name}: floor {fade.floor:.2f} ({used})")
         print("   o \\ w " + " ".join(f"{w:6.2f}" for w in FADE_WEIGHTS) + "   fade")

@@ -65,6 +65,7 @@ def test_a_donor_whose_shut_eye_reads_half_open_keeps_the_fixed_curve():
     readings = np.tile(1.0 - 0.5 * np.array(FADE_WEIGHTS), (len(FADE_OPENNESS), 1))
     fade = fade_from_readings(readings)
     assert fade.floor == pytest.approx(0.5) and not fade.measured
+    assert fade.weight == pytest.approx(fixed_fade(fade.openness))  # what is used
     o = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
     assert fade(o) == pytest.approx(fixed_fade(o))
     assert fixed_fade(o)[0] == 0.0 and fixed_fade(o)[-1] == 1.0

@@ -80,19 +80,25 @@ class Donor:
     @cached_property
     def shut_fade(self) -> ShutFade:
         """How much shut-eye texture makes this donor's eye read as shut as the patient's,
-        measured once by the face mesh on the donor itself (:func:`measure_shut_fade`)."""
-        from medswap.faces.mesh import FaceMesher
+        measured once by the face mesh on the donor itself (:func:`donor_fade`)."""
+        return donor_fade(self)
 
-        mesher = FaceMesher(max_faces=1, video=False, min_confidence=0.3)
 
-        def read(image: np.ndarray) -> float:
-            faces = mesher(image)
-            return eye_reading(faces[0]) if faces else float("nan")
+def donor_fade(donor: Donor, full: bool = False) -> ShutFade:
+    """:func:`~medswap.swap.eyes.measure_shut_fade` on ``donor``, read by the face mesh in
+    still-image mode (``full``: every reading, also where the fixed curve will be used)."""
+    from medswap.faces.mesh import FaceMesher
 
-        try:
-            return measure_shut_fade(self.image, self.landmarks, self.shut_eyes, read)
-        finally:
-            mesher.close()
+    mesher = FaceMesher(max_faces=1, video=False, min_confidence=0.3)
+
+    def read(image: np.ndarray) -> float:
+        faces = mesher(image)
+        return eye_reading(faces[0]) if faces else float("nan")
+
+    try:
+        return measure_shut_fade(donor.image, donor.landmarks, donor.shut_eyes, read, full)
+    finally:
+        mesher.close()
 
 
 def _builtin_image(name: str) -> np.ndarray:

@@ -177,6 +177,8 @@ def fade_from_readings(
         out[i] = w[j - 1] + (hi - target) / span * (w[j] - w[j - 1])
     order = np.argsort(o)
     weight = np.maximum.accumulate(out[order][::-1])[::-1]
+    if floor > MAX_MEASURED_FLOOR:  # the fixed curve is used: say so in the weights too
+        weight = fixed_fade(o[order])
     readings_out = np.where(np.isfinite(r), r, np.nan)[order]
     return ShutFade(o[order], weight, readings_out, floor)
 
@@ -186,13 +188,16 @@ def measure_shut_fade(
     landmarks: np.ndarray,
     shut_eyes: ShutEyes,
     read: Callable[[np.ndarray], float],
+    full: bool = False,
 ) -> ShutFade:
     """Read the donor with its lids at each of :data:`FADE_OPENNESS` and each of
     :data:`FADE_WEIGHTS` of its shut texture, and make the fade from the readings.
 
     ``read`` gives an image's eye opening (any unit, NaN without a face); the donor's own
     image is the open reference. The donor is warped onto its own mesh with the lids moved,
-    the same warp the swap makes onto a patient whose lids close.
+    the same warp the swap makes onto a patient whose lids close. The full texture is read
+    first: the floor is among those readings, and a donor whose floor is too high keeps the
+    fixed curve, so the other readings are taken only for the others (or with ``full``).
     """
     from medswap.swap.geometry import triangulate, warp_maps
 
@@ -202,14 +207,24 @@ def measure_shut_fade(
     if not np.isfinite(open_reading) or open_reading <= 0:
         raise ValueError("the donor's open eyes cannot be read: cannot measure its fade")
     triangles = triangulate(pts)
-    readings = np.full((len(FADE_OPENNESS), len(FADE_WEIGHTS)), np.nan)
-    for i, o in enumerate(FADE_OPENNESS):
+    warps = []
+    for o in FADE_OPENNESS:
         maps = warp_maps(lids_at(pts, o), pts, triangles, (0, 0, w, h))
-        warped = apply_maps(image, maps)
-        for j, k in enumerate(FADE_WEIGHTS):
-            face = with_shut_eyes(warped, shut_eyes, np.array([k, k]), maps) if k else warped
-            shown = np.where(maps.covered[..., None], face, image)
-            readings[i, j] = read(np.ascontiguousarray(shown)) / open_reading
+        warps.append((maps, apply_maps(image, maps)))
+
+    def reading(i: int, k: float) -> float:
+        maps, warped = warps[i]
+        face = with_shut_eyes(warped, shut_eyes, np.array([k, k]), maps) if k else warped
+        shown = np.where(maps.covered[..., None], face, image)
+        return read(np.ascontiguousarray(shown)) / open_reading
+
+    readings = np.full((len(FADE_OPENNESS), len(FADE_WEIGHTS)), np.nan)
+    last = len(FADE_WEIGHTS) - 1
+    readings[:, last] = [reading(i, FADE_WEIGHTS[last]) for i in range(len(FADE_OPENNESS))]
+    if full or np.nanmin(readings[:, last]) <= MAX_MEASURED_FLOOR:
+        for i in range(len(FADE_OPENNESS)):
+            for j, k in enumerate(FADE_WEIGHTS[:last]):
+                readings[i, j] = reading(i, k)
     return fade_from_readings(readings)
 
 
