@@ -94,12 +94,17 @@ _MESH_MOUTH = (61, 291)
 #: audit decodes the encoded file and finds the face with its own detectors, and on a small
 #: face that reads closer to the patient. On signer_small_face (a 40 px face) swapped with
 #: astronaut the gate's least dlib distance was 0.603 and the audit's 0.554 (13 of 41 frames
-#: under 0.6 against none), SFace's 0.820 and 0.783. With this margin the gate re-rendered 12
-#: faces there and the audit of the file found 11 frames instead of 22 (5 with dlib on every
-#: frame in the gate): it narrows the gap and does not close it (README, the release gate). No
-#: default run of a shared clip comes within it (least dlib distance 0.664), so it costs them
-#: nothing.
+#: under 0.6 against none), SFace's 0.820 and 0.783. With this margin and
+#: :data:`DLIB_SUSPECT_DISTANCE` the audit of the file found 3 leak frames there instead of 22:
+#: the gap is narrowed, not closed (README, the release gate). No default run of a shared clip
+#: comes within the margin (least dlib distance 0.664), so their outputs do not change.
 JUDGE_MARGIN = 0.05
+#: A track whose dlib distance to the patient came under this on its last reading is judged
+#: by dlib on every frame from then on, whatever the stride: a face that close is one encode
+#: away from a leak (see :data:`JUDGE_MARGIN`), and a stride would let its neighbours pass
+#: unjudged. SFace does not say so for such faces (0.82-0.95 on signer_small_face swapped with
+#: astronaut, while dlib read 0.60-0.70), so its suspicion alone is not enough.
+DLIB_SUSPECT_DISTANCE = 0.7
 
 
 def dlib_stride_for(n_frames: int | None) -> int:
@@ -241,6 +246,7 @@ class StreamAuditor:
         self.original, self.deidentified = str(original), str(deidentified)
         self.dlib_stride = dlib_stride
         self.margin = margin
+        self._dlib_suspects: set[int] = set()  # tracks judged by dlib on every frame
         self.sface = FaceAnalyser().sface
         # YuNet of its own for :meth:`find`, which runs on another thread than :meth:`judge`.
         self._finder = SFaceRecogniser(self.sface.score_threshold)
@@ -422,6 +428,7 @@ class StreamAuditor:
                 template is None
                 or index % self.dlib_stride == 0
                 or distance("sface", rec.sface, template) < SFACE_SUSPECT_DISTANCE
+                or owner in self._dlib_suspects
             )
             jobs.append(self._submit_dlib(image, face) if want else None)
             records.append((rec, face, owner))
@@ -455,6 +462,16 @@ class StreamAuditor:
         self.busy_s += time.perf_counter() - t0
         return FrameJudgement(scan, judged, False, places, same_frame, jobs)
 
+    def _note_suspects(self, faces: list[JudgedFace], patient: np.ndarray) -> None:
+        """Keep the tracks whose last dlib reading was near the patient (every frame judged)."""
+        for face in faces:
+            if face.track_id is None or face.record.dlib is None:
+                continue
+            if distance("dlib", face.record.dlib, patient) < DLIB_SUSPECT_DISTANCE:
+                self._dlib_suspects.add(face.track_id)
+            else:
+                self._dlib_suspects.discard(face.track_id)
+
     def settle(self, judgement: FrameJudgement) -> FrameJudgement:
         """Complete a judgement from :meth:`judge`: dlib's descriptors in, each face's hits
         found against the template (which now holds every enrolment up to this frame)."""
@@ -468,6 +485,8 @@ class StreamAuditor:
                 face.record.dlib = self._dlib_result(job)
         orig = self._original_record(judgement.places, judgement.enrolled)
         template = self.template
+        if template is not None:
+            self._note_suspects(judgement.faces, template["dlib"])
         for face in judgement.faces:
             if template is not None:
                 scan = FrameScan(index, time_s, True, orig, [face.record])
