@@ -38,7 +38,7 @@ from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
 from medswap.render import FaceRenderer, renderer_for
 from medswap.result import DeidentifyResult, totals_of
-from medswap.swap.donors import Donor
+from medswap.swap.donors import Donor, measure_fades_beside
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.text import TextFrame, TextStage, key_frame_stride
 from medswap.text.audit import TextCheckInStream
@@ -235,6 +235,8 @@ def _prepare(
         donors = [learned.donor]
     else:
         donors = resolve_donors(cfg.donors) if cfg.method == "swap" else []
+    if cfg.swap.blink:
+        measure_fades_beside(donors)
     chooser = DonorChooser(donors, cfg.donor_seed)
     if chooser.measures:
         chooser.probe(src, info, cfg.max_frames)

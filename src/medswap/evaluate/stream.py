@@ -89,21 +89,12 @@ _MESH_NOSE = 1
 _MESH_MOUTH = (61, 291)
 
 
-#: The gate flags a face within this distance above a recogniser's same-person threshold too.
-#: It judges the frame as rendered, the face found by YuNet or the mesh; an after-the-fact
-#: audit decodes the encoded file and finds the face with its own detectors, and on a small
-#: face that reads closer to the patient. On signer_small_face (a 40 px face) swapped with
-#: astronaut the gate's least dlib distance was 0.603 and the audit's 0.554 (13 of 41 frames
-#: under 0.6 against none), SFace's 0.820 and 0.783. With this margin and
-#: :data:`DLIB_SUSPECT_DISTANCE` the audit of the file found 3 leak frames there instead of 22:
-#: the gap is narrowed, not closed (README, the release gate). No default run of a shared clip
-#: comes within the margin (least dlib distance 0.664), so their outputs do not change.
+#: The gate flags a face within this distance above a recogniser's threshold too: it judges
+#: the rendered frame, while an audit of the encoded file reads a small face closer to the
+#: patient (README, the release gate: the gap measured, and narrowed, not closed).
 JUDGE_MARGIN = 0.05
-#: A track whose dlib distance to the patient came under this on its last reading is judged
-#: by dlib on every frame from then on, whatever the stride: a face that close is one encode
-#: away from a leak (see :data:`JUDGE_MARGIN`), and a stride would let its neighbours pass
-#: unjudged. SFace does not say so for such faces (0.82-0.95 on signer_small_face swapped with
-#: astronaut, while dlib read 0.60-0.70), so its suspicion alone is not enough.
+#: A track whose last dlib distance came under this is judged by dlib on every frame, whatever
+#: the stride: SFace does not raise the alarm on such faces, and their neighbours would pass.
 DLIB_SUSPECT_DISTANCE = 0.7
 
 
@@ -464,13 +455,9 @@ class StreamAuditor:
 
     def _note_suspects(self, faces: list[JudgedFace], patient: np.ndarray) -> None:
         """Keep the tracks whose last dlib reading was near the patient (every frame judged)."""
-        for face in faces:
-            if face.track_id is None or face.record.dlib is None:
-                continue
-            if distance("dlib", face.record.dlib, patient) < DLIB_SUSPECT_DISTANCE:
-                self._dlib_suspects.add(face.track_id)
-            else:
-                self._dlib_suspects.discard(face.track_id)
+        for f in (f for f in faces if f.track_id is not None and f.record.dlib is not None):
+            near = distance("dlib", f.record.dlib, patient) < DLIB_SUSPECT_DISTANCE
+            (self._dlib_suspects.add if near else self._dlib_suspects.discard)(f.track_id)
 
     def settle(self, judgement: FrameJudgement) -> FrameJudgement:
         """Complete a judgement from :meth:`judge`: dlib's descriptors in, each face's hits

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -82,6 +83,13 @@ class Donor:
         """How much shut-eye texture makes this donor's eye read as shut as the patient's,
         measured once by the face mesh on the donor itself (:func:`donor_fade`)."""
         return donor_fade(self)
+
+
+def measure_fades_beside(donors: list[Donor]) -> None:
+    """Start measuring each donor's shut-eye fade on a thread of its own, so that it is done
+    while the models load rather than at the first face (``Donor.shut_fade`` waits for it)."""
+    for donor in donors:
+        threading.Thread(target=getattr, args=(donor, "shut_fade"), daemon=True).start()
 
 
 def donor_fade(donor: Donor, full: bool = False) -> ShutFade:
