@@ -21,6 +21,7 @@ from medswap.swap.eyes import (
     gaze_shifts,
     lid_offset,
     lids_at,
+    measure_shut_fade,
     openness,
     shut_eye_texture,
 )
@@ -184,3 +185,19 @@ def test_the_swapped_face_shuts_the_eye_the_patient_shuts():
     assert right < 0.5 * left, (right, left)
     # Without the shut-eye texture the squeezed donor eye reads as more open.
     assert right / left < squeezed_right / squeezed_left - 0.1
+
+
+def test_a_donor_whose_eyes_cannot_be_read_keeps_the_fixed_curve(monkeypatch):
+    import medswap.swap.donors as donors
+
+    def unreadable(*args, **kwargs):
+        raise ValueError("the donor's open eyes cannot be read: cannot measure its fade")
+
+    monkeypatch.setattr(donors, "measure_shut_fade", unreadable)
+    fade = donors.donor_fade(builtin_donor("astronaut"))
+    o = np.array([1.0, 0.5, 0.0])
+    assert not fade.measured and fade(o) == pytest.approx(fixed_fade(o))
+    # A reader that sees no open eye is refused, not divided by.
+    d = builtin_donor("astronaut")
+    with pytest.raises(ValueError, match="open eyes cannot be read"):
+        measure_shut_fade(d.image, d.landmarks, d.shut_eyes, lambda image: 0.0)

@@ -27,6 +27,7 @@ patient's mouth and eyes by a few percent (README "Clinical measures").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -88,8 +89,14 @@ class Donor:
 def measure_fades_beside(donors: list[Donor]) -> None:
     """Start measuring each donor's shut-eye fade on a thread of its own, so that it is done
     while the models load rather than at the first face (``Donor.shut_fade`` waits for it)."""
+
+    def measure(donor: Donor) -> None:
+        # An error is raised again, with its message, where the fade is used.
+        with contextlib.suppress(Exception):
+            _ = donor.shut_fade
+
     for donor in donors:
-        threading.Thread(target=getattr, args=(donor, "shut_fade"), daemon=True).start()
+        threading.Thread(target=measure, args=(donor,), daemon=True).start()
 
 
 def donor_fade(donor: Donor, full: bool = False) -> ShutFade:
@@ -105,6 +112,8 @@ def donor_fade(donor: Donor, full: bool = False) -> ShutFade:
 
     try:
         return measure_shut_fade(donor.image, donor.landmarks, donor.shut_eyes, read, full)
+    except ValueError:  # its eyes cannot be read (shut in the photo): the fixed curve
+        return ShutFade.fixed()
     finally:
         mesher.close()
 

@@ -118,6 +118,13 @@ class ShutFade:
         """Whether the measured fade is used (else the fixed curve: the floor is too high)."""
         return self.floor <= MAX_MEASURED_FLOOR
 
+    @classmethod
+    def fixed(cls) -> ShutFade:
+        """The fixed curve, for a donor whose eyes cannot be read (shut in its photo, say)."""
+        o = np.asarray(FADE_OPENNESS, dtype=float)
+        readings = np.full((len(o), len(FADE_WEIGHTS)), np.nan)
+        return cls(o, fixed_fade(o), readings, 1.0)
+
     def __call__(self, eye_openness: np.ndarray) -> np.ndarray:
         """Each eye's shut-texture weight (0 open .. 1 shut) at its openness (0 .. 1)."""
         o = np.clip(eye_openness, 0.0, 1.0)
