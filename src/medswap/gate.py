@@ -23,9 +23,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from medswap.evaluate.privacy import AuditResult
 from medswap.evaluate.stream import FrameJudgement, JudgedFace, Place, StreamAuditor
 from medswap.faces.mesh import occluding_hands
 from medswap.swap import obscure as obs
@@ -211,3 +213,24 @@ class ReleaseGate:
             "obscured_reasons": dict(self.reasons),
             "rerender_s": round(self.rerender_s, 3),
         }
+
+
+def audit_of_the_file(
+    original: Path,
+    written: Path,
+    donors: Sequence[Donor],
+    max_frames: int | None,
+    in_stream: AuditResult,
+) -> AuditResult:
+    """The audit to release on: the after-the-fact audit (``medswap audit``, every frame) of
+    the file as encoded where it is not clean, else ``in_stream``.
+
+    Run when the gate read a face near the patient (under
+    :data:`~medswap.evaluate.stream.DLIB_SUSPECT_DISTANCE`): on such a face the encoded file can
+    read closer to the patient than the frame the gate judged (README, the release gate), so
+    the release is judged on the file itself too.
+    """
+    from medswap.evaluate.privacy import audit
+
+    of_the_file = audit(original, written, donors=list(donors), max_frames=max_frames)
+    return in_stream if of_the_file.clean else of_the_file

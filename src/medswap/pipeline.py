@@ -32,7 +32,7 @@ from medswap.errors import ReleaseGateError
 from medswap.evaluate.stream import StreamAuditor, dlib_stride_for
 from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder
 from medswap.faces.track import MAX_GAP, FaceTracker
-from medswap.gate import ReleaseGate, Rendered
+from medswap.gate import ReleaseGate, Rendered, audit_of_the_file
 from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, TEXT_MODELS
 from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
@@ -138,33 +138,25 @@ def deidentify(
     t_start = time.perf_counter()
     cfg = (config or DeidentifyConfig()).with_options(**options)
     run = _prepare(Path(input), Path(output), cfg, report, quarantine, overwrite)
-    streamed = _stream(run, progress)
-    result = _record(run, streamed, t_start)
     retries: list[dict] = []
-    for donor in fallback_donors(cfg, run.donors, run.learned is not None):
-        if result.audit is None or result.audit.clean:
+    fallbacks = iter(fallback_donors(cfg, run.donors, run.learned is not None))
+    while True:
+        streamed = _stream(run, progress)
+        result = _record(run, streamed, t_start)
+        if result.audit is None or result.audit.clean or not (donor := next(fallbacks, None)):
             break
-        # The default donor did not hide this patient: render the whole video again behind
-        # the next built-in face (nothing of the first rendering is kept).
+        # Not clean behind the default donor: all again behind the next, nothing of it kept.
         why, first = result.audit.failure_message(), run.donors[0].name
         retries.append({"donor": first, "audit": why})
         log.warning("notice: %s: %s with %s; again with %s", run.src.name, why, first, donor.name)
         discard([streamed.writer.partial])
         run = replace(run, donors=[donor], chooser=DonorChooser([donor], cfg.donor_seed))
-        streamed = _stream(run, progress)
-        result = _record(run, streamed, t_start)
     result.donor_retries = retries
     _release(run, streamed, result)
-    totals = result.totals
-    log.debug(  # the CLI prints its own summary line
-        "%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs",
-        run.dst.name,
-        totals.frames,
-        totals.frames_with_face,
-        totals.faces_swapped,
-        totals.faces_obscured,
-        result.elapsed_s,
-    )
+    t = result.totals  # the CLI prints its own summary line
+    counts = (run.dst.name, t.frames, t.frames_with_face, t.faces_swapped, t.faces_obscured)
+    counts += (result.elapsed_s,)
+    log.debug("%s: %d frames, %d with a face, %d swapped, %d obscured in %.1fs", *counts)
     return result
 
 
@@ -452,6 +444,10 @@ def _record(run: _Run, out: _Streamed, t_start: float) -> DeidentifyResult:
             out.reasons[reason] += n
         result.totals = totals_of(out.outcomes, out.reasons)
         result.audit = out.audit
+        if out.audit.clean and out.gate.auditor.near_readings:  # judge the file itself
+            written, cap = out.writer.partial, run.cfg.max_frames
+            result.audit = audit_of_the_file(run.src, written, run.donors, cap, out.audit)
+            result.elapsed_s = result.stages["wall_s"] = time.perf_counter() - t_start
     return result
 
 

@@ -91,7 +91,7 @@ _MESH_MOUTH = (61, 291)
 
 #: The gate flags a face within this distance above a recogniser's threshold too: it judges
 #: the rendered frame, while an audit of the encoded file reads a small face closer to the
-#: patient (README, the release gate: the gap measured, and narrowed, not closed).
+#: patient (README, the release gate: the gap measured; the file is then audited too).
 JUDGE_MARGIN = 0.05
 #: A track whose last dlib distance came under this is judged by dlib on every frame, whatever
 #: the stride: SFace does not raise the alarm on such faces, and their neighbours would pass.
@@ -238,6 +238,7 @@ class StreamAuditor:
         self.dlib_stride = dlib_stride
         self.margin = margin
         self._dlib_suspects: set[int] = set()  # tracks judged by dlib on every frame
+        self.near_readings = 0  # dlib readings under DLIB_SUSPECT_DISTANCE: the file is audited
         self.sface = FaceAnalyser().sface
         # YuNet of its own for :meth:`find`, which runs on another thread than :meth:`judge`.
         self._finder = SFaceRecogniser(self.sface.score_threshold)
@@ -458,6 +459,7 @@ class StreamAuditor:
         for f in (f for f in faces if f.track_id is not None and f.record.dlib is not None):
             near = distance("dlib", f.record.dlib, patient) < DLIB_SUSPECT_DISTANCE
             (self._dlib_suspects.add if near else self._dlib_suspects.discard)(f.track_id)
+            self.near_readings += near
 
     def settle(self, judgement: FrameJudgement) -> FrameJudgement:
         """Complete a judgement from :meth:`judge`: dlib's descriptors in, each face's hits
