@@ -145,3 +145,18 @@ def test_a_small_face_near_the_patient_is_judged_on_every_frame_and_on_the_file(
     assert info.value.exit_code == 20 and "show the original identity" in str(info.value)
     assert info.value.audit.frames == 41 and info.value.audit.leak_frames, info.value.audit
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing, not even partials
+
+
+def test_a_failed_audit_of_the_written_file_leaves_nothing(tmp_path, monkeypatch):
+    """The file's audit runs after the encode, outside the writer: if it fails, the partial
+    file must go too (a failure that real input does not cause, so it is made to happen)."""
+    import medswap.evaluate.stream
+
+    def fails(*args, **kwargs):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(medswap.evaluate.stream, "DLIB_SUSPECT_DISTANCE", 2.0)  # always near
+    monkeypatch.setattr(medswap.pipeline, "audit_of_the_file", fails)
+    with pytest.raises(OSError, match="the disk went away"):
+        deidentify(shared_video("speech_a.mp4"), tmp_path / "out.mp4", audit=True, max_frames=N)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

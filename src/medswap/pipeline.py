@@ -142,7 +142,11 @@ def deidentify(
     fallbacks = iter(fallback_donors(cfg, run.donors, run.learned is not None))
     while True:
         streamed = _stream(run, progress)
-        result = _record(run, streamed, t_start)
+        try:  # the file's audit may fail: its partial goes too
+            result = _record(run, streamed, t_start)
+        except BaseException:
+            discard([streamed.writer.partial])
+            raise
         if result.audit is None or result.audit.clean or not (donor := next(fallbacks, None)):
             break
         # Not clean behind the default donor: all again behind the next, nothing of it kept.
@@ -227,7 +231,7 @@ def _prepare(
         donors = [learned.donor]
     else:
         donors = resolve_donors(cfg.donors) if cfg.method == "swap" else []
-    if cfg.swap.blink:
+    if cfg.swap.blink and learned is None:  # the learned engine draws no shut-eye texture
         measure_fades_beside(donors)
     chooser = DonorChooser(donors, cfg.donor_seed)
     if chooser.measures:
