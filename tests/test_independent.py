@@ -77,3 +77,64 @@ def test_pruning_the_input_list_keeps_every_weight_and_refuses_what_is_not_onnx(
     assert without_initializer_inputs(pruned) == pruned
     with pytest.raises(ValueError, match="not an ONNX file"):
         without_initializer_inputs(b"\x0f" * 64)
+
+
+def _opencv_yunet_rows(image_bgr: np.ndarray) -> np.ndarray:
+    from medswap.models import model_path
+
+    h, w = image_bgr.shape[:2]
+    det = cv2.FaceDetectorYN.create(str(model_path("yunet")), "", (w, h), 0.6, 0.3, 5000)
+    _, rows = det.detect(image_bgr)
+    return np.zeros((0, 15), np.float32) if rows is None else rows
+
+
+def test_yunet_on_onnxruntime_finds_the_faces_opencv_finds(portrait_4k):
+    """The pinned YuNet file, its weights dequantised in memory and its input size freed, runs
+    on onnxruntime: the same faces, points and scores as OpenCV's FaceDetectorYN, on several
+    people, sizes (a 40 px face included), shapes that need padding, and an image of no face."""
+    from matplotlib import cbook
+    from skimage.data import astronaut, coffee
+
+    from medswap.faces.yunet import YuNet
+
+    hopper = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    people = [astronaut()[..., ::-1], hopper, portrait_4k[0][..., ::-1]]
+    images = [coffee()[..., ::-1]]
+    for image in people:
+        for width in (1000, 333, 120):
+            images.append(
+                cv2.resize(image, (width, round(width * 0.77)), interpolation=cv2.INTER_AREA)
+            )
+    ours = YuNet(0.6)
+    found = 0
+    for image in images:
+        image = np.ascontiguousarray(image)
+        theirs, mine = _opencv_yunet_rows(image), ours(image)
+        assert len(mine) == len(theirs), image.shape
+        order_t, order_m = np.argsort(-theirs[:, 14]), np.argsort(-mine[:, 14])
+        np.testing.assert_allclose(mine[order_m], theirs[order_t], atol=0.01)
+        found += len(mine)
+    assert found >= 9  # every person at every size (the coffee has no face)
+
+
+def test_dequantize_follows_the_onnx_operator():
+    from medswap.faces.onnx_graph import dequantize
+
+    q = np.array([[0, 2, 4, 6], [-2, 0, 2, 4]], np.int8)
+    # Per tensor.
+    np.testing.assert_array_equal(
+        dequantize(q, np.array([0.5], np.float32), np.array([2], np.int8)),
+        [[-1, 0, 1, 2], [-2, -1, 0, 1]],
+    )
+    # Per row (axis 0).
+    np.testing.assert_array_equal(
+        dequantize(q, np.array([1.0, 2.0], np.float32), np.array([0, 1], np.int8), axis=0),
+        [[0, 2, 4, 6], [-6, -2, 2, 6]],
+    )
+    # Blocks of two along axis 1.
+    scale = np.array([[1.0, 0.5], [2.0, 1.0]], np.float32)
+    zero = np.array([[0, 4], [0, 0]], np.int8)
+    np.testing.assert_array_equal(
+        dequantize(q, scale, zero, axis=1, block_size=2),
+        [[0, 2, 0, 1], [-4, 0, 2, 4]],
+    )

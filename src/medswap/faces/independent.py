@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from medswap.faces.yunet import YuNet
 from medswap.models import model_path
 
 #: Published operating points: below (dlib) or above (SFace) these, "same person".
@@ -128,9 +129,8 @@ class SFaceRecogniser:
 
     def _load_detector(self) -> None:
         if self._det is None:
-            self._det = cv2.FaceDetectorYN.create(
-                str(model_path("yunet")), "", (320, 320), self.score_threshold, 0.3, 5000
-            )
+            # The same file and results as cv2.FaceDetectorYN, in about half its time.
+            self._det = YuNet(self.score_threshold, nms_threshold=0.3, top_k=5000)
 
     def _load(self) -> None:
         self._load_detector()
@@ -166,16 +166,14 @@ class SFaceRecogniser:
 
     def _detect_at(self, image: np.ndarray) -> list[IndependentFace]:
         self._load_detector()
-        h, w = image.shape[:2]
-        self._det.setInputSize((w, h))
-        _, rows = self._det.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        rows = self._det(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         return [
             IndependentFace(
                 box=np.array([x, y, x + bw, y + bh], float),
                 score=float(row[14]),
                 landmarks=row[4:14].reshape(5, 2).astype(float),
             )
-            for row in ([] if rows is None else rows)
+            for row in rows
             for x, y, bw, bh in [row[:4]]
         ]
 
