@@ -305,3 +305,33 @@ def test_relighting_in_one_pass_equals_the_two_low_passes():
         blend.lowpass_in_mask(target, mask, 20.0) - blend.lowpass_in_mask(donor, mask, 20.0)
     )
     assert np.abs(blend.relight(donor, target, mask, 20.0, 0.7) - two_passes).max() < 1e-3
+
+
+def test_hands_are_searched_every_other_frame_only_once_none_has_been_seen_for_a_while():
+    """The palm detector is most of MediaPipe Hands' cost on a frame without hands; near a hand
+    seen lately, every frame is searched (the model loses a raised hand for frames at a time)."""
+    from medswap.faces.mesh import HAND_QUIET_FRAMES, HandFinder
+
+    finder = HandFinder()
+    looked: list[int] = []
+    process = finder._process
+
+    def counted(image):
+        looked.append(len(seen))
+        return process(image)
+
+    finder._process = counted
+    seen: list[list] = []
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    try:
+        for _ in range(10):
+            seen.append(finder(blank))
+        assert looked == [0, 2, 4, 6, 8]  # a video starts quiet
+        finder._frames_without = 0  # as if a hand had just been seen
+        looked.clear()
+        for _ in range(HAND_QUIET_FRAMES + 4):
+            seen.append(finder(blank))
+        assert len(looked) == HAND_QUIET_FRAMES + 2
+    finally:
+        finder.close()
+    assert not any(seen)

@@ -165,10 +165,24 @@ class FaceDetector:
         self._det.close()
 
 
-class HandFinder:
-    """MediaPipe hands, used only to keep hands in front of the swapped face."""
+#: Once no hand has been seen for ``HAND_QUIET_FRAMES`` frames, MediaPipe Hands looks for one
+#: on every ``HAND_SEARCH_EVERY``-th frame only. Its palm detector runs on every frame it gets
+#: until a hand is found (about two thirds of the model's cost on a frame without hands). A
+#: hand that comes into a quiet scene is seen one frame late at most; on that frame, if it is
+#: already in front of the face, the donor's face is drawn over it (the fail-closed side).
+#: Near a hand seen lately every frame is searched: the model loses a raised hand for a few
+#: frames at a time (hand_open_close), and each frame it finds it again counts.
+HAND_SEARCH_EVERY = 2
+HAND_QUIET_FRAMES = 30
 
-    def __init__(self, max_hands: int = 2) -> None:
+
+class HandFinder:
+    """MediaPipe hands, used only to keep hands in front of the swapped face.
+
+    Called on the frames of one video in order (the tracker follows hands between them).
+    """
+
+    def __init__(self, max_hands: int = 2, search_every: int = HAND_SEARCH_EVERY) -> None:
         _check_models(["mp_hand_landmark_full", "mp_palm_detection_full"])
         import mediapipe as mp
 
@@ -180,15 +194,24 @@ class HandFinder:
             min_detection_confidence=0.5,
         )
         self._process = native.FirstCallQuiet(self._hands.process)
+        self.search_every = max(1, search_every)
+        # Frames since a hand was last seen; a video starts quiet.
+        self._frames_without = HAND_QUIET_FRAMES
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
-        """(21, 2) pixel landmarks for each hand."""
+        """(21, 2) pixel landmarks for each hand in this frame (the next of the video)."""
+        quiet = self._frames_without - HAND_QUIET_FRAMES
+        if quiet >= 0 and quiet % self.search_every:
+            self._frames_without += 1
+            return []
         h, w = image.shape[:2]
         result = self._process(image)
-        return [
+        hands = [
             np.array([(p.x * w, p.y * h) for p in hand.landmark], dtype=np.float64)
             for hand in result.multi_hand_landmarks or []
         ]
+        self._frames_without = 0 if hands else self._frames_without + 1
+        return hands
 
     def close(self) -> None:
         self._hands.close()
