@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 
 import av
@@ -199,3 +201,11 @@ def test_extra_video_streams_are_named_not_dropped_silently(tmp_path, caplog):
     assert "two_streams.mp4 has 2 video streams; only the first is de-identified" in caplog.text
     with av.open(str(tmp_path / "out.mp4")) as written:
         assert len(written.streams.video) == 1
+    # The command line prints the notice, and -q ("nothing but errors") leaves it out.
+    for quiet, out in ((False, "loud.mp4"), (True, "quiet.mp4")):
+        args = [sys.executable, "-m", "medswap.cli", *(["-q"] if quiet else [])]
+        args += ["deidentify", str(src), "-o", str(tmp_path / out), "--no-audit"]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert ("has 2 video streams" in proc.stderr) is not quiet, proc.stderr
+        assert proc.stderr == "" or not quiet, proc.stderr

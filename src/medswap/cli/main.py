@@ -128,11 +128,8 @@ def _run(args: argparse.Namespace) -> int:
     verbose = bool(args.verbose)
     try:
         logging.basicConfig(
-            level=logging.DEBUG
-            if args.verbose
-            else logging.WARNING
-            if args.quiet
-            else logging.INFO,
+            # -q promises errors only: its notices (warnings) are left out too.
+            level=logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.INFO,
             format="medswap: %(message)s",
             stream=sys.stderr,  # after native.hidden_for_command: the real stderr
         )
