@@ -169,6 +169,10 @@ def fade_from_readings(
     r = np.minimum.accumulate(r, axis=1)
     finite = np.isfinite(r)
     floor = float(np.min(r[finite]))
+    order = np.argsort(o)
+    readings_out = np.where(finite, r, np.nan)[order]
+    if floor > MAX_MEASURED_FLOOR:  # the fixed curve is used: say so in the weights too
+        return ShutFade(o[order], fixed_fade(o[order]), readings_out, floor)
     out = np.zeros(len(o))
     for i, target in enumerate(np.maximum(o, floor)):
         row = r[i]
@@ -182,11 +186,7 @@ def fade_from_readings(
         hi = row[j - 1] if np.isfinite(row[j - 1]) else target
         span = max(hi - row[j], 1e-9)
         out[i] = w[j - 1] + (hi - target) / span * (w[j] - w[j - 1])
-    order = np.argsort(o)
     weight = np.maximum.accumulate(out[order][::-1])[::-1]
-    if floor > MAX_MEASURED_FLOOR:  # the fixed curve is used: say so in the weights too
-        weight = fixed_fade(o[order])
-    readings_out = np.where(np.isfinite(r), r, np.nan)[order]
     return ShutFade(o[order], weight, readings_out, floor)
 
 
