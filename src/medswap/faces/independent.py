@@ -129,7 +129,7 @@ class SFaceRecogniser:
 
     def _load_detector(self) -> None:
         if self._det is None:
-            # The same file and results as cv2.FaceDetectorYN, in about half its time.
+            # The same file and faces as cv2.FaceDetectorYN, on a faster runtime (README).
             self._det = YuNet(self.score_threshold, nms_threshold=0.3, top_k=5000)
 
     def _load(self) -> None:

@@ -167,7 +167,7 @@ class FaceDetector:
 
 #: Once no hand has been seen for ``HAND_QUIET_FRAMES`` frames, MediaPipe Hands looks for one
 #: on every ``HAND_SEARCH_EVERY``-th frame only. Its palm detector runs on every frame it gets
-#: until a hand is found (about two thirds of the model's cost on a frame without hands). A
+#: until a hand is found (most of the model's cost on a frame without hands; README). A
 #: hand that comes into a quiet scene is seen one frame late at most; on that frame, if it is
 #: already in front of the face, the donor's face is drawn over it (the fail-closed side).
 #: Near a hand seen lately every frame is searched: the model loses a raised hand for a few

@@ -1,8 +1,8 @@
 """YuNet, OpenCV-zoo's face detector, run on onnxruntime with OpenCV's pre- and post-processing.
 
 The audit runs YuNet on every output frame, so its cost is paid per frame. OpenCV's
-``FaceDetectorYN`` and this class run the same hash-pinned file; onnxruntime runs it in about
-half the time once the file's block-quantised weights are turned into floats at load
+``FaceDetectorYN`` and this class run the same hash-pinned file; onnxruntime runs it faster
+(README, Models) once the file's block-quantised weights are turned into floats at load
 (:func:`medswap.faces.onnx_graph.with_weights_dequantized`: OpenCV computes the same floats) and
 its declared 640x640 input is freed (OpenCV feeds any size padded to a multiple of 32).
 
