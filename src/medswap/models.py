@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -329,3 +329,19 @@ def require(names: Iterable[str]) -> dict[str, Path]:
     checked once per process (the hash is cached by path, size and mtime).
     """
     return {name: model_path(name) for name in dict.fromkeys(names)}
+
+
+def onnx_session(model: Path | bytes, config: Mapping[str, str] | None = None):
+    """An onnxruntime session of ``model`` (a pinned file, or its bytes edited in memory) on one
+    thread, logging errors only: the pipeline's stages run in parallel already, and a model's
+    own threads would only compete with them. ``config``: session config entries."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from medswap.faces.yunet import YuNet
-from medswap.models import model_path
+from medswap.models import model_path, onnx_session
 
 #: Published operating points: below (dlib) or above (SFace) these, "same person".
 DLIB_SAME_PERSON_DISTANCE = 0.6
@@ -221,17 +221,10 @@ def _sface_session():
     list is pruned in memory (:mod:`medswap.faces.onnx_graph`); and it lists float weights as
     inputs that no node reads, which onnxruntime still asks for: they are fed zeros.
     """
-    import onnxruntime as ort
-
     from medswap.faces.onnx_graph import without_initializer_inputs
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.disable_quant_qdq", "1")
     model = without_initializer_inputs(model_path("sface").read_bytes())
-    net = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    net = onnx_session(model, {"session.disable_quant_qdq": "1"})
     unused = {
         i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
         for i in net.get_inputs()

@@ -22,7 +22,7 @@ import threading
 import cv2
 import numpy as np
 
-from medswap.models import model_path
+from medswap.models import model_path, onnx_session
 
 STRIDES = (8, 16, 32)
 #: YuNet's grid: the padded input is a multiple of the coarsest stride.
@@ -31,16 +31,10 @@ _INPUT = "input"
 
 
 def _session():
-    import onnxruntime as ort
-
     from medswap.faces.onnx_graph import with_free_image_size, with_weights_dequantized
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     model = with_free_image_size(with_weights_dequantized(model_path("yunet").read_bytes()), _INPUT)
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return onnx_session(model)
 
 
 def padded_size(width: int, height: int) -> tuple[int, int]:
@@ -107,18 +101,21 @@ class YuNet:
         self.nms_threshold = nms_threshold
         self.top_k = top_k
         self._net = None
+        self._outputs: list[str] = []
         self._lock = threading.Lock()
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
         if self._net is None:
             with self._lock:
                 if self._net is None:
-                    self._net = _session()
+                    net = _session()
+                    self._outputs = [o.name for o in net.get_outputs()]
+                    self._net = net
         h, w = bgr.shape[:2]
         padded = padded_size(w, h)
         blob = np.zeros((1, 3, padded[1], padded[0]), np.float32)
         blob[0, :, :h, :w] = bgr.transpose(2, 0, 1)
-        names = [o.name for o in self._net.get_outputs()]
+        names = self._outputs
         outputs = dict(zip(names, self._net.run(names, {_INPUT: blob})))
         faces = decode(outputs, padded, self.score_threshold)
         return suppress(faces, self.score_threshold, self.nms_threshold, self.top_k)

@@ -16,7 +16,7 @@ import threading
 import cv2
 import numpy as np
 
-from medswap.models import model_path
+from medswap.models import model_path, onnx_session
 from medswap.text.regions import TextBoxes, TextReading
 
 #: The detector's input: the frame scaled so its long side is this many pixels (a multiple of 32).
@@ -31,16 +31,6 @@ MIN_ASPECT = 1.0
 #: The recogniser's input height, and the widest crop it is given (longer lines are squeezed).
 REC_HEIGHT = 48
 REC_MAX_WIDTH = 1280
-
-
-def _session(name: str):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(model_path(name)), options, providers=["CPUExecutionProvider"])
 
 
 def _normalise(bgr: np.ndarray) -> np.ndarray:
@@ -110,7 +100,7 @@ class TextDetector:
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The text probability map at the detector's input size (h, w), values 0..1."""
         if self._session is None:
-            self._session = _session("ppocr_det")
+            self._session = onnx_session(model_path("ppocr_det"))
         h, w = image.shape[:2]
         size = detector_input_size(w, h, self.side)
         small = cv2.resize(image[..., ::-1], size, interpolation=cv2.INTER_AREA)
@@ -135,7 +125,7 @@ class TextRecogniser:
 
     def _load(self) -> None:
         if self._session is None:
-            session = _session("ppocr_rec")
+            session = onnx_session(model_path("ppocr_rec"))
             meta = session.get_modelmeta().custom_metadata_map
             # CTC class 0 is the blank; the dictionary follows; the last class is a space.
             self._chars = ["", *meta["character"].splitlines(), " "]
