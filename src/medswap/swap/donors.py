@@ -79,11 +79,23 @@ class Donor:
         """This donor's image with both eyes painted shut (for blinks; computed once)."""
         return shut_eye_texture(self.image, self.landmarks)
 
-    @cached_property
+    @property
     def shut_fade(self) -> ShutFade:
         """How much shut-eye texture makes this donor's eye read as shut as the patient's,
-        measured once by the face mesh on the donor itself (:func:`donor_fade`)."""
-        return donor_fade(self)
+        measured once by the face mesh on the donor itself (:func:`donor_fade`).
+
+        A caller that comes while another thread measures it waits for that measurement
+        (:func:`measure_fades_beside`); ``cached_property`` stopped locking in Python 3.12, and
+        the two would each measure it.
+        """
+        with _FADE_LOCK:
+            if "_shut_fade" not in self.__dict__:
+                self.__dict__["_shut_fade"] = donor_fade(self)
+            return self.__dict__["_shut_fade"]
+
+
+#: Held while a donor's shut-eye fade is measured (see :attr:`Donor.shut_fade`).
+_FADE_LOCK = threading.Lock()
 
 
 def measure_fades_beside(donors: list[Donor]) -> None:
