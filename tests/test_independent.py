@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -138,3 +140,45 @@ def test_dequantize_follows_the_onnx_operator():
         dequantize(q, scale, zero, axis=1, block_size=2),
         [[0, 2, 0, 1], [-4, 0, 2, 4]],
     )
+
+
+def test_dlib_resnet_in_numpy_gives_dlibs_own_descriptor():
+    """The forward pass in numpy on dlib's pinned weights against dlib's compiled one, on
+    chips of two people, each also shifted and dimmed, so that every layer is exercised on
+    more than one input (each layer's arithmetic or order wrong moves it by far more)."""
+    import dlib
+
+    from medswap.evaluate.privacy.gallery import builtin_donor_images
+    from medswap.faces.dlib_resnet import DlibResNet
+    from medswap.models import model_path
+
+    ours = DlibResNet(str(model_path("dlib_resnet")))
+    theirs = dlib.face_recognition_model_v1(str(model_path("dlib_resnet")))
+    faces = DlibFaces(upsample=0)
+    shape68 = dlib.shape_predictor(str(model_path("dlib_shape_68")))
+    chips = []
+    for image in builtin_donor_images().values():
+        rect = dlib.rectangle(*(int(v) for v in faces.detect(image)[0].box))
+        chip = dlib.get_face_chip(image, shape68(image, rect), size=150, padding=0.25)
+        chips += [chip, np.roll(chip, (7, -5), axis=(0, 1)), (chip * 0.6).astype(np.uint8)]
+    expected = [np.asarray(theirs.compute_face_descriptor(c)) for c in chips]
+    got = [ours.descriptor(c) for c in chips]
+    for e, g in zip(expected, got):
+        assert np.abs(e - g).max() < 1e-5
+    # The chips differ from each other by far more than the two implementations do.
+    assert min(np.abs(a - b).max() for a, b in itertools.pairwise(expected)) > 0.01
+    assert np.linalg.norm(expected[0] - expected[3]) > 0.6  # two people
+
+
+def test_a_file_that_is_not_dlibs_network_is_refused_by_name(tmp_path):
+    from medswap.errors import ModelError
+    from medswap.faces.dlib_resnet import DlibResNet
+    from medswap.models import model_path
+
+    data = model_path("dlib_resnet").read_bytes()
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes(data[: len(data) // 2])  # the last layers missing
+    with pytest.raises(ModelError, match=r"cut\.dat: not dlib's face recognition ResNet \("):
+        DlibResNet(str(cut))
+    with pytest.raises(ValueError, match=r"150x150 RGB chip"):
+        DlibResNet(str(model_path("dlib_resnet"))).descriptor(np.zeros((112, 112, 3), np.uint8))

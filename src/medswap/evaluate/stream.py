@@ -15,10 +15,9 @@ as it leaves the renderer:
 - **The judgement**: :func:`medswap.evaluate.privacy.leaks_in` and
   :class:`medswap.evaluate.privacy.Judge`, the same pure code as ``medswap audit``.
 
-dlib's ResNet descriptor holds Python's lock while it runs (measured: a thread beside it got a
-tenth of its normal share), so it runs in a child process of its own, fed small crops; YuNet
-and SFace (OpenCV) release the lock and run on the auditing thread. The child also builds the
-lineup gallery at start-up, beside the first frames.
+dlib's shape model and chip hold Python's lock, and so did its compiled ResNet (a thread beside
+it got a tenth of its share), so dlib runs in a child process, fed small crops; YuNet and SFace
+release the lock and run on the auditing thread. The child also builds the gallery at start-up.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from medswap.evaluate.privacy import (
     SFACE_SUSPECT_DISTANCE,
@@ -87,7 +87,6 @@ PLACE_OVERLAP = 0.3
 _MESH_EYES = (468, 473)
 _MESH_NOSE = 1
 _MESH_MOUTH = (61, 291)
-
 
 #: The gate flags a face within this distance above a recogniser's threshold too: it judges
 #: the rendered frame, while an audit of the encoded file reads a small face closer to the
@@ -170,7 +169,8 @@ _CHILD: dict = {}
 
 
 def _child_dlib() -> DlibFaces:
-    if "dlib" not in _CHILD:
+    if "dlib" not in _CHILD:  # one BLAS thread: the parent's stages use the other core
+        threadpool_limits(limits=1, user_api="blas")
         _CHILD["dlib"] = DlibFaces(upsample=0)
     return _CHILD["dlib"]
 

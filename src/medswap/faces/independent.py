@@ -2,9 +2,10 @@
 
 The swap warps onto MediaPipe's face mesh, so MediaPipe would agree with itself. Everything
 that judges the output (landmark invariance, re-identification, the leak audit) uses these
-instead: dlib's HOG detector, 68-point shape predictor and ResNet descriptor, and OpenCV-zoo's
-YuNet detector and SFace recogniser. Each wrapper loads its model lazily on first use, from the
-hash-pinned files in :mod:`medswap.models`, and takes upright RGB ``uint8`` images.
+instead: dlib's HOG detector, 68-point shape predictor and ResNet descriptor (the network's
+forward pass in numpy: :mod:`medswap.faces.dlib_resnet`), and OpenCV-zoo's YuNet detector and
+SFace recogniser. Each wrapper loads its model lazily on first use, from the hash-pinned files
+in :mod:`medswap.models`, and takes upright RGB ``uint8`` images.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from medswap.faces.dlib_resnet import DlibResNet
 from medswap.faces.yunet import YuNet
 from medswap.models import model_path, onnx_session
 
@@ -72,7 +74,7 @@ class DlibFaces:
 
             self._detector = dlib.get_frontal_face_detector()
             self._shape68 = dlib.shape_predictor(str(model_path("dlib_shape_68")))
-            self._resnet = dlib.face_recognition_model_v1(str(model_path("dlib_resnet")))
+            self._resnet = DlibResNet(str(model_path("dlib_resnet")))
 
     def detect(self, image: np.ndarray, upsample: int | None = None) -> list[IndependentFace]:
         """Faces with their 68 landmarks, largest first."""
@@ -114,7 +116,7 @@ class DlibFaces:
         rect = dlib.rectangle(x0, y0, x1, y1)
         shape = self._shape68(image, rect)
         chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
-        return np.asarray(self._resnet.compute_face_descriptor(chip), dtype=np.float64)
+        return self._resnet.descriptor(chip)
 
 
 class SFaceRecogniser:
