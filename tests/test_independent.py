@@ -142,8 +142,8 @@ def test_dequantize_follows_the_onnx_operator():
     )
 
 
-def test_dlib_resnet_in_numpy_gives_dlibs_own_descriptor():
-    """The forward pass in numpy on dlib's pinned weights against dlib's compiled one, on
+def test_dlib_resnet_on_onnxruntime_gives_dlibs_own_descriptor():
+    """The forward pass on onnxruntime (dlib's pinned weights) against dlib's compiled one, on
     chips of two people, each also shifted and dimmed, so that every layer is exercised on
     more than one input (each layer's arithmetic or order wrong moves it by far more)."""
     import dlib

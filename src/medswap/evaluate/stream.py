@@ -31,7 +31,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from medswap.evaluate.privacy import (
     SFACE_SUSPECT_DISTANCE,
@@ -169,8 +168,7 @@ _CHILD: dict = {}
 
 
 def _child_dlib() -> DlibFaces:
-    if "dlib" not in _CHILD:  # one BLAS thread: the parent's stages use the other core
-        threadpool_limits(limits=1, user_api="blas")
+    if "dlib" not in _CHILD:
         _CHILD["dlib"] = DlibFaces(upsample=0)
     return _CHILD["dlib"]
 

@@ -1,10 +1,12 @@
-"""dlib's ResNet face descriptor, computed with numpy from dlib's own pinned weights.
+"""dlib's ResNet face descriptor, run on onnxruntime from dlib's own pinned weights.
 
 The audit's dlib recogniser is ``dlib_face_recognition_resnet_model_v1.dat``. The dlib wheel
 on the package index is built without BLAS, so its forward pass multiplies matrices in plain
-loops; numpy's matrix product (OpenBLAS) runs the same arithmetic several times faster
-(README, Models). Only the network's forward pass moves here: the 68-point shape and the
-aligned 150 px chip still come from dlib, so the descriptor is dlib's, to float rounding.
+loops; onnxruntime runs the same layers on the same weights many times faster (README,
+Models). Only the network's forward pass moves here: the 68-point shape and the aligned
+150 px chip still come from dlib, so the descriptor is dlib's, to float rounding. The graph
+is built in memory at load (:class:`medswap.faces.onnx_graph.GraphWriter`); the pinned file
+is only read.
 
 The file is read as dlib serialises it (``dlib/dnn/core.h`` and the layers' ``serialize``):
 each tensor is a version, four dimensions and little-endian float32 values. The layers of the
@@ -26,9 +28,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from medswap.errors import ModelError
+from medswap.faces.onnx_graph import GraphWriter
+from medswap.models import onnx_session
 
 #: The chip's side, and dlib's per-channel means (R, G, B) subtracted before scaling by 1/256.
 CHIP_SIZE = 150
@@ -121,32 +124,55 @@ def _layers(data: bytes) -> tuple[list[_Conv], np.ndarray]:
     return layers, fc.reshape(channels, _DESCRIPTOR_SIZE)
 
 
-def _convolve(x: np.ndarray, layer: _Conv) -> np.ndarray:
-    """One convolution and its affine on a (C, H, W) tensor, as one matrix product."""
-    if layer.pad:
-        x = np.pad(x, ((0, 0), (layer.pad, layer.pad), (layer.pad, layer.pad)))
-    k, s = layer.size, layer.stride
-    windows = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # C, Ho, Wo, k, k
-    c, ho, wo = windows.shape[:3]
-    columns = windows.transpose(0, 3, 4, 1, 2).reshape(c * k * k, ho * wo)
-    out = (layer.weights @ columns + layer.bias).reshape(-1, ho, wo)
-    return out * layer.scale + layer.shift
+def _graph(convs: list[_Conv], fc: np.ndarray) -> bytes:
+    """The network as an ONNX model: input (1, 3, 150, 150), output (1, 128).
 
+    Each affine is folded into the convolution before it (the same arithmetic, rounded once
+    less). Sizes are followed layer by layer, so that each ``add_prev`` pads both sides to
+    the larger shape as dlib does.
+    """
+    g = GraphWriter()
+    it = iter(convs)
 
-def _pool(x: np.ndarray, size: int, stride: int, reduce) -> np.ndarray:
-    """dlib's unpadded pooling: the windows that fit."""
-    windows = sliding_window_view(x, (size, size), axis=(1, 2))[:, ::stride, ::stride]
-    return reduce(windows, axis=(3, 4))
+    def convolve(x: str, shape: tuple[int, int, int], layer: _Conv) -> tuple[str, tuple]:
+        n = layer.weights.shape[0]
+        weights = layer.weights * layer.scale.reshape(n, 1)
+        bias = layer.bias.reshape(n) * layer.scale.reshape(n) + layer.shift.reshape(n)
+        k, s, p = layer.size, layer.stride, layer.pad
+        out = g.node(
+            "Conv",
+            [x, g.weight(weights.reshape(n, -1, k, k)), g.weight(bias)],
+            kernel_shape=[k, k],
+            strides=[s, s],
+            pads=[p] * 4,
+        )
+        side = (shape[1] + 2 * p - k) // s + 1
+        return out, (n, side, side)
 
+    def padded(x: str, shape: tuple, to: tuple) -> str:
+        if shape == to:
+            return x
+        ends = [0, to[0] - shape[0], to[1] - shape[1], to[2] - shape[2]]
+        return g.node("Pad", [x, g.weight(np.array([0, 0, 0, 0, *ends], np.int64))])
 
-def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """dlib's ``add_prev``: the sum in the larger shape, each side zero-padded to it."""
-    if a.shape == b.shape:
-        return a + b
-    out = np.zeros(tuple(map(max, a.shape, b.shape)), dtype=a.dtype)
-    out[: a.shape[0], : a.shape[1], : a.shape[2]] += a
-    out[: b.shape[0], : b.shape[1], : b.shape[2]] += b
-    return out
+    x, shape = convolve("chip", (3, CHIP_SIZE, CHIP_SIZE), next(it))
+    x = g.node("MaxPool", [g.node("Relu", [x])], kernel_shape=[3, 3], strides=[2, 2])
+    shape = (shape[0], (shape[1] - 3) // 2 + 1, (shape[2] - 3) // 2 + 1)
+    for _, blocks, halves in _STAGES:
+        for block in range(blocks):
+            inner, inner_shape = convolve(x, shape, next(it))
+            residual, res_shape = convolve(g.node("Relu", [inner]), inner_shape, next(it))
+            if halves and block == 0:
+                x = g.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
+                shape = (shape[0], (shape[1] - 2) // 2 + 1, (shape[2] - 2) // 2 + 1)
+            out_shape = tuple(map(max, res_shape, shape))
+            total = g.node(
+                "Add", [padded(residual, res_shape, out_shape), padded(x, shape, out_shape)]
+            )
+            x, shape = g.node("Relu", [total]), out_shape
+    flat = g.node("Flatten", [g.node("GlobalAveragePool", [x])])
+    out = g.node("MatMul", [flat, g.weight(fc)])
+    return g.model({"chip": (1, 3, CHIP_SIZE, CHIP_SIZE)}, {out: (1, _DESCRIPTOR_SIZE)})
 
 
 class DlibResNet:
@@ -156,22 +182,15 @@ class DlibResNet:
         with open(path, "rb") as f:
             data = f.read()
         try:
-            self._convs, self._fc = _layers(data)
+            convs, fc = _layers(data)
         except (ValueError, IndexError) as exc:
             raise ModelError(f"{path}: not dlib's face recognition ResNet ({exc})") from None
+        self._session = onnx_session(_graph(convs, fc))
 
     def descriptor(self, chip: np.ndarray) -> np.ndarray:
         """The descriptor (float64, same person below 0.6) of one chip."""
         if chip.shape != (CHIP_SIZE, CHIP_SIZE, 3):
             raise ValueError(f"a {CHIP_SIZE}x{CHIP_SIZE} RGB chip is needed, not {chip.shape}")
-        x = ((chip.astype(np.float32) - _INPUT_MEAN) / 256.0).transpose(2, 0, 1)
-        layers = iter(self._convs)
-        x = np.maximum(_convolve(x, next(layers)), 0)
-        x = _pool(x, 3, 2, np.max)
-        for _, blocks, halves in _STAGES:
-            for block in range(blocks):
-                inner = np.maximum(_convolve(x, next(layers)), 0)
-                residual = _convolve(inner, next(layers))
-                skip = _pool(x, 2, 2, np.mean) if halves and block == 0 else x
-                x = np.maximum(_add(residual, skip), 0)
-        return (x.mean(axis=(1, 2)) @ self._fc).astype(np.float64)
+        x = ((chip.astype(np.float32) - _INPUT_MEAN) / 256.0).transpose(2, 0, 1)[None]
+        out = self._session.run(None, {"chip": np.ascontiguousarray(x)})[0]
+        return out[0].astype(np.float64)

@@ -3,7 +3,7 @@
 The swap warps onto MediaPipe's face mesh, so MediaPipe would agree with itself. Everything
 that judges the output (landmark invariance, re-identification, the leak audit) uses these
 instead: dlib's HOG detector, 68-point shape predictor and ResNet descriptor (the network's
-forward pass in numpy: :mod:`medswap.faces.dlib_resnet`), and OpenCV-zoo's YuNet detector and
+forward pass on onnxruntime: :mod:`medswap.faces.dlib_resnet`), and OpenCV-zoo's YuNet detector and
 SFace recogniser. Each wrapper loads its model lazily on first use, from the hash-pinned files
 in :mod:`medswap.models`, and takes upright RGB ``uint8`` images.
 """

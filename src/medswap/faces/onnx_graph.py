@@ -344,3 +344,86 @@ def _sub(message: memoryview, number: int) -> memoryview:
         if field == number:
             return message[payload:end]
     raise ValueError(f"not an ONNX file: field {number} missing")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing a new graph (dlib's ResNet, whose weights come in dlib's own format)
+# --------------------------------------------------------------------------------------------
+
+_MODEL_IR_VERSION, _MODEL_OPSET = 1, 8
+_OPSET_VERSION = 2
+_GRAPH_NAME, _GRAPH_OUTPUT = 2, 12
+_ATTRIBUTE_INTS, _ATTRIBUTE_TYPE, _ATTRIBUTE_TYPE_INTS = 8, 20, 7
+_SHAPE_DIM_VALUE = 1
+_INT64 = 7
+
+
+class GraphWriter:
+    """A new ONNX model built node by node: float inputs and outputs of fixed shapes, float32
+    and int64 weights, and nodes whose attributes are lists of integers (opset 13)."""
+
+    def __init__(self) -> None:
+        self._nodes: list[bytes] = []
+        self._weights: list[bytes] = []
+        self._count = 0
+
+    def _new_name(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def weight(self, values: np.ndarray) -> str:
+        """Store ``values`` (float32, or int64 for shapes and pads); its name."""
+        name = self._new_name("w")
+        if values.dtype == np.int64:
+            out = b"".join(_varint_field(_TENSOR_DIMS, d) for d in values.shape)
+            out += _varint_field(_TENSOR_DATA_TYPE, _INT64)
+            out += _message_field(_TENSOR_NAME, name.encode())
+            out += _message_field(_TENSOR_RAW_DATA, values.astype("<i8").tobytes())
+        else:
+            out = _float_tensor(name.encode(), np.asarray(values, np.float32))
+        self._weights.append(out)
+        return name
+
+    def node(self, op_type: str, inputs: list[str], **ints: list[int]) -> str:
+        """Add one node with one output; its output's name."""
+        output = self._new_name(op_type.lower())
+        out = b"".join(_message_field(_NODE_INPUT, i.encode()) for i in inputs)
+        out += _message_field(_NODE_OUTPUT, output.encode())
+        out += _message_field(_NODE_OP_TYPE, op_type.encode())
+        for key, values in ints.items():
+            attribute = _message_field(_ATTRIBUTE_NAME, key.encode())
+            attribute += b"".join(_varint_field(_ATTRIBUTE_INTS, v) for v in values)
+            attribute += _varint_field(_ATTRIBUTE_TYPE, _ATTRIBUTE_TYPE_INTS)
+            out += _message_field(_NODE_ATTRIBUTE, attribute)
+        self._nodes.append(out)
+        return output
+
+    def model(
+        self, inputs: dict[str, tuple[int, ...]], outputs: dict[str, tuple[int, ...]]
+    ) -> bytes:
+        """The model's bytes, for onnxruntime to load."""
+        graph = b"".join(_message_field(_GRAPH_NODE, n) for n in self._nodes)
+        graph += _message_field(_GRAPH_NAME, b"medswap")
+        graph += b"".join(_message_field(_GRAPH_INITIALIZER, w) for w in self._weights)
+        graph += b"".join(
+            _message_field(_GRAPH_INPUT, _value_info(n, s)) for n, s in inputs.items()
+        )
+        graph += b"".join(
+            _message_field(_GRAPH_OUTPUT, _value_info(n, s)) for n, s in outputs.items()
+        )
+        opset = _varint_field(_OPSET_VERSION, 13)  # the default domain, ai.onnx
+        return (
+            _varint_field(_MODEL_IR_VERSION, 8)
+            + _message_field(_MODEL_GRAPH, graph)
+            + _message_field(_MODEL_OPSET, opset)
+        )
+
+
+def _value_info(name: str, shape: tuple[int, ...]) -> bytes:
+    """A ValueInfoProto: a float tensor of a fixed shape."""
+    dims = b"".join(_message_field(_SHAPE_DIM, _varint_field(_SHAPE_DIM_VALUE, d)) for d in shape)
+    tensor = _varint_field(_ELEM_TYPE, _FLOAT) + _message_field(_TENSOR_SHAPE, dims)
+    value_type = _message_field(_TYPE_TENSOR, tensor)
+    return _message_field(_VALUE_INFO_NAME, name.encode()) + _message_field(
+        _VALUE_INFO_TYPE, value_type
+    )
