@@ -6,7 +6,7 @@ recognisers: a swapped face can be no farther from the patient than its donor is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,13 +52,17 @@ def resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
     return out
 
 
-def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> list[Donor]:
+def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> Iterator[Donor]:
     """The built-in donors a run with the default donor may try next if its audit is not
     clean (:data:`~medswap.swap.donors.FALLBACK_DONORS`); none when the user chose the donors,
-    the engine is learned (its donor is in the model) or nothing is audited."""
+    the engine is learned (its donor is in the model) or nothing is audited. Each is loaded
+    only when asked for: most runs never need one, and each costs a face mesh of its portrait
+    before the first frame."""
     if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or not used:
-        return []
-    return [builtin_donor(n) for n in FALLBACK_DONORS if n != used[0].name]
+        return
+    for name in FALLBACK_DONORS:
+        if name != used[0].name:
+            yield builtin_donor(name)
 
 
 #: The patient's face is measured on this many frames spread over the first seconds of the

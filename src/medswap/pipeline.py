@@ -139,7 +139,7 @@ def deidentify(
     cfg = (config or DeidentifyConfig()).with_options(**options)
     run = _prepare(Path(input), Path(output), cfg, report, quarantine, overwrite)
     retries: list[dict] = []
-    fallbacks = iter(fallback_donors(cfg, run.donors, run.learned is not None))
+    fallbacks = fallback_donors(cfg, run.donors, run.learned is not None)
     while True:
         streamed = _stream(run, progress)
         try:  # the file's audit may fail: its partial goes too
