@@ -180,5 +180,18 @@ def test_a_file_that_is_not_dlibs_network_is_refused_by_name(tmp_path):
     cut.write_bytes(data[: len(data) // 2])  # the last layers missing
     with pytest.raises(ModelError, match=r"cut\.dat: not dlib's face recognition ResNet \("):
         DlibResNet(str(cut))
+    # The first convolution's vertical stride (2) made 1: the file still parses, but it is
+    # not the network the forward pass is written for.
+    from medswap.faces.dlib_resnet import _int, _tensor
+
+    i = data.index(b"\x01\x05con_4") + 7
+    _, i = _tensor(data, i)
+    for _ in range(3):  # filters, rows, cols
+        _, i = _int(data, i)
+    assert data[i : i + 2] == b"\x01\x02"
+    other = tmp_path / "other.dat"
+    other.write_bytes(data[: i + 1] + b"\x01" + data[i + 2 :])
+    with pytest.raises(ModelError, match=r"other\.dat: .*unexpected convolution 32x3x7x7/1\)"):
+        DlibResNet(str(other))
     with pytest.raises(ValueError, match=r"150x150 RGB chip"):
         DlibResNet(str(model_path("dlib_resnet"))).descriptor(np.zeros((112, 112, 3), np.uint8))

@@ -100,10 +100,17 @@ def _layers(data: bytes) -> tuple[list[_Conv], np.ndarray]:
     expected = 1 + 2 * sum(blocks for _, blocks, _ in _STAGES)
     if len(convs) != expected or len(affines) != expected or fc is None:
         raise ValueError(f"{len(convs)} convolutions, {len(affines)} affines, not {expected}")
+    # Filters of each convolution in order, and whether it halves the size.
+    plan = [(_STAGES[0][0], True)]
+    for width, blocks, halves in _STAGES:
+        for block in range(blocks):
+            plan += [(width, halves and block == 0), (width, False)]
     layers, channels = [], 3
-    for (params, (n, kh, kw, sy, sx, py, px)), affine in zip(convs, affines):
-        if kh != kw or sy != sx or py != px or params.size != n * (channels * kh * kw + 1):
-            raise ValueError(f"unexpected convolution {n}x{channels}x{kh}x{kw}")
+    for (params, (n, kh, kw, sy, sx, py, px)), affine, (width, halves) in zip(convs, affines, plan):
+        if (n, sy, sx) != (width, 1 + halves, 1 + halves) or kh != kw or py != px:
+            raise ValueError(f"unexpected convolution {n}x{channels}x{kh}x{kw}/{sy}")
+        if params.size != n * (channels * kh * kw + 1):
+            raise ValueError(f"convolution {n}x{channels}x{kh}x{kw} of {params.size} values")
         if affine.size != 2 * n:
             raise ValueError(f"affine of {affine.size} values after {n} filters")
         split = n * channels * kh * kw
