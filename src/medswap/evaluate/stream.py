@@ -265,7 +265,7 @@ class StreamAuditor:
     def __enter__(self) -> StreamAuditor:
         if multiprocessing.current_process().daemon:
             # A Dask worker (daemonic) may not start processes: dlib runs on a thread here,
-            # slower (it holds Python's lock) but the same judgement.
+            # slower (its shape model holds Python's lock) but the same judgement.
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-dlib")
         else:
             ctx = multiprocessing.get_context("spawn")
