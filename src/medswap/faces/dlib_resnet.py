@@ -45,13 +45,13 @@ _LAYER_NAME = re.compile(rb"\x01\x05con_4|\x01\x07affine_|\x01\x04fc_2")
 
 @dataclass(frozen=True)
 class _Conv:
-    weights: np.ndarray  # (N, C * kh * kw), rows in dlib's (C, kh, kw) order
-    bias: np.ndarray  # (N, 1)
-    size: int  # kh == kw
+    """One convolution with the affine layer after it folded in (the same arithmetic, rounded
+    once less)."""
+
+    weights: np.ndarray  # (N, C, k, k)
+    bias: np.ndarray  # (N,)
     stride: int
     pad: int
-    scale: np.ndarray  # the following affine layer: (N, 1, 1)
-    shift: np.ndarray  # (N, 1, 1)
 
 
 def _int(data: bytes, i: int) -> tuple[int, int]:
@@ -77,7 +77,8 @@ def _tensor(data: bytes, i: int) -> tuple[np.ndarray, int]:
 
 
 def _layers(data: bytes) -> tuple[list[_Conv], np.ndarray]:
-    """The convolutions (each with its affine) and the final matrix, checked for shape."""
+    """The convolutions (each with its affine folded in) and the final matrix, checked for
+    shape."""
     convs: list[tuple[np.ndarray, tuple[int, ...]]] = []
     affines: list[np.ndarray] = []
     fc = None
@@ -113,18 +114,9 @@ def _layers(data: bytes) -> tuple[list[_Conv], np.ndarray]:
             raise ValueError(f"convolution {n}x{channels}x{kh}x{kw} of {params.size} values")
         if affine.size != 2 * n:
             raise ValueError(f"affine of {affine.size} values after {n} filters")
-        split = n * channels * kh * kw
-        layers.append(
-            _Conv(
-                params[:split].reshape(n, -1),
-                params[split:].reshape(n, 1),
-                kh,
-                sy,
-                py,
-                affine[:n].reshape(n, 1, 1),
-                affine[n:].reshape(n, 1, 1),
-            )
-        )
+        split, scale, shift = n * channels * kh * kw, affine[:n], affine[n:]
+        weights = params[:split].reshape(n, channels, kh, kw) * scale.reshape(n, 1, 1, 1)
+        layers.append(_Conv(weights, params[split:] * scale + shift, sy, py))
         channels = n
     if fc.size != channels * _DESCRIPTOR_SIZE:
         raise ValueError(f"final layer of {fc.size} values")
@@ -134,21 +126,19 @@ def _layers(data: bytes) -> tuple[list[_Conv], np.ndarray]:
 def _graph(convs: list[_Conv], fc: np.ndarray) -> bytes:
     """The network as an ONNX model: input (1, 3, 150, 150), output (1, 128).
 
-    Each affine is folded into the convolution before it (the same arithmetic, rounded once
-    less). Sizes are followed layer by layer, so that each ``add_prev`` pads both sides to
-    the larger shape as dlib does.
+    After the first convolution, the convolutions come in pairs, one residual block each; a
+    block whose first convolution has stride 2 halves the size, and its shortcut is averaged
+    down to match. Sizes are followed layer by layer, so that each ``add_prev`` pads both
+    sides to the larger shape as dlib does.
     """
     g = GraphWriter()
-    it = iter(convs)
 
     def convolve(x: str, shape: tuple[int, int, int], layer: _Conv) -> tuple[str, tuple]:
-        n = layer.weights.shape[0]
-        weights = layer.weights * layer.scale.reshape(n, 1)
-        bias = layer.bias.reshape(n) * layer.scale.reshape(n) + layer.shift.reshape(n)
-        k, s, p = layer.size, layer.stride, layer.pad
+        n, _, k, _ = layer.weights.shape
+        s, p = layer.stride, layer.pad
         out = g.node(
             "Conv",
-            [x, g.weight(weights.reshape(n, -1, k, k)), g.weight(bias)],
+            [x, g.weight(layer.weights), g.weight(layer.bias)],
             kernel_shape=[k, k],
             strides=[s, s],
             pads=[p] * 4,
@@ -162,21 +152,18 @@ def _graph(convs: list[_Conv], fc: np.ndarray) -> bytes:
         ends = [0, to[0] - shape[0], to[1] - shape[1], to[2] - shape[2]]
         return g.node("Pad", [x, g.weight(np.array([0, 0, 0, 0, *ends], np.int64))])
 
-    x, shape = convolve("chip", (3, CHIP_SIZE, CHIP_SIZE), next(it))
+    x, shape = convolve("chip", (3, CHIP_SIZE, CHIP_SIZE), convs[0])
     x = g.node("MaxPool", [g.node("Relu", [x])], kernel_shape=[3, 3], strides=[2, 2])
     shape = (shape[0], (shape[1] - 3) // 2 + 1, (shape[2] - 3) // 2 + 1)
-    for _, blocks, halves in _STAGES:
-        for block in range(blocks):
-            inner, inner_shape = convolve(x, shape, next(it))
-            residual, res_shape = convolve(g.node("Relu", [inner]), inner_shape, next(it))
-            if halves and block == 0:
-                x = g.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
-                shape = (shape[0], (shape[1] - 2) // 2 + 1, (shape[2] - 2) // 2 + 1)
-            out_shape = tuple(map(max, res_shape, shape))
-            total = g.node(
-                "Add", [padded(residual, res_shape, out_shape), padded(x, shape, out_shape)]
-            )
-            x, shape = g.node("Relu", [total]), out_shape
+    for first, second in zip(convs[1::2], convs[2::2], strict=True):
+        inner, inner_shape = convolve(x, shape, first)
+        residual, res_shape = convolve(g.node("Relu", [inner]), inner_shape, second)
+        if first.stride == 2:
+            x = g.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
+            shape = (shape[0], (shape[1] - 2) // 2 + 1, (shape[2] - 2) // 2 + 1)
+        out_shape = tuple(map(max, res_shape, shape))
+        total = g.node("Add", [padded(residual, res_shape, out_shape), padded(x, shape, out_shape)])
+        x, shape = g.node("Relu", [total]), out_shape
     flat = g.node("Flatten", [g.node("GlobalAveragePool", [x])])
     out = g.node("MatMul", [flat, g.weight(fc)])
     return g.model({"chip": (1, 3, CHIP_SIZE, CHIP_SIZE)}, {out: (1, _DESCRIPTOR_SIZE)})

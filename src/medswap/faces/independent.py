@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from medswap.faces.dlib_resnet import DlibResNet
+from medswap.faces.dlib_resnet import CHIP_SIZE, DlibResNet
 from medswap.faces.yunet import YuNet
 from medswap.models import model_path, onnx_session
 
@@ -115,7 +115,7 @@ class DlibFaces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         rect = dlib.rectangle(x0, y0, x1, y1)
         shape = self._shape68(image, rect)
-        chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
+        chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
         return self._resnet.descriptor(chip)
 
 

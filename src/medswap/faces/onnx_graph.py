@@ -16,6 +16,9 @@ network, not what it computes:
 - A file exported for one input size declares it; :func:`with_free_image_size` lets the
   network take any height and width, as OpenCV runs it.
 
+:class:`GraphWriter` writes a new model instead, for a network whose weights come in another
+format (dlib's ResNet, :mod:`medswap.faces.dlib_resnet`).
+
 The ``onnx`` package could do this, but it is a large dependency for a few edits; the wire
 format needs no schema for them. The field numbers used are ONNX's (``onnx.proto``).
 """
@@ -185,10 +188,15 @@ def _read_tensor(message: memoryview) -> _Tensor | None:
 
 def _float_tensor(name: bytes, values: np.ndarray) -> bytes:
     """A TensorProto of float32 ``values`` (little-endian raw data)."""
+    return _raw_tensor(name, values.astype("<f4"), _FLOAT)
+
+
+def _raw_tensor(name: bytes, values: np.ndarray, data_type: int) -> bytes:
+    """A TensorProto of ``values``, already in ONNX's little-endian ``data_type``."""
     out = b"".join(_varint_field(_TENSOR_DIMS, d) for d in values.shape)
-    out += _varint_field(_TENSOR_DATA_TYPE, _FLOAT)
+    out += _varint_field(_TENSOR_DATA_TYPE, data_type)
     out += _message_field(_TENSOR_NAME, name)
-    out += _message_field(_TENSOR_RAW_DATA, values.astype("<f4").tobytes())
+    out += _message_field(_TENSOR_RAW_DATA, values.tobytes())
     return out
 
 
@@ -375,13 +383,9 @@ class GraphWriter:
         """Store ``values`` (float32, or int64 for shapes and pads); its name."""
         name = self._new_name("w")
         if values.dtype == np.int64:
-            out = b"".join(_varint_field(_TENSOR_DIMS, d) for d in values.shape)
-            out += _varint_field(_TENSOR_DATA_TYPE, _INT64)
-            out += _message_field(_TENSOR_NAME, name.encode())
-            out += _message_field(_TENSOR_RAW_DATA, values.astype("<i8").tobytes())
+            self._weights.append(_raw_tensor(name.encode(), values.astype("<i8"), _INT64))
         else:
-            out = _float_tensor(name.encode(), np.asarray(values, np.float32))
-        self._weights.append(out)
+            self._weights.append(_float_tensor(name.encode(), values))
         return name
 
     def node(self, op_type: str, inputs: list[str], **ints: list[int]) -> str:
