@@ -81,16 +81,8 @@ def test_swap_is_frame_exact_and_never_passes_a_face_through(swapped, name):
         assert all(f.status in (FaceStatus.SWAPPED, FaceStatus.OBSCURED) for f in frame.faces)
 
 
-#: Clips whose dlib motion misses the bar at the defaults, with what was measured.
-LANDMARK_GAPS = {
-    "signer_small_face.mp4": "displacement NME 0.042, correlation 0.81 (0.035 and 0.86 with the "
-    "context ring off): on a 40 px face dlib's jaw points read the blurred surroundings "
-    "(README 'The context ring')",
-}
-
-
 @needs_shared
-@pytest.mark.parametrize("name", _with_gaps(FACE_CLIPS, LANDMARK_GAPS))
+@pytest.mark.parametrize("name", FACE_CLIPS)
 def test_swap_keeps_independent_landmarks(quality, name):
     """dlib's 68 points on the swap move as the patient's do: motion, not resting shape.
 

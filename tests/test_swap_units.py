@@ -154,6 +154,36 @@ def test_average_donor_is_a_morph_about_equally_far_from_both_portraits():
     assert to_a > 0.4 and to_g > 0.4 and abs(to_a - to_g) < 0.1, (to_a, to_g)
 
 
+def test_default_donors_glasses_rim_is_painted_out_and_nothing_else():
+    """Grace Hopper's top rim (a dark bar where landmark models look for brows) is gone from
+    the donor; above the brows and below the lids her portrait is untouched, and to dlib the
+    donor is still her (the audit's gallery holds the original portrait under her name)."""
+    from medswap.faces.independent import DlibFaces, dlib_distance
+    from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
+    from medswap.swap.donors import BROW_POINTS, _builtin_image, _mesh_of
+
+    portrait, donor = _builtin_image("grace_hopper"), builtin_donor("grace_hopper")
+    pts = _mesh_of(portrait, "grace_hopper")[:, :2]
+    upper_lids = [246, 161, 160, 159, 158, 157, 173, 133, 362, 398, 384, 385, 386, 387, 388, 466]
+    lid_x, lid_y = pts[upper_lids].T
+    order = np.argsort(lid_x)
+    top = int(pts[BROW_POINTS, 1].min()) - 5
+
+    def dark_above_the_lids(image: np.ndarray) -> int:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        columns = range(int(pts[33, 0]), int(pts[263, 0]) + 1)
+        lids = np.interp(list(columns), lid_x[order], lid_y[order])
+        return sum(int((gray[top : int(y) - 3, x] < 60).sum()) for x, y in zip(columns, lids))
+
+    assert dark_above_the_lids(portrait) > 250  # the rim, read on the original
+    assert dark_above_the_lids(donor.image) <= 10
+    rows = np.flatnonzero(np.any(portrait != donor.image, axis=(1, 2)))
+    assert rows.min() >= top and rows.max() <= pts[RIGHT_EYE + LEFT_EYE, 1].max() + 5
+    dlib = DlibFaces()
+    a, b = (dlib.descriptor(im, dlib.detect(im)[0]) for im in (portrait, donor.image))
+    assert dlib_distance(a, b) < 0.3
+
+
 def test_shape_zero_keeps_the_patient_geometry_and_shape_changes_it():
     donor = builtin_donor("grace_hopper")
     face = builtin_donor("astronaut")

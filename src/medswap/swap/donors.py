@@ -55,6 +55,8 @@ DEFAULT_DONOR = "grace_hopper"
 #: patient whom the lineup still picks out behind one built-in face is rendered again behind
 #: the next (the morph is left out: it is part of both).
 FALLBACK_DONORS = ("grace_hopper", "astronaut")
+#: Built-in portraits whose glasses' top rim is painted out (:func:`without_glasses_rim`).
+GLASSES_RIM_PAINTED_OUT = ("grace_hopper",)
 #: Weights of astronaut and grace_hopper in the built-in average (see the module docstring).
 AVERAGE_WEIGHTS = (0.7, 0.3)
 #: Mesh points used for the triangulation (irises excluded: they move inside the eye).
@@ -143,6 +145,57 @@ def _builtin_image(name: str) -> np.ndarray:
     raise DonorError(f"unknown built-in donor '{name}'")
 
 
+#: Mesh points on both brows (upper and lower edges): where a glasses rim over the brows sits.
+BROW_POINTS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 336, 296, 334, 293, 300, 285, 295, 282]
+
+
+def without_glasses_rim(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``image`` with the dark rim of a pair of glasses over the brows painted out.
+
+    Why: landmark models read a dark bar above the eyes as brows. On a donor whose glasses'
+    top rim lies on the brows, the swap's brows stay on the rim while the patient's move, and
+    the pose model's face points shift with the bar (README "What the expression clips'
+    excess is"). What is painted: pixels between the top of the brows and the lower lids,
+    inside the face outline and outside the eye openings, darker than 40% of the face's median
+    brightness, in pieces large enough to be a frame rather than a lash, with the highlights
+    on them; widened a little and filled from the skin around (Telea's inpainting). The lower,
+    light part of a frame is left: it hides neither brows nor eyes. Dark brows in that band
+    would go too, so this is for a portrait whose own brows are pale under the rim (Grace
+    Hopper's), not a general glasses remover.
+    """
+    from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, inter_ocular_mesh
+
+    unit = inter_ocular_mesh(landmarks) / 24.0  # about 5 px on a portrait 120 px between the eyes
+    pts = landmarks[:, :2]
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    face = np.zeros(gray.shape, np.uint8)
+    cv2.fillPoly(face, [np.round(pts[FACE_OVAL]).astype(np.int32)], 1)
+    eyes = np.zeros_like(face)
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        cv2.fillPoly(eyes, [np.round(pts[eye]).astype(np.int32)], 1)
+    eyes = cv2.dilate(eyes, _disc(1.4 * unit))
+    top = max(int(pts[BROW_POINTS, 1].min() - 0.6 * unit), 0)
+    bottom = int(pts[RIGHT_EYE + LEFT_EYE, 1].max() + 0.6 * unit) + 1
+    band = np.zeros_like(face)
+    band[top:bottom] = 1
+    allowed = cv2.dilate(face, _disc(1.4 * unit)) & band & (1 - eyes)
+    dark = ((gray < 0.4 * np.median(gray[face > 0])) & (allowed > 0)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark)
+    large = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= 0.5 * unit**2)
+    rim = np.isin(labels, large[large > 0]).astype(np.uint8)
+    near_white = (gray > 185).astype(np.uint8)
+    shine = cv2.dilate(rim, _disc(1.8 * unit)) & near_white & allowed
+    rim = cv2.dilate(rim | shine, _disc(unit)) & (1 - eyes)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    bgr = cv2.inpaint(bgr, rim * 255, round(unit), cv2.INPAINT_TELEA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _disc(diameter: float) -> np.ndarray:
+    d = max(int(round(diameter)), 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
 def _mesh_of(image: np.ndarray, label: str) -> np.ndarray:
     from medswap.faces.mesh import FaceMesher
 
@@ -179,6 +232,8 @@ def builtin_donor(name: str = "average") -> Donor:
             [builtin_donor("astronaut"), builtin_donor("grace_hopper")], weights=AVERAGE_WEIGHTS
         )
     image = _builtin_image(name)
+    if name in GLASSES_RIM_PAINTED_OUT:
+        image = without_glasses_rim(image, _mesh_of(image, name))
     return Donor(name, image, _mesh_of(image, name))
 
 
