@@ -7,9 +7,9 @@ Built-in donors come from public-domain portraits shipped inside installed packa
 fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
 ``grace_hopper`` (US Navy portrait, in matplotlib; the default). ``average`` is a morph of
 both, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
-features (glasses, lines) dominate an equal mix, which both recognisers then take for her
-(dlib distance 0.36); weights of 0.7 / 0.3 place the morph about equally far from both
-portraits (dlib 0.47 / 0.49), measured by tests/test_swap_units.py.
+features (glasses, lines) dominate an equal mix, which both recognisers then take for her;
+weights of 0.7 / 0.3 keep the morph more than 0.4 from both portraits and about equally far
+(tests/test_swap_units.py).
 
 Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typical face, and
 the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
@@ -19,10 +19,11 @@ and lines) and the current defaults neither recogniser re-identifies any measure
 clip (``benchmarks/swap_quality.py --donor NAME``, README "Results"). ``astronaut`` alone
 hides less: at the defaults of this code dlib re-identifies signer_small_face in 35.7% of the
 measured frames, hand_open_close in 5% and expression_a in 3.4%, and SFace expression_b in 10.7%.
-The price is in the landmarks and face measures: the mesh puts Grace Hopper's brow points on
-the top rim of her glasses, so dlib's brows on the swap are off (expression_b brows 0.078
-inter-ocular, 0.048 with ``astronaut``), and her features move the mesh's reading of the
-patient's mouth and eyes by a few percent (README "Clinical measures").
+The built-in ``grace_hopper`` is her portrait with the top rim of her glasses painted out
+(:func:`without_glasses_rim`): landmark models took that dark bar for brows, so the swap's
+brows stayed on it while the patient's moved, and the pose model's face points moved with it.
+Her light lower frames stay, and with them some of the price in the face measures: the face
+mesh reads her shut eye as less shut than a glasses-free donor's (README "Lineup").
 """
 
 from __future__ import annotations

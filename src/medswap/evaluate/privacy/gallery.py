@@ -142,14 +142,16 @@ def load_gallery(
     return gallery
 
 
-def builtin_donor_images() -> dict[str, np.ndarray]:
-    """The public-domain portraits that ship inside installed packages (the default donors)."""
-    import matplotlib.cbook
-    import skimage.data
+#: The built-in donors that are real people (the morph is not): the default gallery holds them.
+GALLERY_DONORS = ("astronaut", "grace_hopper")
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
-        hopper = read_image(Path(fh.name))
-    return {"astronaut": skimage.data.astronaut(), "grace_hopper": hopper}
+
+def builtin_donor_images() -> dict[str, np.ndarray]:
+    """The built-in donors' faces as the swap draws them (Grace Hopper's glasses' top rim
+    painted out): public-domain portraits that ship inside installed packages."""
+    from medswap.swap.donors import builtin_donor
+
+    return {name: builtin_donor(name).image for name in GALLERY_DONORS}
 
 
 #: The default gallery's descriptors, shipped with the package (``scripts/make_gallery.py``):
@@ -232,14 +234,18 @@ def load_donors(donors: Sequence[object] | None, analyser: FaceAnalyser) -> dict
 
 
 def packaged_donor(name: str, image: np.ndarray) -> FaceRecord | None:
-    """A built-in donor's descriptors from the shipped gallery, when ``image`` is that portrait.
+    """A built-in donor's descriptors from the shipped gallery, when ``image`` is its face as drawn.
 
     They are what :func:`describe_still` gives for it (the gallery was made that way, with the
     same model files), without loading dlib's detector and describing the portrait again on
     every run. None for any other image, or when the shipped gallery is absent or stale.
     """
-    builtin = builtin_donor_images().get(name)
-    if builtin is None or builtin.shape != image.shape or not np.array_equal(builtin, image):
+    if name not in GALLERY_DONORS:
+        return None
+    from medswap.swap.donors import builtin_donor
+
+    builtin = builtin_donor(name).image
+    if builtin.shape != image.shape or not np.array_equal(builtin, image):
         return None
     shipped = _packaged_gallery()
     ident = next((i for i in shipped.identities if i.name == name), None) if shipped else None
