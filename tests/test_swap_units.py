@@ -157,7 +157,7 @@ def test_average_donor_is_a_morph_about_equally_far_from_both_portraits():
 def test_default_donors_glasses_rim_is_painted_out_and_nothing_else():
     """Grace Hopper's top rim (a dark bar where landmark models look for brows) is gone from
     the donor; above the brows and below the lids her portrait is untouched, and to dlib the
-    donor is still her (the audit's gallery holds the original portrait under her name)."""
+    donor is still her (the lineup leaves the donor out of its gallery by her name)."""
     from medswap.faces.independent import DlibFaces, dlib_distance
     from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
     from medswap.swap.donors import BROW_POINTS, _builtin_image, _mesh_of
