@@ -1,11 +1,12 @@
 """The lineup bar per shared clip: rank-1 without the donor, re-identification, face motion.
 
     PYTHONPATH=src .venv/bin/python benchmarks/lineup.py [--clips a.mp4,b.mp4] [--donor NAME ...]
-        [--shape S] [--stride 3] [--id-frames 0] [--measures] [--max-frames N]
+        [--audited] [--shape S] [--stride 3] [--id-frames 0] [--measures] [--max-frames N]
 
 Each clip is de-identified with ``deidentify`` (no audit; ``--donor`` as on the command line,
-several donors let :func:`medswap.swap.donors.choose_donor` pick), then judged by models the
-swap does not use:
+several donors let :func:`medswap.swap.donors.choose_donor` pick; ``--audited``: the command
+line's default run, audited and gated, with its own choice of donor unless ``--donor`` is
+given), then judged by models the swap does not use:
 
 - identity: with ``--id-frames 0`` (default) the product's audit
   (``medswap.evaluate.privacy.audit``: SFace and the leak scan on every frame, dlib on every
@@ -142,7 +143,8 @@ def _f(v, pct=False) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", default=",".join(FACE_CLIPS))
-    ap.add_argument("--donor", nargs="+", default=[DEFAULT_DONOR])
+    ap.add_argument("--donor", nargs="+", default=None)
+    ap.add_argument("--audited", action="store_true", help="audit and gate, as the CLI does")
     ap.add_argument("--shape", type=float, default=None)
     ap.add_argument("--stride", type=int, default=3)
     ap.add_argument("--id-frames", type=int, default=0)
@@ -151,6 +153,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="SwapSettings fields, e.g. relight=0.5")
     ap.add_argument("--no-motion", action="store_true", help="identity only")
     args = ap.parse_args()
+    if args.donor is None and not args.audited:
+        args.donor = [DEFAULT_DONOR]
     fields = {f.name: f.type for f in dataclasses.fields(SwapSettings)}
     overrides = {k: float(v) for k, v in (kv.split("=") for kv in args.set) if k in fields}
     settings = SwapSettings(**overrides)
@@ -169,14 +173,18 @@ def main() -> None:
                 src,
                 out,
                 donors=args.donor,
+                audit=args.audited,
                 shape=args.shape,
                 max_frames=args.max_frames,
                 swap_settings=settings,
             )
             used = sorted({f.donor for o in r.frames for f in o.faces if f.donor})
+            tried = [x["audit"] for x in r.donor_retries]
+            margins = (r.gate or {}).get("donor_margin", {})
             rank1, reid, leaks = identity(
-                src, out, used or args.donor, args.stride, args.id_frames, args.max_frames
+                src, out, used or args.donor or [], args.stride, args.id_frames, args.max_frames
             )
+            used = [f"{u} ({margins[u]:.2f})" if u in margins else u for u in used]
             m = (
                 {}
                 if args.no_motion
@@ -184,7 +192,8 @@ def main() -> None:
             )
             t = r.totals
             row = (
-                f"{clip} | {','.join(used)} | {t.faces_swapped} | {t.faces_obscured} | "
+                f"{clip} | {','.join(used)}{''.join(f'; first: {x}' for x in tried)} | "
+                f"{t.faces_swapped} | {t.faces_obscured} | "
                 f"{_f(rank1.get('dlib'), True)} | {_f(rank1.get('sface'), True)} | "
                 f"{reid.get('dlib')} | {reid.get('sface')} | {leaks if leaks is not None else '-'}"
                 f" | {_f(m.get('disp_nme'))} | {_f(m.get('corr'))} | {_f(m.get('corr_expr'))} | "

@@ -18,7 +18,7 @@ from medswap.cli import main
 from medswap.errors import ReleaseGateError
 from medswap.evaluate.privacy import audit
 from medswap.pipeline import deidentify
-from medswap.swap.donors import DEFAULT_DONOR, FALLBACK_DONORS
+from medswap.swap.donors import ENOUGH_MARGIN, FALLBACK_DONORS
 from medswap.swap.engine import MeshSwapper
 
 pytestmark = pytest.mark.shared
@@ -41,12 +41,13 @@ class LeavesFramesAsIs(MeshSwapper):
         return super().swap(frame, track_id, landmarks, donor, hands)
 
 
-class FailsWithTheDefaultDonor(LeavesFramesAsIs):
+class FailsWithTheFirstDonor(LeavesFramesAsIs):
     """A real swapper that leaves the frames of ``LEFT_AS_IS`` as they are only when it draws
-    the default donor (a defect that one donor's rendering has and the next one's not)."""
+    the audited run's first donor (a defect that one donor's rendering has and the next one's
+    not)."""
 
     def swap(self, frame, track_id, landmarks, donor, hands=None):
-        if donor.name == DEFAULT_DONOR:
+        if donor.name == FALLBACK_DONORS[0]:
             return super().swap(frame, track_id, landmarks, donor, hands)
         return MeshSwapper.swap(self, frame, track_id, landmarks, donor, hands)
 
@@ -108,14 +109,14 @@ def test_a_run_the_default_donor_cannot_clear_is_rendered_again_behind_the_next(
     tmp_path, monkeypatch
 ):
     src = shared_video("speech_a.mp4")
-    monkeypatch.setattr(medswap.pipeline, "MeshSwapper", FailsWithTheDefaultDonor)
+    monkeypatch.setattr(medswap.pipeline, "MeshSwapper", FailsWithTheFirstDonor)
     monkeypatch.setattr(medswap.gate, "MeshSwapper", NeverSwaps)  # the gate cannot fix it
     monkeypatch.setattr(medswap.gate.obs, "obscure", lambda image, box: None)
     out, report = tmp_path / "out.mp4", tmp_path / "out.json"
     result = deidentify(src, out, audit=True, max_frames=N, report=report)
     nxt = FALLBACK_DONORS[1]
     assert result.audit.clean and result.audit.frames == N
-    assert [r["donor"] for r in result.donor_retries] == [DEFAULT_DONOR]
+    assert [r["donor"] for r in result.donor_retries] == [FALLBACK_DONORS[0]]
     assert "frame 4" in result.donor_retries[0]["audit"], result.donor_retries
     assert [d.split(":")[0] for d in result.donors] == [nxt]
     drawn = {face.donor for f in result.frames for face in f.faces}
@@ -126,7 +127,8 @@ def test_a_run_the_default_donor_cannot_clear_is_rendered_again_behind_the_next(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.mp4"]  # no partial
     # A donor the user chose is not replaced behind their back: the run is refused.
     with pytest.raises(ReleaseGateError):
-        deidentify(src, tmp_path / "given.mp4", audit=True, max_frames=N, donors=(DEFAULT_DONOR,))
+        given = (FALLBACK_DONORS[0],)
+        deidentify(src, tmp_path / "given.mp4", audit=True, max_frames=N, donors=given)
     assert not (tmp_path / "given.mp4").exists()
 
 
@@ -145,6 +147,23 @@ def test_a_small_face_near_the_patient_is_judged_on_every_frame_and_on_the_file(
     assert info.value.exit_code == 20 and "show the original identity" in str(info.value)
     assert info.value.audit.frames == 41 and info.value.audit.leak_frames, info.value.audit
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing, not even partials
+
+
+def test_a_patient_near_the_first_default_donor_is_rendered_behind_the_next(tmp_path):
+    """The same patient without ``--donor``: the audited run starts behind astronaut, measures
+    her against the patient's first faces, finds her nearer than the run's margin and starts
+    again behind the next donor, which is far enough; that run is clean and published."""
+    src = shared_video("signer_small_face.mp4")
+    out, report = tmp_path / "out.mp4", tmp_path / "r.json"
+    result = deidentify(src, out, audit=True, report=report)
+    first, nxt = FALLBACK_DONORS
+    assert [r["donor"] for r in result.donor_retries] == [first], result.donor_retries
+    assert f"under {ENOUGH_MARGIN}" in result.donor_retries[0]["audit"], result.donor_retries
+    assert {face.donor for f in result.frames for face in f.faces} == {nxt}
+    assert result.gate["donor_margin"][nxt] >= ENOUGH_MARGIN, result.gate
+    assert result.audit.clean and result.audit.frames == 41
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "r.json"]  # no partial
+    assert json.loads(report.read_text())["donor_retries"] == result.donor_retries
 
 
 def test_a_failed_audit_of_the_written_file_leaves_nothing(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from medswap.faces.mesh import FaceDetector, FaceMesher
 from medswap.faces.track import MAX_GAP, FaceTracker
 from medswap.swap.donors import (
     DEFAULT_DONOR,
+    ENOUGH_MARGIN,
     FALLBACK_DONORS,
     Donor,
     assign_donor,
@@ -34,10 +35,18 @@ if TYPE_CHECKING:
 DONOR_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def resolve_donors(donors: Sequence[str | Path | Donor] | None) -> list[Donor]:
-    """Donor objects from names, image paths and folders of images (sorted by file name)."""
+def resolve_donors(
+    donors: Sequence[str | Path | Donor] | None, audited: bool = False
+) -> list[Donor]:
+    """Donor objects from names, image paths and folders of images (sorted by file name).
+
+    None given: the first of :data:`~medswap.swap.donors.FALLBACK_DONORS` for an ``audited``
+    run (the gate measures it against the patient and the run falls back to the next if it is
+    too near), else :data:`~medswap.swap.donors.DEFAULT_DONOR`, which is far from every
+    patient measured: without the audit nothing checks the donor.
+    """
     if not donors:
-        return [builtin_donor(DEFAULT_DONOR)]
+        return [builtin_donor(FALLBACK_DONORS[0] if audited else DEFAULT_DONOR)]
     out: list[Donor] = []
     for d in donors:
         if isinstance(d, Donor):
@@ -60,9 +69,21 @@ def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool)
     before the first frame."""
     if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or not used:
         return
-    for name in FALLBACK_DONORS:
+    after = FALLBACK_DONORS.index(used[0].name) + 1 if used[0].name in FALLBACK_DONORS else 0
+    for name in FALLBACK_DONORS[after:]:
         if name != used[0].name:
             yield builtin_donor(name)
+
+
+def near_donor_margin(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> float | None:
+    """The margin under which the run's donor is given up for the next one at once
+    (:data:`~medswap.swap.donors.ENOUGH_MARGIN`), or None where there is no next one to try."""
+    if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or len(used) != 1:
+        return None
+    name = used[0].name
+    if name not in FALLBACK_DONORS or name == FALLBACK_DONORS[-1]:
+        return None
+    return ENOUGH_MARGIN
 
 
 #: The patient's face is measured on this many frames spread over the first seconds of the

@@ -27,11 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from medswap.evaluate.privacy import AuditResult
-from medswap.evaluate.stream import FrameJudgement, JudgedFace, Place, StreamAuditor
+from medswap.evaluate.privacy import THRESHOLDS, AuditResult, distance
+from medswap.evaluate.stream import (
+    ENROL_FIRST,
+    FrameJudgement,
+    JudgedFace,
+    Place,
+    StreamAuditor,
+)
 from medswap.faces.mesh import occluding_hands
 from medswap.swap import obscure as obs
-from medswap.swap.donors import BUILTIN_DONORS, Donor, builtin_donor
+from medswap.swap.donors import BUILTIN_DONORS, Donor, builtin_donor, donor_margin
 from medswap.swap.engine import MeshSwapper, SwapSettings
 from medswap.types import FaceOutcome, FaceStatus, FaceTrackState, FrameOutcome, Reason
 
@@ -60,6 +66,18 @@ class Rendered:
     found: Future | None = None
 
 
+class DonorTooClose(Exception):
+    """The run's donor is nearer the patient than the run asked for: start again behind the
+    next donor (raised by the gate once the audit has enrolled the patient's first faces)."""
+
+    def __init__(self, donor: str, margin: float, faces: int, enough: float) -> None:
+        self.donor, self.margin, self.faces, self.enough = donor, margin, faces, enough
+        super().__init__(
+            f"{donor} is at a margin of {margin:.2f} from the patient's first {faces} faces, "
+            f"under {enough}"
+        )
+
+
 @dataclass
 class _Step:
     name: str
@@ -78,8 +96,15 @@ class ReleaseGate:
         donors: Sequence[Donor],
         track_donor: Callable[[int], Donor],
         can_rerender: bool,
+        enough: float | None = None,
     ) -> None:
         self.auditor = auditor
+        #: With a margin, :class:`DonorTooClose` is raised once the patient is enrolled and
+        #: a donor of the run is nearer than it (the run has another donor to try).
+        self.enough = enough
+        #: Each donor's margin from the patient's template (:meth:`_measure_donors`).
+        self.donor_margins: dict[str, float] = {}
+        self._donors_measured = False
         self.method = method
         self.donors = list(donors)
         self.track_donor = track_donor  # the donor each track was drawn with
@@ -115,6 +140,7 @@ class ReleaseGate:
         done = []
         while self._started and (len(self._started) > GATE_LAG or self._started[0][1].ready()):
             done.append(self._finish(*self._started.popleft()))
+        self._measure_donors(final=False)
         return done
 
     def flush(self) -> list[Rendered]:
@@ -122,7 +148,35 @@ class ReleaseGate:
         done = []
         while self._started:
             done.append(self._finish(*self._started.popleft()))
+        self._measure_donors(final=True)
         return done
+
+    def _measure_donors(self, final: bool) -> None:
+        """How far each donor of the run is from the patient, once the audit's template holds
+        :data:`~medswap.evaluate.stream.ENROL_FIRST` faces (or at the end, with fewer): a mean
+        of several frames, as steady as the recognisers allow, and already paid for. A donor
+        that either recogniser takes for the patient (a margin under 1) is given up at once."""
+        if self._donors_measured or self.method != "swap" or not self.donors:
+            return
+        template = self.auditor.template
+        if template is None:  # no patient's face described (yet): nothing to measure against
+            self._donors_measured = final
+            return
+        enrolled = self.auditor.dlib_enrolments
+        described = self.auditor.donor_descriptors()
+        margins = {}
+        for donor in self.donors:
+            if (desc := described.get(donor.name)) is not None:
+                dist = {r: distance(r, template[r], desc[r]) for r in THRESHOLDS}
+                margins[donor.name] = round(donor_margin(dist, THRESHOLDS), 4)
+        settled = final or enrolled >= ENROL_FIRST
+        if settled:
+            self._donors_measured, self.donor_margins = True, margins
+        if self.enough is None:
+            return
+        for name, margin in margins.items():
+            if margin < (self.enough if settled else 1.0):
+                raise DonorTooClose(name, margin, enrolled, self.enough)
 
     def _judge(self, item: Rendered) -> FrameJudgement:
         """Start the auditor's judgement of ``item`` at the places its faces were tracked."""
@@ -210,6 +264,7 @@ class ReleaseGate:
             "rule": "a face either recogniser judges to be the patient is re-rendered "
             "(shape 1.0, then each other donor), judged again, and obscured if it still fails",
             **dict(self.counts),
+            "donor_margin": self.donor_margins,
             "obscured_reasons": dict(self.reasons),
             "rerender_s": round(self.rerender_s, 3),
         }

@@ -27,12 +27,17 @@ from threadpoolctl import threadpool_limits
 
 from medswap import video
 from medswap.config import ENGINES, DeidentifyConfig
-from medswap.donor_choice import DonorChooser, fallback_donors, resolve_donors
+from medswap.donor_choice import (
+    DonorChooser,
+    fallback_donors,
+    near_donor_margin,
+    resolve_donors,
+)
 from medswap.errors import ReleaseGateError
 from medswap.evaluate.stream import StreamAuditor, dlib_stride_for
 from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder
 from medswap.faces.track import MAX_GAP, FaceTracker
-from medswap.gate import ReleaseGate, Rendered, audit_of_the_file
+from medswap.gate import DonorTooClose, ReleaseGate, Rendered, audit_of_the_file
 from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, TEXT_MODELS
 from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
@@ -141,7 +146,14 @@ def deidentify(
     retries: list[dict] = []
     fallbacks = fallback_donors(cfg, run.donors, run.learned is not None)
     while True:
-        streamed = _stream(run, progress)
+        try:
+            streamed = _stream(run, progress)
+        except DonorTooClose as near:  # found on the first frames: the next donor at once
+            donor = next(fallbacks)  # the gate measures only where there is a next
+            retries.append({"donor": near.donor, "audit": str(near)})
+            log.warning("notice: %s: %s; again with %s", run.src.name, near, donor.name)
+            run = replace(run, donors=[donor], chooser=DonorChooser([donor], cfg.donor_seed))
+            continue
         try:  # the file's audit may fail: its partial goes too
             result = _record(run, streamed, t_start)
         except BaseException:
@@ -230,7 +242,7 @@ def _prepare(
     if learned is not None:
         donors = [learned.donor]
     else:
-        donors = resolve_donors(cfg.donors) if cfg.method == "swap" else []
+        donors = resolve_donors(cfg.donors, cfg.audit) if cfg.method == "swap" else []
     if cfg.swap.blink and learned is None:  # the learned engine draws no shut-eye texture
         measure_fades_beside(donors)
     chooser = DonorChooser(donors, cfg.donor_seed)
@@ -495,8 +507,15 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
             dlib_stride=cfg.audit_stride or dlib_stride_for(_frames_to_read(run)),
         )
     )
+    learned = run.learned is not None
     return ReleaseGate(
-        auditor, cfg.method, cfg.swap, run.donors, run.chooser.donor, run.learned is None
+        auditor,
+        cfg.method,
+        cfg.swap,
+        run.donors,
+        run.chooser.donor,
+        not learned,
+        near_donor_margin(cfg, run.donors, learned),
     )
 
 

@@ -16,9 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv)")
     add_donor_options(
         p,
-        "donor face image, folder of images, or a built-in: grace_hopper (default), "
-        "average, astronaut; with several, each face track gets the one farthest from its "
-        "patient for both recognisers (report: donor_choice)",
+        "donor face image, folder of images, or a built-in: astronaut, grace_hopper, "
+        "average; with several, each face track gets the one farthest from its patient for "
+        "both recognisers (report: donor_choice). Default: astronaut where she is far enough "
+        "from the patient, else grace_hopper (report: donor_retries); with --no-audit, "
+        "grace_hopper",
     )
     add_donor_seed(p)
     p.add_argument("--report", metavar="OUTPUT.json", help="write the per-frame JSON report")

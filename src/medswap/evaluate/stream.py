@@ -288,6 +288,16 @@ class StreamAuditor:
             return None
         return {"dlib": self._sum["dlib"] / self._n_dlib, "sface": self._sface_template()}
 
+    @property
+    def dlib_enrolments(self) -> int:
+        """How many of the patient's original faces the template holds dlib's descriptor of."""
+        return self._n_dlib
+
+    def donor_descriptors(self) -> dict[str, dict[str, np.ndarray]]:
+        """Each donor's descriptors by name, as the audit's lineup holds them."""
+        _, donors, _ = self._gallery_job.result()
+        return {n: {"dlib": r.dlib, "sface": r.sface} for n, r in donors.items()}
+
     def _sface_template(self) -> np.ndarray | None:
         """SFace's part of the template, which is known as soon as a face is enrolled."""
         if self._sum is None:
@@ -592,6 +602,8 @@ class StreamAuditor:
             "dlib_descriptors": self.dlib_calls,
             "dlib_cpu_s": round(self.dlib_cpu_s, 3),
             "dlib_stride": self.dlib_stride,
+            # dlib readings under DLIB_SUSPECT_DISTANCE: when any, the written file is audited too
+            "near_readings": self.near_readings,
             "gallery_cpu_s": round(self.gallery_cpu_s, 3),
             "detect_side": DETECT_SIDE,
         }

@@ -5,20 +5,27 @@ and features onto the patient's moving mesh, so a donor must show a frontal, eve
 
 Built-in donors come from public-domain portraits shipped inside installed packages, so a
 fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
-``grace_hopper`` (US Navy portrait, in matplotlib; the default). ``average`` is a morph of
+``grace_hopper`` (US Navy portrait, in matplotlib). ``average`` is a morph of
 both, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
 features (glasses, lines) dominate an equal mix, which both recognisers then take for her;
 weights of 0.7 / 0.3 keep the morph more than 0.4 from both portraits and about equally far
 (tests/test_swap_units.py).
 
-Why ``grace_hopper`` is the default and not the morph: a morph is a smooth, typical face, and
+Which is the default: an audited run (the command line's) starts behind ``astronaut`` and
+keeps her only where she is far enough from the patient (:data:`ENOUGH_MARGIN`, measured on the
+audit's template of the patient's first faces), else starts again behind ``grace_hopper``
+(:data:`FALLBACK_DONORS`): the face mesh reads astronaut's shut eye as shut, so blinks survive,
+but she is nearer than grace_hopper to some patients. A run without the audit has nothing to
+measure with and takes ``grace_hopper`` (:data:`DEFAULT_DONOR`), far from every patient measured.
+
+Why ``grace_hopper`` and not the morph: a morph is a smooth, typical face, and
 the patient's own geometry and context (outline, hair, the warp onto their landmarks) then win.
 SFace still took the swapped face for the patient in 33-60% of frames on four of the eleven
 shared clips with ``average``, and dlib in 45% on one; with ``grace_hopper`` (distinct glasses
 and lines) and the current defaults neither recogniser re-identifies any measured frame of any
 clip (``benchmarks/swap_quality.py --donor NAME``, README "Results"). ``astronaut`` alone
-hides less: at the defaults of this code dlib re-identifies signer_small_face in 35.7% of the
-measured frames, hand_open_close in 5% and expression_a in 3.4%, and SFace expression_b in 10.7%.
+hides less where she is near the patient: behind her the lineup picks out signer_small_face
+(README "The default donor, chosen per patient").
 The built-in ``grace_hopper`` is her portrait with the top rim of her glasses painted out
 (:func:`without_glasses_rim`): landmark models took that dark bar for brows, so the swap's
 brows stayed on it while the patient's moved, and the pose model's face points moved with it.
@@ -50,12 +57,22 @@ from medswap.swap.geometry import (
 )
 
 BUILTIN_DONORS = ("average", "astronaut", "grace_hopper")
-#: The donor used when none is given (see the module docstring for why).
+#: The donor used when none is given and the run is not audited (see the module docstring).
 DEFAULT_DONOR = "grace_hopper"
-#: When none is given, the donors a run tries in turn until its release audit is clean: a
-#: patient whom the lineup still picks out behind one built-in face is rendered again behind
-#: the next (the morph is left out: it is part of both).
-FALLBACK_DONORS = ("grace_hopper", "astronaut")
+#: When none is given and the run is audited, the donors it tries in turn, in order of
+#: preference, until one is far enough from the patient (:data:`ENOUGH_MARGIN`) and its
+#: release audit is clean: a patient whom the lineup still picks out behind one built-in face
+#: is rendered again behind the next (the morph is left out: it is part of both). astronaut
+#: comes first because the face mesh reads her painted shut eye as shut and her open eye as
+#: wide open, so the patient's blinks survive; behind grace_hopper (her glasses' lower frames,
+#: a narrow open eye) most do not (README "Blinks on every clip, by donor"). grace_hopper, far
+#: from every patient measured, comes next.
+FALLBACK_DONORS = ("astronaut", "grace_hopper")
+#: A donor that is not the last of :data:`FALLBACK_DONORS` is kept only this far from the
+#: patient (:func:`donor_margin`, on the audit's template of the patient's first faces): a
+#: quarter beyond "just another person" for both recognisers (dlib 0.75, SFace 0.80). Nearer,
+#: the run starts again behind the next donor at once, not after a whole video.
+ENOUGH_MARGIN = 1.25
 #: Built-in portraits whose glasses' top rim is painted out (:func:`without_glasses_rim`).
 GLASSES_RIM_PAINTED_OUT = ("grace_hopper",)
 #: Weights of astronaut and grace_hopper in the built-in average (see the module docstring).
