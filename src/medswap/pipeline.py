@@ -151,7 +151,7 @@ def deidentify(
         except DonorTooClose as near:  # found on the first frames: the next donor at once
             donor = next(fallbacks)  # the gate measures only where there is a next
             retries.append({"donor": near.donor, "audit": str(near)})
-            log.warning("notice: %s: %s; again with %s", run.src.name, near, donor.name)
+            log.debug("%s: %s; again with %s", run.src.name, near, donor.name)  # routine: -v
             run = replace(run, donors=[donor], chooser=DonorChooser([donor], cfg.donor_seed))
             continue
         try:  # the file's audit may fail: its partial goes too
