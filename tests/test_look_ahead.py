@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from medswap.pipeline import _look_ahead
+from medswap.perceive import look_ahead
 from medswap.video import Frame
 
 
@@ -47,7 +47,7 @@ def _frames(n: int):
 def test_each_model_sees_every_frame_once_in_order_never_concurrently() -> None:
     models = [_Recorder(0.004), _Recorder(0.001), None]
     got = []
-    for frame, jobs in _look_ahead(_frames(40), models):
+    for frame, jobs in look_ahead(_frames(40), models):
         assert jobs[2] is None
         got.append((frame.index, jobs[0].result(), jobs[1].result()))
         time.sleep(0.002)  # the "swap" on this thread
@@ -59,7 +59,7 @@ def test_each_model_sees_every_frame_once_in_order_never_concurrently() -> None:
 
 def test_models_run_one_frame_ahead_of_the_caller() -> None:
     model = _Recorder(0.0)
-    ahead = _look_ahead(_frames(5), [model])
+    ahead = look_ahead(_frames(5), [model])
     frame, jobs = next(ahead)
     jobs[0].result()
     time.sleep(0.05)
@@ -71,7 +71,7 @@ def test_models_run_one_frame_ahead_of_the_caller() -> None:
 
 def test_closing_early_stops_the_model_threads() -> None:
     model = _Recorder(0.01)
-    ahead = _look_ahead(_frames(100), [model])
+    ahead = look_ahead(_frames(100), [model])
     for frame, _ in ahead:
         if frame.index == 3:
             break
@@ -86,7 +86,7 @@ def test_a_model_error_reaches_the_caller() -> None:
     def broken(image: np.ndarray) -> None:
         raise RuntimeError("model failed")
 
-    ahead = _look_ahead(_frames(3), [broken])
+    ahead = look_ahead(_frames(3), [broken])
     _, jobs = next(ahead)
     with pytest.raises(RuntimeError, match="model failed"):
         jobs[0].result()

@@ -14,7 +14,7 @@ import logging
 import resource
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
@@ -41,6 +41,7 @@ from medswap.gate import DonorTooClose, ReleaseGate, Rendered, audit_of_the_file
 from medswap.models import AUDIT_MODELS, DEIDENTIFY_MODELS, TEXT_MODELS
 from medswap.models import require as require_models
 from medswap.outputs import check_new_output, discard, json_safe, publish, stage_text
+from medswap.perceive import look_ahead
 from medswap.render import FaceRenderer, renderer_for
 from medswap.result import DeidentifyResult, totals_of
 from medswap.swap.donors import Donor, measure_fades_beside
@@ -56,60 +57,6 @@ __all__ = ["DEIDENTIFY_MODELS", "ENGINES", "METHODS", "DeidentifyResult", "deide
 
 #: A ``(done, total)`` callback, called after each frame.
 Progress = Callable[[int, int], None]
-#: Image files taken from a ``--donor`` folder.
-DONOR_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def _timed(model: Callable[[np.ndarray], object], timers: Counter) -> Callable:
-    """``model`` with the seconds spent in it added to ``timers[its class name]``."""
-    name = f"perceive: {type(model).__name__}"
-
-    def call(image: np.ndarray) -> object:
-        t0 = time.perf_counter()
-        try:
-            return model(image)
-        finally:
-            timers[name] += time.perf_counter() - t0
-
-    return call
-
-
-def _look_ahead(
-    frames: Iterable[video.Frame],
-    models: Sequence[Callable[[np.ndarray], object] | None],
-    timers: Counter | None = None,
-) -> Iterator[tuple[video.Frame, list[Future | None]]]:
-    """Each frame with every model already running on it, one frame ahead of the caller.
-
-    The swap of frame N (the caller's thread) overlaps the models on frame N+1, so on two
-    cores neither waits for the other. Each model gets a thread of its own: MediaPipe graphs
-    must not be called concurrently, and the tracking ones (mesh, hands) must see frames in
-    order. Two frames are in flight at most, so memory stays flat. A model that is None
-    (hands, when occlusion is off) gets no job.
-    """
-    threads = [
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-model")
-        if m is not None
-        else None
-        for m in models
-    ]
-    models = [_timed(m, timers) if m is not None and timers is not None else m for m in models]
-    pending: tuple[video.Frame, list[Future | None]] | None = None
-    try:
-        for frame in frames:
-            jobs = [
-                t.submit(m, frame.image) if t is not None else None
-                for t, m in zip(threads, models, strict=True)
-            ]
-            if pending is not None:
-                yield pending
-            pending = frame, jobs
-        if pending is not None:
-            yield pending
-    finally:
-        for t in threads:
-            if t is not None:
-                t.shutdown(wait=True, cancel_futures=True)
 
 
 def deidentify(
@@ -335,7 +282,7 @@ def _frame_loop(
         writer = out.writer = stack.enter_context(
             video.VideoWriter(run.dst, run.info, audio_from=audio_src, publish=False)
         )
-        ahead = stack.enter_context(closing(_look_ahead(frames, models, out.timers)))
+        ahead = stack.enter_context(closing(look_ahead(frames, models, out.timers)))
         gate, gate_thread, finder = out.gate, None, None
         if gate is not None:
             gate_thread = stack.enter_context(

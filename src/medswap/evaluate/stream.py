@@ -56,6 +56,7 @@ from medswap.faces.independent import (
     SFaceRecogniser,
     overlap_of_smaller,
 )
+from medswap.faces.mesh import five_points_from_mesh
 
 #: Output frames are searched by YuNet shrunk to this longest side: a quarter of the cost of
 #: 1280x720. Halving the side again would lose the smaller faces of a 720p frame that it finds
@@ -81,11 +82,6 @@ DLIB_STRIDE = 5
 CROP_MARGIN = 0.6
 #: A YuNet face belongs to a tracked place when this much of the smaller box overlaps.
 PLACE_OVERLAP = 0.3
-
-#: Face-mesh indices of YuNet's five points: eye centres (irises), nose tip, mouth corners.
-_MESH_EYES = (468, 473)
-_MESH_NOSE = 1
-_MESH_MOUTH = (61, 291)
 
 #: The gate flags a face within this distance above a recogniser's threshold too: it judges
 #: the rendered frame, while an audit of the encoded file reads a small face closer to the
@@ -150,14 +146,6 @@ class FrameJudgement:
     def ready(self) -> bool:
         """True when settling it will not wait for dlib."""
         return all(j is None or j.done() for j in self.dlib_jobs)
-
-
-def five_points_from_mesh(landmarks: np.ndarray) -> np.ndarray:
-    """YuNet's five points (eyes, nose tip, mouth corners; image-left first) from the mesh."""
-    lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    eyes = sorted((lm[i] for i in _MESH_EYES), key=lambda p: p[0])
-    mouth = sorted((lm[i] for i in _MESH_MOUTH), key=lambda p: p[0])
-    return np.stack([eyes[0], eyes[1], lm[_MESH_NOSE], mouth[0], mouth[1]])
 
 
 # --------------------------------------------------------------------------------------------

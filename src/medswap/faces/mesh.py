@@ -269,3 +269,17 @@ def head_yaw_ratio(landmarks: np.ndarray) -> float:
         return 1.0
     centre = (left + right) / 2
     return float(min(1.0, abs(nose - centre) / (width / 2)))
+
+
+#: Face-mesh indices of YuNet's five points: eye centres (irises), nose tip, mouth corners.
+_MESH_EYES = (468, 473)
+_MESH_NOSE = 1
+_MESH_MOUTH = (61, 291)
+
+
+def five_points_from_mesh(landmarks: np.ndarray) -> np.ndarray:
+    """YuNet's five points (eyes, nose tip, mouth corners; image-left first) from the mesh."""
+    lm = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    eyes = sorted((lm[i] for i in _MESH_EYES), key=lambda p: p[0])
+    mouth = sorted((lm[i] for i in _MESH_MOUTH), key=lambda p: p[0])
+    return np.stack([eyes[0], eyes[1], lm[_MESH_NOSE], mouth[0], mouth[1]])
