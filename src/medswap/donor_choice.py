@@ -61,29 +61,34 @@ def resolve_donors(
     return out
 
 
-def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> Iterator[Donor]:
-    """The built-in donors a run with the default donor may try next if its audit is not
-    clean (:data:`~medswap.swap.donors.FALLBACK_DONORS`); none when the user chose the donors,
-    the engine is learned (its donor is in the model) or nothing is audited. Each is loaded
-    only when asked for: most runs never need one, and each costs a face mesh of its portrait
-    before the first frame."""
+def _next_builtins(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> tuple[str, ...]:
+    """The names of :data:`~medswap.swap.donors.FALLBACK_DONORS` after the run's donor; none
+    when the user chose the donors, the engine is learned (its donor is in the model) or
+    nothing is audited: then no donor is replaced."""
     if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or not used:
-        return
-    after = FALLBACK_DONORS.index(used[0].name) + 1 if used[0].name in FALLBACK_DONORS else 0
-    for name in FALLBACK_DONORS[after:]:
-        if name != used[0].name:
-            yield builtin_donor(name)
+        return ()
+    name = used[0].name
+    return (
+        FALLBACK_DONORS[FALLBACK_DONORS.index(name) + 1 :]
+        if name in FALLBACK_DONORS
+        else FALLBACK_DONORS
+    )
+
+
+def fallback_donors(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> Iterator[Donor]:
+    """The built-in donors a run with the default donor may try next (:func:`_next_builtins`),
+    if its first donor is too near the patient or its audit is not clean. Each is loaded only
+    when asked for: most runs never need one, and each costs a face mesh of its portrait
+    before the first frame."""
+    for name in _next_builtins(cfg, used, learned):
+        yield builtin_donor(name)
 
 
 def near_donor_margin(cfg: DeidentifyConfig, used: Sequence[Donor], learned: bool) -> float | None:
     """The margin under which the run's donor is given up for the next one at once
     (:data:`~medswap.swap.donors.ENOUGH_MARGIN`), or None where there is no next one to try."""
-    if cfg.donors or not cfg.audit or cfg.method != "swap" or learned or len(used) != 1:
-        return None
-    name = used[0].name
-    if name not in FALLBACK_DONORS or name == FALLBACK_DONORS[-1]:
-        return None
-    return ENOUGH_MARGIN
+    in_order = len(used) == 1 and used[0].name in FALLBACK_DONORS
+    return ENOUGH_MARGIN if in_order and _next_builtins(cfg, used, learned) else None
 
 
 #: The patient's face is measured on this many frames spread over the first seconds of the

@@ -158,18 +158,20 @@ class ReleaseGate:
         that either recogniser takes for the patient (a margin under 1) is given up at once."""
         if self._donors_measured or self.method != "swap" or not self.donors:
             return
+        enrolled = self.auditor.dlib_enrolments
+        settled = final or enrolled >= ENROL_FIRST
+        if not settled and self.enough is None:  # nothing to decide before the template settles
+            return
         template = self.auditor.template
         if template is None:  # no patient's face described (yet): nothing to measure against
             self._donors_measured = final
             return
-        enrolled = self.auditor.dlib_enrolments
         described = self.auditor.donor_descriptors()
         margins = {}
         for donor in self.donors:
             if (desc := described.get(donor.name)) is not None:
                 dist = {r: distance(r, template[r], desc[r]) for r in THRESHOLDS}
                 margins[donor.name] = round(donor_margin(dist, THRESHOLDS), 4)
-        settled = final or enrolled >= ENROL_FIRST
         if settled:
             self._donors_measured, self.donor_margins = True, margins
         if self.enough is None:
