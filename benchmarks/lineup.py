@@ -2,6 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/lineup.py [--clips a.mp4,b.mp4] [--donor NAME ...]
         [--audited] [--shape S] [--stride 3] [--id-frames 0] [--measures] [--max-frames N]
+        [--set FIELD=VALUE ...] [--keep DIR]
 
 Each clip is de-identified with ``deidentify`` (no audit; ``--donor`` as on the command line,
 several donors let :func:`medswap.swap.donors.choose_donor` pick; ``--audited``: the command
@@ -28,6 +29,12 @@ given), then judged by models the swap does not use:
 - with ``--measures``: blink counts (face mesh and dlib 68) and mouth-opening peaks
   (``medswap.measures.face``), original -> output, on the clip's keypoints from
   ``tests/quick_keypoints.py``; a peak is matched when the output has one within 0.2 s.
+  Beside them, ``openings dlib68``: the mouth openings of ``medswap evaluate`` (dlib 68, the
+  model the swap does not use, :func:`medswap.evaluate.motion_events.mouth_peaks`), matched
+  one to one within 100 ms.
+
+``--set`` overrides ``SwapSettings`` fields (numbers; 0/1 for switches); ``--keep`` keeps the
+outputs for a closer look.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def measures(src: Path, out: Path, max_frames) -> str:
     from quick_keypoints import quick_series
     from scipy.signal import find_peaks
 
+    from medswap.evaluate.motion import compare_motion
     from medswap.measures.face import blinks, mouth
 
     parts = []
@@ -131,6 +139,9 @@ def measures(src: Path, out: Path, max_frames) -> str:
         peaks.append(sig.time_s[idx])
     matched = sum(np.any(np.abs(peaks[1] - t) <= 0.2) for t in peaks[0])
     parts.append(f"mouth peaks {len(peaks[0])}->{len(peaks[1])} ({matched} matched)")
+    # The product's own figure (medswap evaluate): openings on dlib 68, matched within 100 ms.
+    ev = compare_motion(s_o, s_s).mouth_peaks
+    parts.append(f"openings dlib68 {ev.n_original}->{ev.n_deidentified} ({ev.matched} matched)")
     return ", ".join(parts)
 
 
@@ -152,6 +163,7 @@ def main() -> None:
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--set", nargs="*", default=[], help="SwapSettings fields, e.g. relight=0.5")
     ap.add_argument("--no-motion", action="store_true", help="identity only")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
     args = ap.parse_args()
     if args.donor is None and not args.audited:
         args.donor = [DEFAULT_DONOR]
@@ -165,9 +177,11 @@ def main() -> None:
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
         for clip in args.clips.split(","):
             src = VIDEOS / clip
-            out = Path(tmp) / (src.stem + ".mp4")
+            out = Path(args.keep or tmp) / (src.stem + ".mp4")
             t0 = time.perf_counter()
             r = deidentify(
                 src,
