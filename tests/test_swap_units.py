@@ -306,6 +306,31 @@ def test_the_context_ring_blurs_around_the_face_not_the_face_the_hands_or_the_re
     assert np.abs(frame[palm].astype(int) - before[palm]).max() <= 4
 
 
+@pytest.mark.parametrize("tilt_deg", [0.0, 30.0])
+def test_the_context_ring_stops_below_the_chin_so_the_neck_and_shoulders_stay_sharp(tilt_deg):
+    """With the neck limit the ring is blurred beside and above the face as before, but
+    nothing more than ``below`` face heights under the chin's line moves, whichever way the
+    head is tilted; without it the same band is blurred."""
+    frame, outline, alpha = _ring_scene(2)
+    a = np.deg2rad(tilt_deg)
+    down = np.array([np.sin(a), np.cos(a)])  # the face's own downward direction
+    top, chin = np.array([200.0, 200.0]) - 60 * down, np.array([200.0, 200.0]) + 60 * down
+    yy, xx = np.mgrid[0:400, 0:400]
+    t = ((xx - top[0]) * down[0] + (yy - top[1]) * down[1]) / 120.0  # 0 top, 1 chin
+    across = np.abs((xx - 200) * down[1] - (yy - 200) * down[0])
+    neck_band = (t > 1.22) & (t < 1.4) & (across < 30)  # under the chin, inside the reach
+    above = (t > -0.4) & (t < -0.1) & (across < 10)  # over the top of the head
+    changed = {}
+    for name, neck in (("limited", (top, chin, 0.2)), ("full", None)):
+        out = frame.copy()
+        blur_context(out, outline, alpha, (0, 0, 400, 400), None, 1.7, 0.08, neck=neck)
+        changed[name] = np.abs(out.astype(int) - frame).sum(2) > 0
+        assert out[above].std() < 0.5 * frame[above].std(), name  # the hair is still blurred
+    assert neck_band.sum() > 300
+    assert not changed["limited"][neck_band].any()
+    assert changed["full"][neck_band].mean() > 0.9
+
+
 def test_the_context_ring_is_clipped_at_the_frame_edge():
     frame, outline, alpha = _ring_scene(1)
     outline = outline - 180  # a face in the top-left corner, its ring mostly outside

@@ -63,21 +63,46 @@ def hands_clear(
     return 1.0 - blend.feather(occl, 0, 1.0)
 
 
+def _down_the_face(
+    shape_hw: tuple[int, int], top: np.ndarray, chin: np.ndarray
+) -> np.ndarray | None:
+    """Each pixel's place along the face's own axis: 0 on the line through the top of the
+    outline, 1 on the line through the chin (None for a degenerate face)."""
+    axis = chin - top
+    length = float(np.linalg.norm(axis))
+    if length < 1e-6:
+        return None
+    axis = axis / length
+    yy, xx = np.mgrid[0 : shape_hw[0], 0 : shape_hw[1]].astype(np.float32)
+    return ((xx - top[0]) * axis[0] + (yy - top[1]) * axis[1]) / length
+
+
 def forehead_ramp(shape_hw: tuple[int, int], lm: np.ndarray, fade: float) -> np.ndarray:
     """0 at the top of the face outline rising to 1 ``fade`` face-heights below it.
 
     A portrait donor's mesh often ends in the hair (fringes), so the band just below the top
     of its face outline can be hair, not skin; the patient's own forehead shows there instead.
     """
-    top, chin = lm[10, :2], lm[152, :2]
-    axis = chin - top
-    length = float(np.linalg.norm(axis))
-    if length < 1e-6:
+    t = _down_the_face(shape_hw, lm[10, :2], lm[152, :2])
+    if t is None:
         return np.ones(shape_hw, np.float32)
-    axis = axis / length
-    yy, xx = np.mgrid[0 : shape_hw[0], 0 : shape_hw[1]].astype(np.float32)
-    t = ((xx - top[0]) * axis[0] + (yy - top[1]) * axis[1]) / length
     return np.clip(t / fade, 0.0, 1.0).astype(np.float32)
+
+
+#: Face heights over which the ring fades out above the neck.
+NECK_FADE = 0.2
+
+
+def above_the_neck(
+    shape_hw: tuple[int, int], top: np.ndarray, chin: np.ndarray, below: float
+) -> np.ndarray:
+    """1 down to ``NECK_FADE`` face heights above the line ``below`` face heights under the
+    chin, falling to 0 on that line (in the face's own up-down direction, so a tilted head
+    tilts the line with it; a negative ``below`` puts it above the chin)."""
+    t = _down_the_face(shape_hw, top, chin)
+    if t is None:
+        return np.ones(shape_hw, np.float32)
+    return np.clip((1.0 + below - t) / NECK_FADE, 0.0, 1.0).astype(np.float32)
 
 
 def blur_context(
@@ -89,13 +114,17 @@ def blur_context(
     reach: float,
     sigma: float,
     margin: float = 0.0,
+    neck: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> None:
     """Blur the ring around a drawn face, in place: from the face (``face_alpha``, placed at
     ``face_box``) out to the face ``outline`` scaled by ``reach`` about its centre.
 
     The blur is computed at a scale where the face is about 64 pixels wide: it keeps no detail
     finer than that, so its cost does not grow with the face. Hands stay sharp, because their
-    keypoints are measured.
+    keypoints are measured. With ``neck`` (the outline's top and chin points, and how far
+    below the chin the ring may reach, in face heights) the neck and shoulders stay sharp too:
+    the pose model reads the shoulders from them, and a recogniser's face crop ends near the
+    chin.
     """
     h, w = frame.shape[:2]
     centre = outline.mean(0)
@@ -118,6 +147,10 @@ def blur_context(
     weight = blend.feather(blend.polygon_mask((sh, sw), outer_small), 0, fade * g / 2)
     if (clear := hands_clear((sh, sw), hands, (bx0, by0), scale)) is not None:
         weight *= clear
+    if neck is not None:
+        top, chin, below = neck
+        origin = np.array([bx0, by0])
+        weight *= above_the_neck((sh, sw), (top - origin) * scale, (chin - origin) * scale, below)
     size = (bx1 - bx0, by1 - by0)
     blurred = cv2.resize(blurred, size, interpolation=cv2.INTER_LINEAR)
     weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
