@@ -17,7 +17,7 @@ from medswap.swap.geometry import (
     triangulate,
     warp_maps,
 )
-from medswap.swap.surround import blur_context
+from medswap.swap.surround import blur_context, neck_of
 
 
 def test_triangle_affines_map_each_corner_exactly():
@@ -329,6 +329,17 @@ def test_the_context_ring_stops_below_the_chin_so_the_neck_and_shoulders_stay_sh
     assert neck_band.sum() > 300
     assert not changed["limited"][neck_band].any()
     assert changed["full"][neck_band].mean() > 0.9
+
+
+def test_the_neck_starts_below_the_lower_of_the_drawn_and_the_patients_chin():
+    drawn, patient = np.zeros((478, 3)), np.zeros((478, 3))
+    drawn[10, :2], drawn[152, :2] = (100, 50), (100, 150)
+    patient[152, :2] = (100, 170)  # the patient's chin is lower than the donor's drawn one
+    top, chin, below = neck_of(drawn, patient, 0.0)
+    assert tuple(top) == (100, 50) and tuple(chin) == (100, 170) and below == 0.0
+    patient[152, :2] = (100, 140)  # higher: the drawn chin counts
+    assert tuple(neck_of(drawn, patient, 0.1)[1]) == (100, 150)
+    assert neck_of(drawn, patient, None) is None  # the whole ring
 
 
 def test_the_context_ring_is_clipped_at_the_frame_edge():

@@ -54,7 +54,7 @@ from medswap.swap.geometry import (
     warp_maps,
 )
 from medswap.swap.neutral import NeutralShape
-from medswap.swap.surround import blur_context, forehead_ramp, hands_clear, nonzero_box
+from medswap.swap.surround import blur_context, forehead_ramp, hands_clear, neck_of, nonzero_box
 
 #: The donor face is synthesised with the face at most this many pixels wide.
 WORK_WIDTH = 200
@@ -95,9 +95,8 @@ class SwapSettings:
     context_reach: float = 1.7
     context_blur: float = 0.08  # x face width: the blur's sigma
     context_margin: float = 0.1  # x face width: a sharp band kept between face and ring
-    # x face height below the chin: the ring ends on this line, fading out over the 0.2 face
-    # heights above it (medswap.swap.surround.NECK_FADE); None blurs the whole ring. The neck
-    # and shoulders are the body's, not the head's: blurred, they moved the pose model's
+    # x face height below the chin: the ring ends on this line (surround.above_the_neck); None:
+    # the whole ring. Neck and shoulders are the body's: blurred, they moved the pose model's
     # shoulders and arms (README "Body keypoints and the context ring").
     context_below: float | None = 0.0
     # The patient's expression shading (forehead lines, folds, lid shadows) multiplied onto the
@@ -566,14 +565,6 @@ class MeshSwapper:
         x0, y0, x1, y1 = region.box
         frame[y0:y1, x0:x1] = blend.composite(face.roi, face_rgb, alpha)
         if cfg.context_reach > 0:
-            neck = None
-            if cfg.context_below is not None:
-                top, chin = face.frame_target[10, :2], face.frame_target[152, :2]
-                # The lower of the drawn chin and the patient's: the neck starts below both.
-                own = face.frame_patient[152, :2]
-                if (own - chin) @ (chin - top) > 0:
-                    chin = own
-                neck = (top, chin, cfg.context_below)
             blur_context(
                 frame,
                 face.frame_target[FACE_OVAL, :2],
@@ -583,7 +574,7 @@ class MeshSwapper:
                 cfg.context_reach,
                 cfg.context_blur,
                 cfg.context_margin,
-                neck,
+                neck_of(face.frame_target, face.frame_patient, cfg.context_below),
             )
 
     def _own_pixels(

@@ -105,6 +105,20 @@ def above_the_neck(
     return np.clip((1.0 + below - t) / NECK_FADE, 0.0, 1.0).astype(np.float32)
 
 
+def neck_of(
+    drawn: np.ndarray, patient: np.ndarray, below: float | None
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The ring's limit at the neck for :func:`blur_context` (None: the whole ring): the drawn
+    face's top, and the lower of the drawn chin and the patient's, since the neck starts below
+    both (mesh points 10 and 152 of the ``drawn`` and ``patient`` landmarks in the frame)."""
+    if below is None:
+        return None
+    top, chin, own = drawn[10, :2], drawn[152, :2], patient[152, :2]
+    if (own - chin) @ (chin - top) > 0:
+        chin = own
+    return top, chin, below
+
+
 def blur_context(
     frame: np.ndarray,
     outline: np.ndarray,
