@@ -201,3 +201,30 @@ def test_a_donor_whose_eyes_cannot_be_read_keeps_the_fixed_curve(monkeypatch):
     d = builtin_donor("astronaut")
     with pytest.raises(ValueError, match="open eyes cannot be read"):
         measure_shut_fade(d.image, d.landmarks, d.shut_eyes, lambda image: 0.0)
+
+
+def test_the_shipped_fades_of_the_built_in_donors_are_what_the_face_mesh_reads_now():
+    """Each built-in portrait's fade comes from the package (no reading before the first face)
+    and equals a fresh measurement; another image, even one pixel off, is measured afresh."""
+    from dataclasses import replace
+
+    from medswap.swap.donors import BUILTIN_DONORS, Donor, donor_fade, packaged_fade
+
+    for name in BUILTIN_DONORS:
+        d = builtin_donor(name)
+        shipped, fresh = packaged_fade(d), donor_fade(d)
+        assert shipped is not None, name
+        np.testing.assert_allclose(shipped.readings, fresh.readings, atol=1e-3, err_msg=name)
+        assert shipped.measured == fresh.measured and shipped.floor == pytest.approx(fresh.floor)
+        o = np.linspace(0.0, 1.0, 11)
+        assert shipped(o) == pytest.approx(fresh(o), abs=1e-3), name
+    d = builtin_donor("astronaut")
+    changed = d.image.copy()
+    changed[0, 0, 0] ^= 1
+    other = replace(d, image=changed)
+    assert isinstance(other, Donor) and packaged_fade(other) is None
+    # A donor's fade no longer waits for another's: one lock per image.
+    from medswap.swap.donors import _fade_lock
+
+    assert _fade_lock(d.image_sha256) is not _fade_lock(other.image_sha256)
+    assert _fade_lock(d.image_sha256) is _fade_lock(d.image_sha256)

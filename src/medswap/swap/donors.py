@@ -49,7 +49,14 @@ import numpy as np
 
 from medswap.errors import DonorError, InputNotFoundError
 from medswap.geometry import similarity_transform, transform_points
-from medswap.swap.eyes import ShutEyes, ShutFade, eye_reading, measure_shut_fade, shut_eye_texture
+from medswap.swap.eyes import (
+    ShutEyes,
+    ShutFade,
+    eye_reading,
+    fade_from_readings,
+    measure_shut_fade,
+    shut_eye_texture,
+)
 from medswap.swap.geometry import (
     apply_maps,
     triangulate,
@@ -90,6 +97,13 @@ class Donor:
     landmarks: np.ndarray
 
     @cached_property
+    def image_sha256(self) -> str:
+        """SHA-256 of the donor image's pixels (and its shape): this image and no other."""
+        digest = hashlib.sha256(repr(self.image.shape).encode())
+        digest.update(np.ascontiguousarray(self.image).tobytes())
+        return digest.hexdigest()
+
+    @cached_property
     def fingerprint(self) -> str:
         """Short hash of the donor image: which donor a report or a model file means."""
         return hashlib.sha256(self.image.tobytes()).hexdigest()[:12]
@@ -102,20 +116,64 @@ class Donor:
     @property
     def shut_fade(self) -> ShutFade:
         """How much shut-eye texture makes this donor's eye read as shut as the patient's,
-        measured once by the face mesh on the donor itself (:func:`donor_fade`).
+        measured once by the face mesh on the donor itself (:func:`donor_fade`), or read from
+        the package for a built-in portrait (:func:`packaged_fade`).
 
         A caller that comes while another thread measures it waits for that measurement
         (:func:`measure_fades_beside`); ``cached_property`` stopped locking in Python 3.12, and
-        the two would each measure it.
+        the two would each measure it. Each image has a lock of its own: the first donor's
+        fade must not wait while another's is measured.
         """
-        with _FADE_LOCK:
+        with _fade_lock(self.image_sha256):
             if "_shut_fade" not in self.__dict__:
-                self.__dict__["_shut_fade"] = donor_fade(self)
+                self.__dict__["_shut_fade"] = packaged_fade(self) or donor_fade(self)
             return self.__dict__["_shut_fade"]
 
 
-#: Held while a donor's shut-eye fade is measured (see :attr:`Donor.shut_fade`).
-_FADE_LOCK = threading.Lock()
+_FADE_LOCKS: dict[str, threading.Lock] = {}
+_FADE_LOCKS_LOCK = threading.Lock()
+
+
+def _fade_lock(image_sha256: str) -> threading.Lock:
+    """The lock held while the fade of the donor image with this hash is measured."""
+    with _FADE_LOCKS_LOCK:
+        return _FADE_LOCKS.setdefault(image_sha256, threading.Lock())
+
+
+#: The built-in donors' shut-eye fade readings, shipped with the package
+#: (``scripts/make_donor_fades.py``): measuring one costs about a second of CPU before the
+#: first face can be drawn, on every run.
+PACKAGED_FADES = Path(__file__).resolve().parents[1] / "data" / "donor_fades.npz"
+#: The models that read a donor's eyes for its fade (the face mesh in still-image mode).
+FADE_MODELS = ("mp_face_landmark", "mp_face_detection_short")
+
+
+def fade_model_hashes() -> str:
+    """The fade models' hashes a fades file records: another set makes the file stale."""
+    from medswap.models import MODELS
+
+    return ",".join(f"{n}:{MODELS[n].sha256}" for n in FADE_MODELS)
+
+
+@cache
+def _packaged_readings() -> dict[str, np.ndarray]:
+    """The shipped readings by donor image hash; none when absent or made by other models."""
+    if not PACKAGED_FADES.is_file():
+        return {}
+    with np.load(PACKAGED_FADES) as data:
+        if str(data["models"]) != fade_model_hashes():
+            return {}
+        return dict(zip(map(str, data["images"]), data["readings"], strict=True))
+
+
+def packaged_fade(donor: Donor) -> ShutFade | None:
+    """A built-in donor's fade from the readings shipped for exactly its image, else None.
+
+    They are what :func:`donor_fade` reads on it (the file was made that way, with the same
+    model files), without reading the portrait some thirty times on every run.
+    """
+    readings = _packaged_readings().get(donor.image_sha256)
+    return None if readings is None else fade_from_readings(readings.copy())
 
 
 def measure_fades_beside(donors: list[Donor]) -> None:
