@@ -283,11 +283,13 @@ def _frame_loop(
             video.VideoWriter(run.dst, run.info, audio_from=audio_src, publish=False)
         )
         ahead = stack.enter_context(closing(look_ahead(frames, models, out.timers)))
-        gate, gate_thread, finder = out.gate, None, None
+        gate, finder = out.gate, None
+        # The frames leave on a thread of their own, through the gate (if any), the text stage
+        # and the encoder's queue, so that the render thread only renders.
+        sender = stack.enter_context(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-send")
+        )
         if gate is not None:
-            gate_thread = stack.enter_context(
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-gate")
-            )
             # The audit's face search on each rendered frame starts at once, on a thread of
             # its own, so the gate's thread only describes and judges.
             finder = stack.enter_context(
@@ -299,28 +301,11 @@ def _frame_loop(
             image, states, hand_pts, outcome = _render_frame(
                 frame, jobs, tracker, run.chooser, renderer, out, t_wait
             )
-            faces_hidden = [st.box for st in states]
-            if gate is None:
-                _to_text_stage(
-                    text_stage, writer, frame.index, frame.image, image, outcome, faces_hidden
-                )
-            else:
-                item = Rendered(
-                    frame.index,
-                    frame.pts,
-                    frame.time_s,
-                    frame.image,
-                    image,
-                    states,
-                    hand_pts,
-                    outcome,
-                    finder.submit(gate.auditor.find, image),
-                )
-                in_flight.append(
-                    gate_thread.submit(_gate_and_write, gate, item, writer, out.timers, text_stage)
-                )
-                while len(in_flight) > GATE_QUEUE:  # bounded: memory stays flat
-                    in_flight.popleft().result()
+            in_flight.append(
+                _hand_on(out, sender, finder, text_stage, frame, image, states, hand_pts, outcome)
+            )
+            while len(in_flight) > GATE_QUEUE:  # bounded: memory stays flat
+                in_flight.popleft().result()
             if frame.index == 0:
                 log.debug("%s: first frame de-identified", run.dst.name)
             if progress is not None:
@@ -329,7 +314,7 @@ def _frame_loop(
         while in_flight:
             in_flight.popleft().result()
         if gate is not None:
-            gate_thread.submit(_gate_and_write, gate, None, writer, out.timers, text_stage).result()
+            sender.submit(_gate_and_write, gate, None, writer, out.timers, text_stage).result()
         for done in text_stage.flush():
             _write_text_frame(writer, done)
         if text_stage.check is not None:
@@ -337,6 +322,33 @@ def _frame_loop(
         if gate is not None:
             audit = gate.auditor.result(len(out.outcomes))
             out.audit = replace(audit, deidentified=str(run.dst))
+
+
+def _hand_on(
+    out: _Streamed,
+    thread: ThreadPoolExecutor,
+    finder: ThreadPoolExecutor | None,
+    text_stage: TextStage,
+    frame: video.Frame,
+    image: np.ndarray,
+    states: list[FaceTrackState],
+    hand_pts: list[np.ndarray],
+    outcome: FrameOutcome,
+) -> Future:
+    """Send a rendered frame on its way on the frames' own thread: through the gate when the
+    run is audited (its face search started at once on the finder's thread), then the text
+    stage and the encoder's queue. The render thread only renders."""
+    gate = out.gate
+    if gate is None:
+        hidden = [st.box for st in states]
+        return thread.submit(
+            _to_text_stage, text_stage, out.writer, frame.index, frame.image, image, outcome, hidden
+        )
+    found = finder.submit(gate.auditor.find, image)
+    item = Rendered(
+        frame.index, frame.pts, frame.time_s, frame.image, image, states, hand_pts, outcome, found
+    )
+    return thread.submit(_gate_and_write, gate, item, out.writer, out.timers, text_stage)
 
 
 def _render_frame(
