@@ -31,7 +31,9 @@ given), then judged by models the swap does not use:
   ``tests/quick_keypoints.py``; a peak is matched when the output has one within 0.2 s.
   Beside them, ``openings dlib68``: the mouth openings of ``medswap evaluate`` (dlib 68, the
   model the swap does not use, :func:`medswap.evaluate.motion_events.mouth_peaks`), matched
-  one to one within 100 ms.
+  one to one within 100 ms. After the clips, a line sums evaluate's matched events over them:
+  those openings, and blink onsets on dlib 68 and on the face mesh (a clip too short for blinks
+  counts for neither side).
 
 ``--set`` overrides ``SwapSettings`` fields (numbers; 0/1 for switches); ``--keep`` keeps the
 outputs for a closer look.
@@ -44,6 +46,7 @@ import dataclasses
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +119,27 @@ def identity(src: Path, out: Path, donors: list[str], stride: int, id_frames: in
     return rank1, reid, len(res.leak_frames)
 
 
-def measures(src: Path, out: Path, max_frames) -> str:
+#: The matched events summed over the clips (``--measures``): the product's own matching.
+EVENTS = (
+    ("openings dlib68", "mouth_peaks"),
+    ("blinks dlib68", "blinks"),
+    ("blinks mesh", "blinks_mesh"),
+)
+
+
+def event_counts(ev) -> Counter:
+    """Each kind's (matched, original) counts from evaluate's motion events; none where a side
+    could not be measured (a clip too short for blinks)."""
+    out: Counter = Counter()
+    for label, name in EVENTS:
+        match = getattr(ev, name)
+        if match.matched is not None:
+            out[(label, "matched")] += match.matched
+            out[(label, "original")] += match.n_original
+    return out
+
+
+def measures(src: Path, out: Path, max_frames, totals: Counter) -> str:
     from quick_keypoints import quick_series
     from scipy.signal import find_peaks
 
@@ -140,8 +163,10 @@ def measures(src: Path, out: Path, max_frames) -> str:
     matched = sum(np.any(np.abs(peaks[1] - t) <= 0.2) for t in peaks[0])
     parts.append(f"mouth peaks {len(peaks[0])}->{len(peaks[1])} ({matched} matched)")
     # The product's own figure (medswap evaluate): openings on dlib 68, matched within 100 ms.
-    ev = compare_motion(s_o, s_s).mouth_peaks
+    events = compare_motion(s_o, s_s)
+    ev = events.mouth_peaks
     parts.append(f"openings dlib68 {ev.n_original}->{ev.n_deidentified} ({ev.matched} matched)")
+    totals.update(event_counts(events))
     return ", ".join(parts)
 
 
@@ -176,6 +201,7 @@ def main() -> None:
         + (" | measures" if args.measures else ""),
         flush=True,
     )
+    totals: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
@@ -214,8 +240,16 @@ def main() -> None:
                 f"{_f(m.get('abs_nme'))} | {time.perf_counter() - t0:.0f}"
             )
             if args.measures:
-                row += " | " + measures(src, out, args.max_frames)
+                row += " | " + measures(src, out, args.max_frames, totals)
             print(row, flush=True)
+    if args.measures:
+        print(
+            "matched over the clips (evaluate's events: openings within 0.1 s, blink onsets): "
+            + ", ".join(
+                f"{label} {totals[(label, 'matched')]} of {totals[(label, 'original')]}"
+                for label, _ in EVENTS
+            )
+        )
 
 
 if __name__ == "__main__":
