@@ -9,13 +9,16 @@ mouth openings than behind grace_hopper, although the face mesh reads the drawn 
 original's (README "Where dlib loses the opening"). The swap draws only the donor's lip ring:
 inside the inner lips it keeps the patient's own pixels. So the question is whether the ring's
 texture is the cause, or the rest of the donor's face. This script writes variant portraits,
-each a change to one region of one built-in donor, for ``lineup.py --donor`` to judge:
+each a change to one region of one built-in portrait, for ``lineup.py --donor`` to judge:
 
+- ``astronaut_portrait``: her portrait alone, as the built-in astronaut was before she wore
+  grace_hopper's lips (:data:`medswap.swap.donors.LIPS_FROM`);
 - ``astronaut_teeth_closed``: her visible teeth (pixels inside her lips lighter and less red
   than the lips) closed by stretching the lips over them, with a darker seam where they meet;
 - ``astronaut_grace_lips``: grace_hopper's lips (outer-lip hull and a margin of 0.08 of the
   inter-ocular distance), warped onto astronaut's mesh and matched in colour (Lab mean and
-  spread) to what they replace;
+  spread) to what they replace (:func:`medswap.swap.donors.with_lips_of`): the built-in
+  astronaut since stop 41;
 - ``astronaut_grace_lower_face``: the same with a margin of 0.35 (lips, the folds beside them,
   the chin's top);
 - ``grace_astronaut_lower_face``: the reverse, astronaut's lower face on grace_hopper.
@@ -37,34 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from medswap.faces.mesh import INNER_LIPS, inter_ocular_mesh  # noqa: E402
-from medswap.swap.donors import N_TRI_POINTS, Donor, builtin_donor  # noqa: E402
-from medswap.swap.geometry import apply_maps, triangulate, warp_maps  # noqa: E402
+from medswap.swap.donors import (  # noqa: E402
+    LIPS_MARGIN,
+    OUTER_LIPS,
+    Donor,
+    _builtin_image,
+    _mesh_of,
+    builtin_donor,
+    with_lips_of,
+)
 
-#: The outer lip contour of the face mesh.
-OUTER_LIPS = [
-    61,
-    185,
-    40,
-    39,
-    37,
-    0,
-    267,
-    269,
-    270,
-    409,
-    291,
-    375,
-    321,
-    405,
-    314,
-    17,
-    84,
-    181,
-    91,
-    146,
-]
-#: Margins around the outer lips, in inter-ocular distances, for the two region sizes.
-LIPS_MARGIN = 0.08
+#: The margin around the outer lips, in inter-ocular distances, for the lower face.
 LOWER_FACE_MARGIN = 0.35
 
 
@@ -118,37 +104,17 @@ def teeth_closed(donor: Donor) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def mouth_from(base: Donor, other: Donor, margin: float) -> np.ndarray:
-    """``base``'s image with ``other``'s lips and ``margin`` around them warped in."""
-    image, lm = base.image, base.landmarks
-    h, w = image.shape[:2]
-    tri = triangulate(lm[:N_TRI_POINTS])
-    maps = warp_maps(lm[:N_TRI_POINTS], other.landmarks[:N_TRI_POINTS], tri, (0, 0, w, h))
-    warped = apply_maps(other.image, maps)
-    io = inter_ocular_mesh(lm)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lm[OUTER_LIPS, :2]).astype(np.int32)), 1)
-    mask = cv2.dilate(mask, _disc(2 * margin * io)) & maps.covered.astype(np.uint8)
-    inside = mask > 0
-    lab_base = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab_other = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float32)
-    for c in range(3):
-        b, o = lab_base[..., c][inside], lab_other[..., c][inside]
-        lab_other[..., c] = (lab_other[..., c] - o.mean()) / (o.std() + 1e-6) * b.std() + b.mean()
-    other_rgb = cv2.cvtColor(np.clip(lab_other, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.12 * io)[..., None]
-    out = image.astype(np.float32) * (1 - soft) + other_rgb.astype(np.float32) * soft
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 def variants() -> dict[str, np.ndarray]:
     """The variant portraits by name (RGB)."""
-    astronaut, grace = builtin_donor("astronaut"), builtin_donor("grace_hopper")
+    image = _builtin_image("astronaut")
+    astronaut = Donor("astronaut", image, _mesh_of(image, "astronaut"))
+    grace = builtin_donor("grace_hopper")
     return {
+        "astronaut_portrait": astronaut.image,
         "astronaut_teeth_closed": teeth_closed(astronaut),
-        "astronaut_grace_lips": mouth_from(astronaut, grace, LIPS_MARGIN),
-        "astronaut_grace_lower_face": mouth_from(astronaut, grace, LOWER_FACE_MARGIN),
-        "grace_astronaut_lower_face": mouth_from(grace, astronaut, LOWER_FACE_MARGIN),
+        "astronaut_grace_lips": with_lips_of(astronaut, grace, LIPS_MARGIN),
+        "astronaut_grace_lower_face": with_lips_of(astronaut, grace, LOWER_FACE_MARGIN),
+        "grace_astronaut_lower_face": with_lips_of(grace, astronaut, LOWER_FACE_MARGIN),
     }
 
 
