@@ -5,8 +5,10 @@ and features onto the patient's moving mesh, so a donor must show a frontal, eve
 
 Built-in donors come from public-domain portraits shipped inside installed packages, so a
 fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
-``grace_hopper`` (US Navy portrait, in matplotlib). ``average`` is a morph of
-both, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
+``grace_hopper`` (US Navy portrait, in matplotlib). The built-in ``astronaut`` wears
+``grace_hopper``'s lips (:data:`LIPS_FROM`, :func:`with_lips_of`): the face model the swap does
+not use reads more of the patient's mouth openings behind them. ``average`` is a morph of
+both portraits, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
 features (glasses, lines) dominate an equal mix, which both recognisers then take for her;
 weights of 0.7 / 0.3 keep the morph more than 0.4 from both portraits and about equally far
 (tests/test_swap_units.py).
@@ -371,16 +373,26 @@ def load_donor(spec: str | Path) -> Donor:
 def builtin_donor(name: str = "average") -> Donor:
     """One of the built-in donors (computed once per process)."""
     if name == "average":
+        # The morph of the portraits themselves (astronaut's own lips): its weights are set
+        # for those, and a morph whose one face already holds the other's lips is nearer it.
         return average_donor(
-            [builtin_donor("astronaut"), builtin_donor("grace_hopper")], weights=AVERAGE_WEIGHTS
+            [portrait_donor("astronaut"), portrait_donor("grace_hopper")],
+            weights=AVERAGE_WEIGHTS,
         )
+    donor = portrait_donor(name)
+    if name not in LIPS_FROM:
+        return donor
+    image = with_lips_of(donor, builtin_donor(LIPS_FROM[name]))
+    return Donor(name, image, _mesh_of(image, name))
+
+
+@cache
+def portrait_donor(name: str) -> Donor:
+    """A built-in portrait as a donor, its glasses' rim painted out where it has one, before
+    any other portrait's lips (:data:`LIPS_FROM`): what the morph is made of."""
     image = _builtin_image(name)
     if name in GLASSES_RIM_PAINTED_OUT:
         image = without_glasses_rim(image, _mesh_of(image, name))
-    if name in LIPS_FROM:
-        image = with_lips_of(
-            Donor(name, image, _mesh_of(image, name)), builtin_donor(LIPS_FROM[name])
-        )
     return Donor(name, image, _mesh_of(image, name))
 
 
