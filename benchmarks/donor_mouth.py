@@ -11,14 +11,12 @@ inside the inner lips it keeps the patient's own pixels. So the question is whet
 texture is the cause, or the rest of the donor's face. This script writes variant portraits,
 each a change to one region of one built-in portrait, for ``lineup.py --donor`` to judge:
 
-- ``astronaut_portrait``: her portrait alone, as the built-in astronaut was before she wore
-  grace_hopper's lips (:data:`medswap.swap.donors.LIPS_FROM`);
+- ``astronaut_portrait``: the built-in astronaut as she is, saved as a file like the others;
 - ``astronaut_teeth_closed``: her visible teeth (pixels inside her lips lighter and less red
   than the lips) closed by stretching the lips over them, with a darker seam where they meet;
-- ``astronaut_grace_lips``: grace_hopper's lips (outer-lip hull and a margin of 0.08 of the
-  inter-ocular distance), warped onto astronaut's mesh and matched in colour (Lab mean and
-  spread) to what they replace (:func:`medswap.swap.donors.with_lips_of`): the built-in
-  astronaut since stop 41;
+- ``astronaut_grace_lips_M``: grace_hopper's lips (outer-lip hull and a margin of M
+  inter-ocular distances: 0, 0.04 and 0.08), warped onto astronaut's mesh and matched in colour
+  (Lab mean and spread) to what they replace (:func:`with_lips_of`);
 - ``astronaut_grace_lower_face``: the same with a margin of 0.35 (lips, the folds beside them,
   the chin's top);
 - ``grace_astronaut_lower_face``: the reverse, astronaut's lower face on grace_hopper.
@@ -40,16 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from medswap.faces.mesh import INNER_LIPS, inter_ocular_mesh  # noqa: E402
-from medswap.swap.donors import (  # noqa: E402
-    LIPS_MARGIN,
-    OUTER_LIPS,
-    Donor,
-    _builtin_image,
-    _mesh_of,
-    builtin_donor,
-    with_lips_of,
-)
+from medswap.swap.donors import N_TRI_POINTS, Donor, builtin_donor  # noqa: E402
+from medswap.swap.geometry import apply_maps, triangulate, warp_maps  # noqa: E402
 
+#: Margins around the outer lips, in inter-ocular distances, for the lips alone.
+LIPS_MARGINS = (0.0, 0.04, 0.08)
 #: The margin around the outer lips, in inter-ocular distances, for the lower face.
 LOWER_FACE_MARGIN = 0.35
 
@@ -104,15 +97,71 @@ def teeth_closed(donor: Donor) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+#: The face mesh's outer lip contour, in order around the mouth.
+OUTER_LIPS = [
+    61,
+    185,
+    40,
+    39,
+    37,
+    0,
+    267,
+    269,
+    270,
+    409,
+    291,
+    375,
+    321,
+    405,
+    314,
+    17,
+    84,
+    181,
+    91,
+    146,
+]
+
+
+def with_lips_of(donor: Donor, other: Donor, margin: float) -> np.ndarray:
+    """``donor``'s image with ``other``'s lips and ``margin`` around them warped in.
+
+    ``other``'s face is warped onto ``donor``'s mesh triangle by triangle, its Lab mean and
+    spread over the outer-lip hull and ``margin`` (inter-ocular distances) around it matched to
+    ``donor``'s there, and blended in with a soft edge. Where ``donor``'s lips are parted and
+    ``other``'s closed, the seam between ``other``'s lips is stretched over the gap: the swap
+    never draws it (the inside of the lips is the patient's).
+    """
+    image, lm = donor.image, donor.landmarks
+    h, w = image.shape[:2]
+    tri = triangulate(lm[:N_TRI_POINTS])
+    maps = warp_maps(lm[:N_TRI_POINTS], other.landmarks[:N_TRI_POINTS], tri, (0, 0, w, h))
+    warped = apply_maps(other.image, maps)
+    io = inter_ocular_mesh(lm)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lm[OUTER_LIPS, :2]).astype(np.int32)), 1)
+    mask = cv2.dilate(mask, _disc(2 * margin * io)) & maps.covered.astype(np.uint8)
+    inside = mask > 0
+    lab_donor = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab_other = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float32)
+    for c in range(3):
+        d, o = lab_donor[..., c][inside], lab_other[..., c][inside]
+        lab_other[..., c] = (lab_other[..., c] - o.mean()) / (o.std() + 1e-6) * d.std() + d.mean()
+    other_rgb = cv2.cvtColor(np.clip(lab_other, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.12 * io)[..., None]
+    out = image.astype(np.float32) * (1 - soft) + other_rgb.astype(np.float32) * soft
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def variants() -> dict[str, np.ndarray]:
     """The variant portraits by name (RGB)."""
-    image = _builtin_image("astronaut")
-    astronaut = Donor("astronaut", image, _mesh_of(image, "astronaut"))
-    grace = builtin_donor("grace_hopper")
+    astronaut, grace = builtin_donor("astronaut"), builtin_donor("grace_hopper")
     return {
         "astronaut_portrait": astronaut.image,
         "astronaut_teeth_closed": teeth_closed(astronaut),
-        "astronaut_grace_lips": with_lips_of(astronaut, grace, LIPS_MARGIN),
+        **{
+            f"astronaut_grace_lips_{margin:.2f}": with_lips_of(astronaut, grace, margin)
+            for margin in LIPS_MARGINS
+        },
         "astronaut_grace_lower_face": with_lips_of(astronaut, grace, LOWER_FACE_MARGIN),
         "grace_astronaut_lower_face": with_lips_of(grace, astronaut, LOWER_FACE_MARGIN),
     }

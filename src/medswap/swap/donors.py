@@ -5,10 +5,8 @@ and features onto the patient's moving mesh, so a donor must show a frontal, eve
 
 Built-in donors come from public-domain portraits shipped inside installed packages, so a
 fresh install has them: ``astronaut`` (NASA portrait of Eileen Collins, in scikit-image) and
-``grace_hopper`` (US Navy portrait, in matplotlib). The built-in ``astronaut`` wears
-``grace_hopper``'s lips (:data:`LIPS_FROM`, :func:`with_lips_of`): the face model the swap does
-not use reads more of the patient's mouth openings behind them. ``average`` is a morph of
-both portraits, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
+``grace_hopper`` (US Navy portrait, in matplotlib). ``average`` is a morph of
+both, in shape and in texture: it belongs to no real person. Grace Hopper's high-contrast
 features (glasses, lines) dominate an equal mix, which both recognisers then take for her;
 weights of 0.7 / 0.3 keep the morph more than 0.4 from both portraits and about equally far
 (tests/test_swap_units.py).
@@ -84,8 +82,6 @@ FALLBACK_DONORS = ("astronaut", "grace_hopper")
 ENOUGH_MARGIN = 1.25
 #: Built-in portraits whose glasses' top rim is painted out (:func:`without_glasses_rim`).
 GLASSES_RIM_PAINTED_OUT = ("grace_hopper",)
-#: Built-in portraits that wear another built-in portrait's lips (:func:`with_lips_of`).
-LIPS_FROM = {"astronaut": "grace_hopper"}
 #: Weights of astronaut and grace_hopper in the built-in average (see the module docstring).
 AVERAGE_WEIGHTS = (0.7, 0.3)
 #: Mesh points used for the triangulation (irises excluded: they move inside the eye).
@@ -271,71 +267,6 @@ def without_glasses_rim(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-#: The face mesh's outer lip contour, in order around the mouth.
-OUTER_LIPS = [
-    61,
-    185,
-    40,
-    39,
-    37,
-    0,
-    267,
-    269,
-    270,
-    409,
-    291,
-    375,
-    321,
-    405,
-    314,
-    17,
-    84,
-    181,
-    91,
-    146,
-]
-#: How far around the outer lips :func:`with_lips_of` takes the other face, in inter-ocular
-#: distances: the lips and their edge, not the folds beside them.
-LIPS_MARGIN = 0.08
-
-
-def with_lips_of(donor: Donor, other: Donor, margin: float = LIPS_MARGIN) -> np.ndarray:
-    """``donor``'s image with ``other``'s lips warped onto it, matched in colour.
-
-    Why: the swap draws only the donor's lip ring around the patient's own mouth opening, and
-    dlib's 68-point model (the face model the swap does not use) reads the opening from where
-    the ring's inner edge is. Behind astronaut's lips (a smile, pale lips with the chroma of
-    her skin) it under-read the patient's openings; behind grace_hopper's it read more of them,
-    but her eyes keep few of the patient's blinks. Her lips on astronaut's face keep both
-    (README "Which part of the portrait costs the openings"). ``other``'s face is warped onto
-    ``donor``'s mesh triangle by triangle, its Lab mean and spread over the outer-lip hull and
-    ``margin`` around it matched to ``donor``'s there, and blended in with a soft edge. Where
-    ``donor``'s lips are parted and ``other``'s closed, the seam between ``other``'s lips is
-    stretched over the gap: the swap never draws it (the inside of the lips is the patient's).
-    """
-    from medswap.faces.mesh import inter_ocular_mesh
-
-    image, lm = donor.image, donor.landmarks
-    h, w = image.shape[:2]
-    tri = triangulate(lm[:N_TRI_POINTS])
-    maps = warp_maps(lm[:N_TRI_POINTS], other.landmarks[:N_TRI_POINTS], tri, (0, 0, w, h))
-    warped = apply_maps(other.image, maps)
-    io = inter_ocular_mesh(lm)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lm[OUTER_LIPS, :2]).astype(np.int32)), 1)
-    mask = cv2.dilate(mask, _disc(2 * margin * io)) & maps.covered.astype(np.uint8)
-    inside = mask > 0
-    lab_donor = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab_other = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float32)
-    for c in range(3):
-        d, o = lab_donor[..., c][inside], lab_other[..., c][inside]
-        lab_other[..., c] = (lab_other[..., c] - o.mean()) / (o.std() + 1e-6) * d.std() + d.mean()
-    other_rgb = cv2.cvtColor(np.clip(lab_other, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.12 * io)[..., None]
-    out = image.astype(np.float32) * (1 - soft) + other_rgb.astype(np.float32) * soft
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 def _disc(diameter: float) -> np.ndarray:
     d = max(int(round(diameter)), 1)
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
@@ -373,23 +304,9 @@ def load_donor(spec: str | Path) -> Donor:
 def builtin_donor(name: str = "average") -> Donor:
     """One of the built-in donors (computed once per process)."""
     if name == "average":
-        # The morph of the portraits themselves (astronaut's own lips): its weights are set
-        # for those, and a morph whose one face already holds the other's lips is nearer it.
         return average_donor(
-            [portrait_donor("astronaut"), portrait_donor("grace_hopper")],
-            weights=AVERAGE_WEIGHTS,
+            [builtin_donor("astronaut"), builtin_donor("grace_hopper")], weights=AVERAGE_WEIGHTS
         )
-    donor = portrait_donor(name)
-    if name not in LIPS_FROM:
-        return donor
-    image = with_lips_of(donor, builtin_donor(LIPS_FROM[name]))
-    return Donor(name, image, _mesh_of(image, name))
-
-
-@cache
-def portrait_donor(name: str) -> Donor:
-    """A built-in portrait as a donor, its glasses' rim painted out where it has one, before
-    any other portrait's lips (:data:`LIPS_FROM`): what the morph is made of."""
     image = _builtin_image(name)
     if name in GLASSES_RIM_PAINTED_OUT:
         image = without_glasses_rim(image, _mesh_of(image, name))
