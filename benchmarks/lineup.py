@@ -35,6 +35,10 @@ given), then judged by models the swap does not use:
   those openings, and blink onsets on dlib 68 and on the face mesh (a clip too short for blinks
   counts for neither side).
 
+With ``--audited``, ``gate rank-1`` is the release gate's own lineup figure for the published
+file (the in-stream audit: SFace on every frame, dlib on its stride), with the number of frames
+each judged and the bound it must stay at or under: how near the bar each clip is.
+
 ``--set`` overrides ``SwapSettings`` fields (numbers; 0/1 for switches); ``--keep`` keeps the
 outputs for a closer look.
 """
@@ -170,6 +174,23 @@ def measures(src: Path, out: Path, max_frames, totals: Counter) -> str:
     return ", ".join(parts)
 
 
+def gate_rank1(audit) -> str:
+    """The release gate's own lineup figure (the in-stream audit of the published file): how
+    near the bar the run was, not only whether it passed."""
+    lineup = audit.lineup() if audit is not None else {}
+    if not lineup:
+        return "-"
+    rates, probes = lineup["rank1"], lineup["n_probes"]
+    return (
+        ", ".join(f"{_pct(rates.get(r))} of {probes.get(r, 0)}" for r in ("dlib", "sface"))
+        + f" (bound {_pct(lineup['bound'])})"
+    )
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
 def _f(v, pct=False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "n/a"
@@ -198,6 +219,7 @@ def main() -> None:
     print(
         "clip | donor | swapped | obscured | rank-1 dlib | rank-1 SFace | re-id dlib | "
         "re-id SFace | leak frames | disp NME | corr | corr expr | abs NME | s"
+        + (" | gate rank-1 dlib, SFace" if args.audited else "")
         + (" | measures" if args.measures else ""),
         flush=True,
     )
@@ -239,6 +261,8 @@ def main() -> None:
                 f" | {_f(m.get('disp_nme'))} | {_f(m.get('corr'))} | {_f(m.get('corr_expr'))} | "
                 f"{_f(m.get('abs_nme'))} | {time.perf_counter() - t0:.0f}"
             )
+            if args.audited:
+                row += " | " + gate_rank1(r.audit)
             if args.measures:
                 row += " | " + measures(src, out, args.max_frames, totals)
             print(row, flush=True)
