@@ -204,3 +204,46 @@ def test_a_built_in_donor_is_described_from_the_shipped_gallery_as_on_the_spot()
     changed[0, 0] ^= 1  # one pixel off: not the shipped portrait, described on the spot
     assert packaged_donor("astronaut", changed) is None
     assert packaged_donor("someone", changed) is None
+
+
+def test_the_lineup_leaves_out_a_gallery_face_the_donor_resembles_whatever_its_file_is_called():
+    """The lineup without the donor drops the donor from the gallery: an attacker's list of
+    patients does not hold the face the output wears. A donor given as a file (a photo of someone
+    in the gallery, or a variant of a built-in portrait) has another name than its gallery
+    entry; that entry must go too, or it stays as a decoy that takes rank-1 from the patient.
+    Descriptors are the shipped gallery's (real dlib and SFace readings); the output face is a
+    mix of the donor's and the patient's, as a swap that keeps some of the patient would give."""
+    from medswap.evaluate.privacy import Gallery, default_gallery
+    from medswap.evaluate.privacy.judge import Judge
+    from medswap.evaluate.privacy.recognisers import FaceRecord
+    from medswap.evaluate.privacy.scanning import FrameScan
+
+    shipped = default_gallery()
+    ids = {i.name: i for i in shipped.identities}
+    patient = ids["lfw_subset_000"]
+    gallery = Gallery("test", [i for i in shipped.identities if i.name != patient.name])
+    donor = ids["astronaut"]
+    record = FaceRecord(np.zeros(4), ("file",), donor.dlib.copy(), donor.sface.copy())
+    mix = {r: 0.6 * getattr(donor, r) + 0.4 * getattr(patient, r) for r in ("dlib", "sface")}
+    mix["sface"] /= np.linalg.norm(mix["sface"])
+    template = {"dlib": patient.dlib, "sface": patient.sface}
+
+    def lineup(donor_name: str, described: bool = True) -> dict:
+        donors = {donor_name: record} if described else {}
+        judge = Judge(template, gallery, donors, [donor_name])
+        box = np.array([100.0, 100.0, 300.0, 300.0])  # the same place in both frames
+        original = FaceRecord(box, ("yunet",), patient.dlib, patient.sface)
+        output = FaceRecord(box.copy(), ("yunet",), mix["dlib"], mix["sface"])
+        judge.add(FrameScan(0, 0.0, True, original, [output]))
+        ident = judge.identification()
+        rates = {r: v["rank1_rate_without_donors"] for r, v in ident["recognisers"].items()}
+        return {"chance": ident["chance_rank1_without_donors"], "rank1": rates}
+
+    by_name, by_file = lineup("astronaut"), lineup("astronaut_grace_lips_0.04")
+    assert by_name["chance"] == round(1 / len(gallery.identities), 4)  # the donor out, patient in
+    assert by_file == by_name
+    assert by_name["rank1"]["sface"] == 1.0  # SFace finds the patient once the decoy is gone
+    # Known by name only, the gallery's astronaut stays in and takes rank-1 from the patient.
+    decoy = lineup("astronaut_grace_lips_0.04", described=False)
+    assert decoy["chance"] == round(1 / (len(gallery.identities) + 1), 4)
+    assert decoy["rank1"]["sface"] == 0.0

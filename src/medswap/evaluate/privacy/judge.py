@@ -125,13 +125,39 @@ class Judge:
         self._not_donor = np.zeros(0, dtype=bool)
         if gallery is not None:
             donor_set = set(self.donor_names)
-            self._not_donor = np.array([g.name not in donor_set for g in gallery.identities])
+            self._not_donor = np.array(
+                [
+                    g.name not in donor_set and not (donor_set and self._resembles_a_donor(g))
+                    for g in gallery.identities
+                ],
+                dtype=bool,
+            )
             self._gallery = {
                 r: np.stack([getattr(g, r) for g in gallery.identities])
                 if gallery.identities
                 else np.zeros((0, 128))
                 for r in RECOGNISERS
             }
+
+    def _resembles_a_donor(self, identity) -> bool:
+        """Whether either recogniser takes a gallery identity for one of the donors.
+
+        The lineup without the donor leaves the donor out, because an attacker's list of
+        patients does not hold the face the output now wears. An identity the donor resembles
+        (a custom donor's photo of someone in the gallery, or a variant of a built-in
+        portrait under another name) would stay in as a decoy that the output resembles, and
+        take rank-1 from the patient: it is left out too.
+        """
+        for record in self.donors.values():
+            for r in RECOGNISERS:
+                mine, theirs = getattr(identity, r, None), getattr(record, r, None)
+                if (
+                    mine is not None
+                    and theirs is not None
+                    and same_person(r, distance(r, mine, theirs))
+                ):
+                    return True
+        return False
 
     @property
     def without_donors(self) -> bool:
