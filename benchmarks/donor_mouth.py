@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from medswap.faces.mesh import INNER_LIPS, inter_ocular_mesh  # noqa: E402
+from medswap.faces.mesh import INNER_LIPS, OUTER_LIPS, inter_ocular_mesh  # noqa: E402
 from medswap.swap.donors import N_TRI_POINTS, Donor, builtin_donor  # noqa: E402
 from medswap.swap.geometry import apply_maps, triangulate, warp_maps  # noqa: E402
 
@@ -95,31 +95,6 @@ def teeth_closed(donor: Donor) -> np.ndarray:
     touched = cv2.dilate((shade < 0.999).astype(np.uint8), _disc(unit))[..., None] > 0
     out = np.where(touched, cv2.GaussianBlur(out, (0, 0), 0.35 * unit), out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-#: The face mesh's outer lip contour, in order around the mouth.
-OUTER_LIPS = [
-    61,
-    185,
-    40,
-    39,
-    37,
-    0,
-    267,
-    269,
-    270,
-    409,
-    291,
-    375,
-    321,
-    405,
-    314,
-    17,
-    84,
-    181,
-    91,
-    146,
-]
 
 
 def with_lips_of(donor: Donor, other: Donor, margin: float) -> np.ndarray:

@@ -58,12 +58,17 @@ from medswap.evaluate.privacy import (  # noqa: E402
     overlap,
     verify,
 )
-from medswap.faces.mesh import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE, FaceMesher  # noqa: E402
+from medswap.faces.mesh import (  # noqa: E402
+    FACE_OVAL,
+    INNER_LIPS,
+    LEFT_EYE,
+    OUTER_LIPS,
+    RIGHT_EYE,
+    FaceMesher,
+)
 from medswap.pipeline import deidentify  # noqa: E402
 
 #: Mesh points of the regions (MediaPipe face mesh indices).
-OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39]
-OUTER_LIPS += [40, 185]
 BROWS = (
     [70, 63, 105, 66, 107, 55, 65, 52, 53, 46],
     [336, 296, 334, 293, 300, 276, 283, 282, 295, 285],

@@ -60,6 +60,29 @@ FACE_OVAL = [
     67,
     109,
 ]
+#: Outer lip contour, in order around the mouth.
+OUTER_LIPS = [
+    61,
+    146,
+    91,
+    181,
+    84,
+    17,
+    314,
+    405,
+    321,
+    375,
+    291,
+    409,
+    270,
+    269,
+    267,
+    0,
+    37,
+    39,
+    40,
+    185,
+]
 #: Inner lip contour, in order around the mouth opening.
 INNER_LIPS = [
     78,

@@ -29,36 +29,20 @@ import cv2
 import numpy as np
 
 from medswap import video
-from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS, FaceMesher
+from medswap.faces.mesh import (
+    FACE_OVAL,
+    LEFT_EYE,
+    OUTER_LIPS,  # the mouth region that gets extra weight in the loss
+    RIGHT_EYE,
+    RIGID_POINTS,
+    FaceMesher,
+)
 from medswap.geometry import similarity_transform, transform_points
 from medswap.swap.blend import polygon_mask
 
 log = logging.getLogger(__name__)
 
 SIZES = (64, 96, 128)
-#: Outer lip contour, in order: the mouth region that gets extra weight in the loss.
-OUTER_LIPS = [
-    61,
-    146,
-    91,
-    181,
-    84,
-    17,
-    314,
-    405,
-    321,
-    375,
-    291,
-    409,
-    270,
-    269,
-    267,
-    0,
-    37,
-    39,
-    40,
-    185,
-]
 #: Eyebrows (lower edge points), to include brow motion in the eye regions.
 RIGHT_BROW = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]
 LEFT_BROW = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
