@@ -127,7 +127,7 @@ class Judge:
             donor_set = set(self.donor_names)
             self._not_donor = np.array(
                 [
-                    g.name not in donor_set and not (donor_set and self._resembles_a_donor(g))
+                    g.name not in donor_set and not self._resembles_a_donor(g)
                     for g in gallery.identities
                 ],
                 dtype=bool,
@@ -150,12 +150,8 @@ class Judge:
         """
         for record in self.donors.values():
             for r in RECOGNISERS:
-                mine, theirs = getattr(identity, r, None), getattr(record, r, None)
-                if (
-                    mine is not None
-                    and theirs is not None
-                    and same_person(r, distance(r, mine, theirs))
-                ):
+                theirs = getattr(record, r)
+                if theirs is not None and same_person(r, distance(r, getattr(identity, r), theirs)):
                     return True
         return False
 
