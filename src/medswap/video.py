@@ -26,6 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from medswap.errors import (
@@ -211,6 +212,18 @@ def _to_upright(image: np.ndarray, rotation: int) -> np.ndarray:
 def _to_stored(image: np.ndarray, rotation: int) -> np.ndarray:
     k = (rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(image, -k)) if k else image
+
+
+def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+    """An upright RGB image as the encoder's input frame, in the stream's pixel format.
+
+    For 4:2:0, OpenCV converts (BT.601, limited range: the values of FFmpeg's default scaler
+    within one level), because that scaler, which ``encode`` would call, has no fast path from
+    packed RGB (README, "Speed at stop 42").
+    """
+    if pix_fmt == "yuv420p":
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), "yuv420p")
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24")
 
 
 def read_frames(
@@ -436,9 +449,7 @@ class VideoWriter:
                     break
                 image, pts = item
                 t0 = time.perf_counter()
-                frame = av.VideoFrame.from_ndarray(
-                    _to_stored(image, self.like.rotation), format="rgb24"
-                )
+                frame = _encoder_frame(_to_stored(image, self.like.rotation), stream.pix_fmt)
                 if pts is None:
                     pts = 0 if self._last_pts is None else self._last_pts + 1
                 frame.pts = pts
