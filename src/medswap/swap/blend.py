@@ -37,6 +37,22 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
 
 
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` reduced to ``size`` (width, height) for work that keeps only its coarse content.
+
+    Halved by the Gaussian pyramid while still at least twice the size, then linearly
+    interpolated the rest of the way: anti-aliased like ``INTER_AREA``, whose general
+    (non-integer) ratio is several times slower in OpenCV. An image already no larger is only
+    resized.
+    """
+    w, h = size
+    while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
+        image = cv2.pyrDown(image)
+    if (image.shape[1], image.shape[0]) == (w, h):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def feather(mask: np.ndarray, erode_px: float, blur_px: float) -> np.ndarray:
     """A float32 alpha in 0..1: the mask shrunk by ``erode_px`` and softened by ``blur_px``."""
     m = mask

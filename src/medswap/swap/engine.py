@@ -430,10 +430,8 @@ class MeshSwapper:
         roi = frame[y0:y1, x0:x1]
         local = region.local
         t_loc, o_loc, mesh_loc = local(target), local(landmarks), local(pts)
-        if region.f == 1.0:
-            pixels = roi
-        else:
-            pixels = cv2.resize(roi, region.work_size, interpolation=cv2.INTER_AREA)
+        # Read only for its colour statistics, its coarse light and ``detail``'s band.
+        pixels = roi if region.f == 1.0 else blend.shrink(roi, region.work_size)
         return _Face(region, roi, pixels, t_loc, o_loc, mesh_loc, target, landmarks)
 
     def _donor_maps(self, donor: Donor, face: _Face) -> WarpMaps:

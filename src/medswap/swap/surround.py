@@ -155,7 +155,7 @@ def blur_context(
     sw, sh = max(4, round((bx1 - bx0) * g)), max(4, round((by1 - by0) * g))
     scale = np.array([sw / (bx1 - bx0), sh / (by1 - by0)])
     box = frame[by0:by1, bx0:bx1]
-    small = cv2.resize(box, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = blend.shrink(box, (sw, sh))
     blurred = blend.gaussian_blur(small, sigma * face_w * g)
     outer_small = (outer - (bx0, by0)) * scale
     weight = blend.feather(blend.polygon_mask((sh, sw), outer_small), 0, fade * g / 2)
