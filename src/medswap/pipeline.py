@@ -34,7 +34,7 @@ from medswap.donor_choice import (
     resolve_donors,
 )
 from medswap.errors import ReleaseGateError
-from medswap.evaluate.stream import StreamAuditor, dlib_stride_for
+from medswap.evaluate.stream import AuditProcess, StreamAuditor, dlib_stride_for
 from medswap.faces.mesh import FaceDetector, FaceMesher, HandFinder
 from medswap.faces.track import MAX_GAP, FaceTracker
 from medswap.gate import DonorTooClose, ReleaseGate, Rendered, audit_of_the_file
@@ -89,7 +89,15 @@ def deidentify(
     """
     t_start = time.perf_counter()
     cfg = (config or DeidentifyConfig()).with_options(**options)
-    run = _prepare(Path(input), Path(output), cfg, report, quarantine, overwrite)
+    with ExitStack() as audit_process:
+        run = _prepare(Path(input), Path(output), cfg, report, quarantine, overwrite, audit_process)
+        return _run(run, t_start, progress)
+
+
+def _run(run: _Run, t_start: float, progress: Progress | None) -> DeidentifyResult:
+    """:func:`deidentify` once its inputs are checked: stream, audit and release, starting
+    again behind the next donor while the first is too near the patient or not clean."""
+    cfg = run.cfg
     retries: list[dict] = []
     fallbacks = fallback_donors(cfg, run.donors, run.learned is not None)
     while True:
@@ -137,6 +145,7 @@ class _Run:
     learned: Any
     donors: list[Donor]
     chooser: DonorChooser
+    audit_process: AuditProcess | None = None
 
 
 @dataclass
@@ -160,10 +169,12 @@ def _prepare(
     report: str | Path | None,
     quarantine: str | Path | None,
     overwrite: bool,
+    stack: ExitStack,
 ) -> _Run:
     """Check every model, the input and every output path, and load the donors, before the
     first frame is read: a missing or altered model or an unwritable path must not cost a
-    whole video and leave an unaudited output."""
+    whole video and leave an unaudited output. An audited run's dlib process starts (on
+    ``stack``) once the paths are checked, so that it loads while the donors do."""
     require_models(
         [
             *DEIDENTIFY_MODELS[cfg.method],
@@ -185,6 +196,7 @@ def _prepare(
         check_new_output(
             report_path, overwrite=overwrite, inputs=[src], others=[dst], what="report"
         )
+    process = stack.enter_context(AuditProcess()) if cfg.audit else None
     learned = _learned_swapper(cfg.model, src, cfg.swap) if cfg.engine == "learned" else None
     if learned is not None:
         donors = [learned.donor]
@@ -197,7 +209,9 @@ def _prepare(
         chooser.probe(src, info, cfg.max_frames)
     if quarantine is not None:
         check_new_output(Path(quarantine) / dst.name, overwrite=overwrite, inputs=[src])
-    return _Run(src, dst, cfg, info, report_path, quarantine, overwrite, learned, donors, chooser)
+    return _Run(
+        src, dst, cfg, info, report_path, quarantine, overwrite, learned, donors, chooser, process
+    )
 
 
 def _stream(run: _Run, progress: Progress | None) -> _Streamed:
@@ -464,6 +478,7 @@ def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
             donors=[(d.name, d.image) for d in run.donors],
             gallery=cfg.gallery,
             dlib_stride=cfg.audit_stride or dlib_stride_for(_frames_to_read(run)),
+            process=run.audit_process,
         )
     )
     learned = run.learned is not None

@@ -16,13 +16,13 @@ as it leaves the renderer:
   :class:`medswap.evaluate.privacy.Judge`, the same pure code as ``medswap audit``.
 
 dlib's shape model and chip hold Python's lock, and so did its compiled ResNet (a thread beside
-it got a tenth of its share), so dlib runs in a child process, fed small crops; YuNet and SFace
-release the lock and run on the auditing thread. The child also builds the gallery at start-up.
+it got a tenth of its share), so dlib runs in a child process, fed small crops
+(:mod:`medswap.evaluate.audit_process`, which also builds the gallery at start-up); YuNet and
+SFace release the lock and run on the auditing thread.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from medswap.evaluate.audit_process import AuditProcess, dlib_descriptor, gallery_and_donors
 from medswap.evaluate.privacy import (
     SFACE_SUSPECT_DISTANCE,
     AuditResult,
@@ -42,16 +43,11 @@ from medswap.evaluate.privacy import (
     Judge,
     LeakHit,
     _hog_like_box,
-    _identity,
-    default_gallery,
     distance,
     fill_result,
     leaks_in,
-    load_donors,
-    load_gallery,
 )
 from medswap.faces.independent import (
-    DlibFaces,
     IndependentFace,
     SFaceRecogniser,
     overlap_of_smaller,
@@ -148,47 +144,6 @@ class FrameJudgement:
         return all(j is None or j.done() for j in self.dlib_jobs)
 
 
-# --------------------------------------------------------------------------------------------
-# The child process: dlib descriptors, and the gallery at start-up
-# --------------------------------------------------------------------------------------------
-
-_CHILD: dict = {}
-
-
-def _child_dlib() -> DlibFaces:
-    if "dlib" not in _CHILD:
-        _CHILD["dlib"] = DlibFaces(upsample=0)
-    return _CHILD["dlib"]
-
-
-def _dlib_descriptor(crop: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
-    """dlib's descriptor of the face at ``box`` in ``crop``, and the CPU seconds it took."""
-    t0 = time.process_time()
-    desc = _child_dlib().descriptor(crop, IndependentFace(box, 1.0))
-    return desc, time.process_time() - t0
-
-
-def _gallery_and_donors(
-    gallery: str | None, donors: list[tuple[str, np.ndarray]]
-) -> tuple[Gallery, dict[str, FaceRecord], float]:
-    """The lineup (default or a folder) with the donors described; CPU seconds it took."""
-    t0 = time.process_time()
-    analyser = FaceAnalyser()
-    gal = default_gallery() if gallery is None else load_gallery(gallery, analyser)
-    records = load_donors([_NamedImage(n, im) for n, im in donors], analyser)
-    for name, rec in records.items():
-        gal = gal.with_identity(_identity(name, [rec]))
-    return gal, records, time.process_time() - t0
-
-
-@dataclass
-class _NamedImage:
-    """A donor as :func:`load_donors` reads one (``name`` and ``image``), picklable."""
-
-    name: str
-    image: np.ndarray
-
-
 def _crop_for(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The face and a margin around it, and the box in the crop's coordinates."""
     h, w = image.shape[:2]
@@ -219,8 +174,11 @@ class StreamAuditor:
         gallery: str | Path | None = None,
         dlib_stride: int = DLIB_STRIDE,
         margin: float = JUDGE_MARGIN,
+        process: AuditProcess | None = None,
     ) -> None:
         self.original, self.deidentified = str(original), str(deidentified)
+        # dlib's side: a process the caller started (and will close), else one of its own.
+        self._process, self._own_process = process, None
         self.dlib_stride = dlib_stride
         self.margin = margin
         self._dlib_suspects: set[int] = set()  # tracks judged by dlib on every frame
@@ -251,22 +209,20 @@ class StreamAuditor:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> StreamAuditor:
-        if multiprocessing.current_process().daemon:
-            # A Dask worker (daemonic) may not start processes: dlib runs on a thread here,
-            # slower (its shape model holds Python's lock) but the same judgement.
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-dlib")
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        if self._process is None:
+            self._own_process = AuditProcess()
+            self._process = self._own_process.__enter__()
+        self._pool = self._process.pool
         self._gallery_job = self._pool.submit(
-            _gallery_and_donors, self._gallery_arg, list(self._donors)
+            gallery_and_donors, self._gallery_arg, list(self._donors)
         )
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._own_process is not None:
+            self._own_process.__exit__(*exc)
+            self._own_process = None
+        self._pool = None
 
     # -- the patient -----------------------------------------------------------------------
     @property
@@ -367,7 +323,7 @@ class StreamAuditor:
 
     def _submit_dlib(self, image: np.ndarray, face: IndependentFace) -> Future:
         crop, box = _crop_for(image, _hog_like_box(face))
-        return self._pool.submit(_dlib_descriptor, crop, box)
+        return self._pool.submit(dlib_descriptor, crop, box)
 
     def _dlib_result(self, job: Future) -> np.ndarray:
         t0 = time.perf_counter()
