@@ -300,6 +300,18 @@ def load_donor(spec: str | Path) -> Donor:
     return Donor(path.stem, image, _mesh_of(image, str(path)))
 
 
+def builtin_image(name: str) -> np.ndarray:
+    """A built-in donor's portrait as the swap draws it, without the rest of the donor.
+
+    Only a portrait whose glasses rim is painted out needs its face mesh for that (and the
+    average is made from the others); the rest is the file as shipped, so a process that only
+    compares images (the audit's, for the lineup) need not load MediaPipe.
+    """
+    if name == "average" or name in GLASSES_RIM_PAINTED_OUT:
+        return builtin_donor(name).image
+    return _builtin_image(name)
+
+
 @cache
 def builtin_donor(name: str = "average") -> Donor:
     """One of the built-in donors (computed once per process)."""

@@ -242,9 +242,9 @@ def packaged_donor(name: str, image: np.ndarray) -> FaceRecord | None:
     """
     if name not in GALLERY_DONORS:
         return None
-    from medswap.swap.donors import builtin_donor
+    from medswap.swap.donors import builtin_image
 
-    builtin = builtin_donor(name).image
+    builtin = builtin_image(name)
     if builtin.shape != image.shape or not np.array_equal(builtin, image):
         return None
     shipped = _packaged_gallery()
@@ -259,10 +259,10 @@ def _donor_image(d: object) -> tuple[str, np.ndarray, str]:
         return str(d.name), np.asarray(d.image), str(d.name)
     path = Path(str(d))
     if not path.exists():
-        from medswap.swap.donors import BUILTIN_DONORS, builtin_donor
+        from medswap.swap.donors import BUILTIN_DONORS, builtin_image
 
         if str(d) in BUILTIN_DONORS:
-            return str(d), builtin_donor(str(d)).image, str(d)
+            return str(d), builtin_image(str(d)), str(d)
         raise InputNotFoundError("donor image does not exist", path)
     image = read_image(path)
     if image is None:
