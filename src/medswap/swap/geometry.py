@@ -111,8 +111,10 @@ def warp_maps(
     # few dozen of the mesh's ~900, and every fill call costs the same however little it draws.
     lo, hi = pts.min(axis=1), pts.max(axis=1)
     inside = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < 4 * w) & (lo[:, 1] < 4 * h)
-    for t in order[inside[order]]:
-        cv2.fillConvexPoly(ids, pts[t], int(t), lineType=cv2.LINE_8, shift=2)
+    drawn = order[inside[order]]
+    # One call per triangle is the cost here: the loop is kept to plain Python values.
+    for poly, t in zip(list(pts[drawn]), drawn.tolist(), strict=True):
+        cv2.fillConvexPoly(ids, poly, t, cv2.LINE_8, 2)
     covered = ids >= 0
     affines = triangle_affines(dst - np.append([x0, y0], [0] * (dst.shape[1] - 2)), src, triangles)
     # a00 a01 a10 a11 a20 a21 as six rows: six 1-D takes are twice as fast as one (h, w, 6)
