@@ -187,13 +187,14 @@ class SFaceRecogniser:
         row[0, :4] = (x0, y0, x1 - x0, y1 - y0)
         row[0, 4:14] = face.landmarks.reshape(-1)
         row[0, 14] = face.score
-        # alignCrop wants BGR; only the part of the image around the face is converted.
+        # Only the part of the image around the face is aligned. alignCrop is a warp of each
+        # channel alike, so the RGB crop gives the RGB chip that FaceRecognizerSF.feature
+        # makes from a BGR one (112x112, RGB order, 0..255), without converting either.
         crop, origin = _around(image, face.box)
         row[0, :2] -= origin
         row[0, 4:14] -= np.tile(origin, 5)
-        aligned = self._rec.alignCrop(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), row)
-        # As FaceRecognizerSF.feature prepares it: 112x112, RGB order, 0..255.
-        blob = cv2.dnn.blobFromImage(aligned, 1.0, (112, 112), (0, 0, 0), swapRB=True)
+        aligned = self._rec.alignCrop(np.ascontiguousarray(crop), row)
+        blob = cv2.dnn.blobFromImage(aligned, 1.0, (112, 112), (0, 0, 0), swapRB=False)
         feat = self._net.run(None, {"data": blob, **self._net_feed})[0]
         feat = feat.reshape(-1).astype(np.float64)
         return feat / (np.linalg.norm(feat) + 1e-12)
