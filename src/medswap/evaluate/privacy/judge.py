@@ -18,6 +18,7 @@ from medswap.evaluate.privacy.recognisers import (
     THRESHOLDS,
     FaceRecord,
     distance,
+    distances,
     overlap,
     same_person,
 )
@@ -164,9 +165,7 @@ class Judge:
         """Rank of the patient among the gallery (and among non-donors), the patient's
         distance, and the index of the nearest gallery identity."""
         d_patient = distance(recogniser, desc, self.template[recogniser])
-        d_gallery = np.array(
-            [distance(recogniser, desc, g) for g in self._gallery[recogniser]], dtype=float
-        )
+        d_gallery = distances(recogniser, desc, self._gallery[recogniser])
         closer = d_gallery < d_patient
         rank = 1 + int(closer.sum())
         rank_nd = 1 + int((closer & self._not_donor).sum())

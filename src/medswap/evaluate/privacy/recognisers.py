@@ -144,6 +144,13 @@ def distance(recogniser: str, a: np.ndarray, b: np.ndarray) -> float:
     return float(1.0 - np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
+def distances(recogniser: str, a: np.ndarray, many: np.ndarray) -> np.ndarray:
+    """:func:`distance` from ``a`` to each row of ``many``, in one pass (a frame's lineup)."""
+    if recogniser == "dlib":
+        return np.linalg.norm(many - a, axis=1)
+    return 1.0 - (many @ a) / (np.linalg.norm(many, axis=1) * np.linalg.norm(a) + 1e-12)
+
+
 def same_person(recogniser: str, dist: float) -> bool:
     """The recogniser's published decision rule."""
     return dist < THRESHOLDS[recogniser]
