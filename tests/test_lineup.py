@@ -16,7 +16,7 @@ from medswap.evaluate.stream import DLIB_PROBES, dlib_stride_for
 from medswap.faces.mesh import FACE_OVAL, LEFT_EYE, RIGHT_EYE, RIGID_POINTS
 from medswap.geometry import similarity_transform, transform_points
 from medswap.pipeline import deidentify
-from medswap.swap.donors import builtin_donor, choose_donor, donor_margin
+from medswap.swap.donors import builtin_donor, builtin_image, choose_donor, donor_margin
 from medswap.swap.engine import MeshSwapper, SwapSettings, _TrackState, keep_mouth_gap
 from medswap.swap.neutral import NeutralShape
 
@@ -196,6 +196,7 @@ def test_a_built_in_donor_is_described_from_the_shipped_gallery_as_on_the_spot()
     analyser = FaceAnalyser()
     for name in ("grace_hopper", "astronaut"):
         image = builtin_donor(name).image  # as the swap loads it
+        assert np.array_equal(builtin_image(name), image)  # what the audit's process compares
         shipped, fresh = packaged_donor(name, image), describe_still(analyser, image)
         assert shipped is not None and shipped.detectors == ("packaged",)
         assert np.linalg.norm(shipped.dlib - fresh.dlib) < 1e-6
@@ -204,6 +205,19 @@ def test_a_built_in_donor_is_described_from_the_shipped_gallery_as_on_the_spot()
     changed[0, 0] ^= 1  # one pixel off: not the shipped portrait, described on the spot
     assert packaged_donor("astronaut", changed) is None
     assert packaged_donor("someone", changed) is None
+
+
+def test_a_frames_distances_to_the_whole_gallery_are_each_pairs_distance():
+    from medswap.evaluate.privacy import default_gallery
+    from medswap.evaluate.privacy.recognisers import distance, distances
+
+    rng = np.random.default_rng(0)
+    for r in ("dlib", "sface"):
+        rows = np.stack([getattr(i, r) for i in default_gallery().identities])
+        probe = rows[3] + rng.normal(0.0, 0.05, rows.shape[1])
+        one_by_one = [distance(r, probe, row) for row in rows]
+        assert distances(r, probe, rows) == pytest.approx(one_by_one, abs=1e-12)
+        assert int(np.argmin(distances(r, probe, rows))) == 3
 
 
 def test_the_lineup_leaves_out_a_gallery_face_the_donor_resembles_whatever_its_file_is_called():

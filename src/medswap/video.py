@@ -217,9 +217,9 @@ def _to_stored(image: np.ndarray, rotation: int) -> np.ndarray:
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
     """An upright RGB image as the encoder's input frame, in the stream's pixel format.
 
-    For 4:2:0, OpenCV converts (BT.601, limited range: the values of FFmpeg's default scaler
-    within one level), because that scaler, which ``encode`` would call, has no fast path from
-    packed RGB (README, "Speed at stop 42").
+    For 4:2:0, OpenCV converts (BT.601, limited range, as FFmpeg's default scaler does),
+    because that scaler, which ``encode`` would call, has no fast path from packed RGB (README,
+    "Speed at stop 42").
     """
     if pix_fmt == "yuv420p":
         return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), "yuv420p")
