@@ -218,8 +218,8 @@ def _stream(run: _Run, progress: Progress | None) -> _Streamed:
     """Decode, perceive, render, (audit) and encode every frame, the models closed after."""
     with ExitStack() as audit_stack:
         out = _Streamed(cpu0=None)
-        # The audit's process starts first: its interpreter, dlib's models and the lineup
-        # load while this process loads its own models.
+        # The gate first: its lineup is built in the audit's process (started in _prepare)
+        # while this process loads its own models.
         out.gate = _make_gate(audit_stack, run) if run.cfg.audit else None
         _stream_through(run, out, progress)
     out.timers["encode"] = out.writer.busy_s
@@ -469,7 +469,7 @@ GATE_QUEUE = 2
 
 
 def _make_gate(stack: ExitStack, run: _Run) -> ReleaseGate:
-    """The in-stream auditor (its child process starts now) and the gate around it."""
+    """The in-stream auditor (on the run's audit process, or one of its own) and the gate."""
     cfg = run.cfg
     auditor = stack.enter_context(
         StreamAuditor(
