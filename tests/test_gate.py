@@ -179,3 +179,20 @@ def test_a_failed_audit_of_the_written_file_leaves_nothing(tmp_path, monkeypatch
     with pytest.raises(OSError, match="the disk went away"):
         deidentify(shared_video("speech_a.mp4"), tmp_path / "out.mp4", audit=True, max_frames=N)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_donor_cannot_be_read_fails_and_leaves_no_audit_process(tmp_path):
+    """The audit's process starts before the donors load; a bad donor stops it, not waits."""
+    import multiprocessing
+
+    from media import portrait_clip
+
+    from medswap.errors import DonorError
+
+    clip = portrait_clip(tmp_path / "in.mp4", n_frames=3, size=96)
+    bad = tmp_path / "donor.png"
+    bad.write_text("not an image")
+    with pytest.raises(DonorError, match="cannot read donor image"):
+        deidentify(clip, tmp_path / "out.mp4", audit=True, donors=[str(bad)])
+    assert multiprocessing.active_children() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["donor.png", "in.mp4"]

@@ -76,10 +76,16 @@ class AuditProcess:
         self.pool.submit(_warm_up)
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.pool is None:
+            return
+        if exc_type is not None:
+            # A run that failed (a bad donor image, say) answers at once instead of after
+            # dlib's warm-up: the process is stopped, not waited for.
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
 
 
 def gallery_and_donors(
