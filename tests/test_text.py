@@ -350,7 +350,9 @@ def test_detections_on_a_face_are_left_to_the_face():
         ("Open and close your hand", TextReason.NO_PHI),
         ("2018-04-07 17:14:00", TextReason.DATE),
         ("7 Apr 2018", TextReason.DATE),
+        ("Visit2018-04-07", TextReason.DATE),  # the recogniser dropped the space
         ("17:14", TextReason.TIME),
+        ("at17:14", TextReason.TIME),
         ("MRN 00123456", TextReason.NUMBER),
         ("John Smith", TextReason.NAME),
         ("Patient: Mary Jones", TextReason.NAME),

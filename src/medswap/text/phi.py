@@ -20,13 +20,17 @@ _MONTHS = (
     "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|"
     "july|august|september|october|november|december"
 )
+#: Numbers are delimited by what is not a digit, not by word boundaries: the recogniser drops
+#: spaces ("Visit2018-04-07", "at10:30"), and a date glued to a word is still a date.
 _DATE = re.compile(
-    r"\b\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,4}\b"  # 2018-04-07, 07/04/18, 7.4.2018
-    rf"|\b\d{{1,2}}\s*(?:{_MONTHS})\b"  # 7 Apr, 7April
-    rf"|\b(?:{_MONTHS})\.?\s*\d{{1,4}}\b",  # Apr 7, April 2018
+    r"(?<!\d)\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,4}(?!\d)"  # 2018-04-07, 07/04/18, 7.4.2018
+    rf"|(?<!\d)\d{{1,2}}\s*(?:{_MONTHS})\b"  # 7 Apr, 7April
+    rf"|\b(?:{_MONTHS})\.?\s*\d{{1,4}}(?!\d)",  # Apr 7, April 2018
     re.IGNORECASE,
 )
-_TIME = re.compile(r"\b\d{1,2}\s*[:h]\s*\d{2}(?:\s*:\s*\d{2})?\b|\b\d{1,2}\s*[ap]\.?m\b", re.I)
+_TIME = re.compile(
+    r"(?<!\d)\d{1,2}\s*[:h]\s*\d{2}(?:\s*:\s*\d{2})?(?!\d)|(?<!\d)\d{1,2}\s*[ap]\.?m\b", re.I
+)
 _NUMBER = re.compile(r"\d(?:[\s\-./]?\d){3,}")
 _WORD = re.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
 #: Capitalised words that start sentences or label things without naming anyone.
