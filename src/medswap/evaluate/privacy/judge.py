@@ -161,15 +161,18 @@ class Judge:
         """A lineup without the donor exists: donors were named and others remain."""
         return bool(self.donor_names) and bool(np.any(self._not_donor))
 
-    def rank_of_patient(self, recogniser: str, desc: np.ndarray) -> tuple[int, int, float, int]:
+    def rank_of_patient(
+        self, recogniser: str, desc: np.ndarray
+    ) -> tuple[int, int, float, int, float]:
         """Rank of the patient among the gallery (and among non-donors), the patient's
-        distance, and the index of the nearest gallery identity."""
+        distance, and the nearest gallery identity's index and distance."""
         d_patient = distance(recogniser, desc, self.template[recogniser])
         d_gallery = distances(recogniser, desc, self._gallery[recogniser])
         closer = d_gallery < d_patient
         rank = 1 + int(closer.sum())
         rank_nd = 1 + int((closer & self._not_donor).sum())
-        return rank, rank_nd, d_patient, int(np.argmin(d_gallery))
+        best = int(np.argmin(d_gallery))
+        return rank, rank_nd, d_patient, best, float(d_gallery[best])
 
     def add(self, scan_: FrameScan, leaks: list[LeakHit] | None = None) -> None:
         """Judge one frame (``leaks`` when the caller already found them with this template)."""
@@ -202,11 +205,10 @@ class Judge:
                 to_patient.append(distance(r, desc, self.template[r]))
             if self.gallery is None or not self.gallery.identities:
                 continue
-            rank, rank_nd, d_patient, best = self.rank_of_patient(r, desc)
+            rank, rank_nd, d_patient, best, d_best = self.rank_of_patient(r, desc)
             self._ranks[r][rank] += 1
             self._ranks_nd[r][rank_nd] += 1
             self._named[r] += rank == 1 and same_person(r, d_patient)
-            d_best = distance(r, desc, self._gallery[r][best])
             self._top[r][
                 "(patient)" if d_patient <= d_best else self.gallery.identities[best].name
             ] += 1
