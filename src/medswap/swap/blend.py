@@ -42,8 +42,8 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     Halved by the Gaussian pyramid while still at least twice the size, then linearly
     interpolated the rest of the way: anti-aliased like ``INTER_AREA``, whose general
-    (non-integer) ratio is several times slower in OpenCV. An image already no larger is only
-    resized.
+    (non-integer) ratio is several times slower in OpenCV. An image already of that size is
+    returned as it is (not a copy).
     """
     w, h = size
     while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:

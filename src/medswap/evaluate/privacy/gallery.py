@@ -149,9 +149,9 @@ GALLERY_DONORS = ("astronaut", "grace_hopper")
 def builtin_donor_images() -> dict[str, np.ndarray]:
     """The built-in donors' faces as the swap draws them (Grace Hopper's glasses' top rim
     painted out): public-domain portraits that ship inside installed packages."""
-    from medswap.swap.donors import builtin_donor
+    from medswap.swap.donors import builtin_image
 
-    return {name: builtin_donor(name).image for name in GALLERY_DONORS}
+    return {name: builtin_image(name) for name in GALLERY_DONORS}
 
 
 #: The default gallery's descriptors, shipped with the package (``scripts/make_gallery.py``):
