@@ -11,7 +11,7 @@ import numpy as np
 
 from medswap import video
 from medswap.demo import demo_frames
-from medswap.swap.donors import _builtin_image
+from medswap.swap.donors import shipped_portrait
 
 
 def portrait_clip(path: Path, n_frames: int = 20, size: int = 320) -> Path:
@@ -31,8 +31,8 @@ def walk_in_clip(path: Path, n_empty: int = 8, n_face: int = 12, size: int = 320
 
 def two_people_clip(path: Path, n_frames: int = 10) -> Path:
     """Two different people side by side (astronaut and Grace Hopper portraits)."""
-    a = cv2.resize(_builtin_image("astronaut")[0:300, 80:380], (320, 320))
-    g = cv2.resize(_builtin_image("grace_hopper")[60:420, 76:436], (320, 320))
+    a = cv2.resize(shipped_portrait("astronaut")[0:300, 80:380], (320, 320))
+    g = cv2.resize(shipped_portrait("grace_hopper")[60:420, 76:436], (320, 320))
     frame = np.concatenate([a, g], axis=1)
     return video.write_video(path, iter([frame] * n_frames), Fraction(25), (640, 320))
 

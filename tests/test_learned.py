@@ -26,7 +26,7 @@ from medswap.errors import ModelFileError  # noqa: E402
 from medswap.learned.modelfile import read_model_file, write_model_file  # noqa: E402
 from medswap.learned.train import TrainConfig, prepare_material, train  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.donors import _builtin_image  # noqa: E402
+from medswap.swap.donors import shipped_portrait  # noqa: E402
 from medswap.types import FaceStatus  # noqa: E402
 
 CONFIG = TrainConfig(size=64, steps=40, batch=8, checkpoint_every=20, material="direct")
@@ -34,7 +34,7 @@ CONFIG = TrainConfig(size=64, steps=40, batch=8, checkpoint_every=20, material="
 
 def hopper_clip(path, n_frames: int = 12, size: int = 320):
     """Grace Hopper's portrait, gently moving: a different person from the astronaut clip."""
-    image = cv2.resize(_builtin_image("grace_hopper")[40:440, 56:456], (300, 300))
+    image = cv2.resize(shipped_portrait("grace_hopper")[40:440, 56:456], (300, 300))
     frames = []
     for i in range(n_frames):
         m = cv2.getRotationMatrix2D((150, 150), 3 * np.sin(i / 3), size / 300)

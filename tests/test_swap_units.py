@@ -160,9 +160,9 @@ def test_default_donors_glasses_rim_is_painted_out_and_nothing_else():
     donor is still her (the lineup leaves the donor out of its gallery by her name)."""
     from medswap.faces.independent import DlibFaces, dlib_distance
     from medswap.faces.mesh import LEFT_EYE, RIGHT_EYE
-    from medswap.swap.donors import BROW_POINTS, _builtin_image, _mesh_of
+    from medswap.swap.donors import BROW_POINTS, _mesh_of, shipped_portrait
 
-    portrait, donor = _builtin_image("grace_hopper"), builtin_donor("grace_hopper")
+    portrait, donor = shipped_portrait("grace_hopper"), builtin_donor("grace_hopper")
     pts = _mesh_of(portrait, "grace_hopper")[:, :2]
     upper_lids = [246, 161, 160, 159, 158, 157, 173, 133, 362, 398, 384, 385, 386, 387, 388, 466]
     lid_x, lid_y = pts[upper_lids].T

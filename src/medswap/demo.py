@@ -19,14 +19,14 @@ from medswap import video
 from medswap.models import AUDIT_MODELS
 from medswap.models import require as require_models
 from medswap.pipeline import DEIDENTIFY_MODELS, DeidentifyResult, deidentify
-from medswap.swap.donors import _builtin_image
+from medswap.swap.donors import shipped_portrait
 
 log = logging.getLogger(__name__)
 
 
 def demo_frames(n_frames: int = 75, size: int = 384) -> list[np.ndarray]:
     """The astronaut portrait, cropped to her head and shoulders, with smooth small motion."""
-    image = _builtin_image("astronaut")[0:300, 80:380]  # head and shoulders
+    image = shipped_portrait("astronaut")[0:300, 80:380]  # head and shoulders
     frames = []
     for i in range(n_frames):
         t = i / n_frames * 2 * np.pi

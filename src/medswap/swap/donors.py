@@ -208,7 +208,12 @@ def donor_fade(donor: Donor, full: bool = False) -> ShutFade:
         mesher.close()
 
 
-def _builtin_image(name: str) -> np.ndarray:
+def shipped_portrait(name: str) -> np.ndarray:
+    """A built-in portrait as its package ships it (RGB), before anything the swap paints out.
+
+    Scenes for the demo and the tests are cut from these; :func:`builtin_image` is the portrait
+    as the swap draws it.
+    """
     if name == "astronaut":
         import skimage.data
 
@@ -301,7 +306,8 @@ def load_donor(spec: str | Path) -> Donor:
 
 
 def builtin_image(name: str) -> np.ndarray:
-    """A built-in donor's portrait as the swap draws it, without the rest of the donor.
+    """A built-in donor's portrait as the swap draws it, without the rest of the donor (its mesh
+    and shut-eye readings); :func:`shipped_portrait` is the file as shipped.
 
     Only a portrait whose glasses rim is painted out needs its face mesh for that (and the
     average is made from the others); the rest is the file as shipped, so a process that only
@@ -309,7 +315,7 @@ def builtin_image(name: str) -> np.ndarray:
     """
     if name == "average" or name in GLASSES_RIM_PAINTED_OUT:
         return builtin_donor(name).image
-    return _builtin_image(name)
+    return shipped_portrait(name)
 
 
 @cache
@@ -319,7 +325,7 @@ def builtin_donor(name: str = "average") -> Donor:
         return average_donor(
             [builtin_donor("astronaut"), builtin_donor("grace_hopper")], weights=AVERAGE_WEIGHTS
         )
-    image = _builtin_image(name)
+    image = shipped_portrait(name)
     if name in GLASSES_RIM_PAINTED_OUT:
         image = without_glasses_rim(image, _mesh_of(image, name))
     return Donor(name, image, _mesh_of(image, name))
