@@ -1,0 +1,142 @@
+"""What the online resting-shape estimate costs the face's expression (issues 19 and 23).
+
+Run from the repository root:
+    PYTHONPATH=src .venv/bin/python benchmarks/neutral_oracle.py [--donor astronaut] \
+        [--clips expression_a.mp4,...]
+
+The swap draws the donor's resting shape plus the patient's deformation from *their* resting
+shape, which is estimated while the video streams (``medswap.swap.neutral``: the median of the
+track's pose-normalised meshes so far). Early in a track that median rests on few frames, so an
+expression held then (raised brows, a smile) is taken into the resting shape for a while and
+drawn as rest: the output's expression fades in and out with the estimate. This benchmark
+measures by how much, against an oracle: each clip is swapped twice with the same donor,
+
+- ``online``: the product as it is, recording every shape the estimate is given;
+- ``whole-clip``: the resting shape fixed from the first frame to the median of all those
+  shapes (what the online estimate converges to at the end; not streamable as it stands),
+
+and the original and both swaps are read by models the swap does not use, as in
+``benchmarks/expression_detail.py``: blendshape ranges that agree, browInnerUp and jawOpen
+ranges, face measures within tolerance, blinks (mesh / dlib 68), and the brow signal of dlib 68
+(brow height above the upper lids, and above the eye corners, which blinks do not move): its
+range ratio and correlation with the original's. ``drift`` is how far the online estimate's
+brows wandered from their final place, at most, in inter-ocular distances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from expression_detail import BROWS, blinks, read  # noqa: E402
+from quick_keypoints import quick_series  # noqa: E402
+
+import medswap.swap.neutral as neutral_module  # noqa: E402
+from medswap.faces.mesh import inter_ocular_mesh  # noqa: E402
+from medswap.measures import agreement  # noqa: E402
+from medswap.pipeline import deidentify  # noqa: E402
+from medswap.swap.donors import BROW_POINTS, BUILTIN_DONORS, builtin_donor, load_donor  # noqa: E402
+
+CLIPS = "expression_a.mp4,expression_b.mp4,expression_c.mp4"
+CORNERS = [36, 39, 42, 45]
+
+
+def corner_brow_signal(path: Path) -> np.ndarray:
+    """Brow height above the eye corners per frame, in inter-ocular distances (dlib 68)."""
+    p = quick_series(path, dlib68=True).groups["face_dlib68"][:, :, :2]
+    iod = np.linalg.norm(p[:, 36] - p[:, 45], axis=1)
+    return (p[:, CORNERS, 1].mean(1) - p[:, BROWS, 1].mean(1)) / iod
+
+
+def compare(x: np.ndarray, y: np.ndarray) -> str:
+    """Range ratio (5th-95th percentile) and correlation of ``y`` against ``x``."""
+    n = min(len(x), len(y))
+    good = np.isfinite(x[:n]) & np.isfinite(y[:n])
+    x, y = x[:n][good], y[:n][good]
+    spread = np.ptp(np.percentile(y, [5, 95])) / max(np.ptp(np.percentile(x, [5, 95])), 1e-9)
+    return f"{spread:.2f}, {np.corrcoef(x, y)[0, 1]:.2f}"
+
+
+def swap(src: Path, out: Path, donor: str, fixed: np.ndarray | None) -> list[np.ndarray]:
+    """Swap ``src``; the shapes the resting estimate was given, and its estimates, in order.
+
+    With ``fixed``, every track's resting shape is ``fixed`` from the first frame (one track per
+    clip here)."""
+    original = neutral_module.NeutralShape.update
+    given, estimates = [], []
+
+    def update(self, shape):
+        estimate = original(self, shape)
+        if fixed is not None:
+            self._estimate = estimate = fixed
+        given.append(np.array(shape))
+        estimates.append(np.array(estimate))
+        return estimate
+
+    neutral_module.NeutralShape.update = update
+    try:
+        deidentify(src, out, donors=[donor])
+    finally:
+        neutral_module.NeutralShape.update = original
+    return given, estimates
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--donor", default="astronaut")
+    ap.add_argument("--clips", default=CLIPS)
+    ap.add_argument("--media", default=str(ROOT.parent / "shared" / "media" / "video"))
+    args = ap.parse_args()
+    donor = builtin_donor(args.donor) if args.donor in BUILTIN_DONORS else load_donor(args.donor)
+    iod = inter_ocular_mesh(donor.landmarks)
+    print(
+        "clip | neutral | blendshape ranges agree | browInnerUp | jawOpen | measures ok | "
+        "blinks mesh/dlib | brow over lids: range x, corr | brow over corners: range x, corr "
+        "| drift"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.clips.split(","):
+            src = Path(args.media) / name
+            values, shapes, brow = read(src)
+            corner = corner_brow_signal(src)
+            b = shapes["face"]["blendshapes"]
+            print(
+                f"{name} | original | - | {b['browInnerUp_range']:.2f} | "
+                f"{b['jawOpen_range']:.2f} | - | {blinks(values)} | - | - | -",
+                flush=True,
+            )
+            online = Path(tmp) / f"online_{name}"
+            given, estimates = swap(src, online, args.donor, None)
+            final = np.median(np.stack(given), axis=0)
+            drift = max(
+                abs(float((e[BROW_POINTS, 1] - final[BROW_POINTS, 1]).mean())) for e in estimates
+            )
+            whole = Path(tmp) / f"whole_{name}"
+            swap(src, whole, args.donor, final)
+            for label, out, d in (
+                ("online", online, f"{drift / iod:.3f}"),
+                ("whole-clip", whole, "0"),
+            ):
+                v2, s2, brow2 = read(out)
+                rows = agreement(shapes, s2)
+                held = [r for r in agreement(values, v2) if r["status"] in ("ok", "differs")]
+                a = s2["face"]["blendshapes"]
+                print(
+                    f"{name} | {label} | {sum(r['status'] == 'ok' for r in rows)}/{len(rows)} | "
+                    f"{a['browInnerUp_range']:.2f} | {a['jawOpen_range']:.2f} | "
+                    f"{sum(r['status'] == 'ok' for r in held)}/{len(held)} | {blinks(v2)} | "
+                    f"{compare(brow, brow2)} | {compare(corner, corner_brow_signal(out))} | {d}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
