@@ -2,7 +2,7 @@
 
 Run from the repository root:
     PYTHONPATH=src .venv/bin/python benchmarks/neutral_oracle.py [--donor astronaut] \
-        [--clips expression_a.mp4,...]
+        [--clips expression_a.mp4,...] [--lineup [--id-frames 16]]
 
 The swap draws the donor's resting shape plus the patient's deformation from *their* resting
 shape, which is estimated while the video streams (``medswap.swap.neutral``: the median of the
@@ -21,6 +21,10 @@ ranges, face measures within tolerance, blinks (mesh / dlib 68), and the brow si
 (brow height above the upper lids, and above the eye corners, which blinks do not move): its
 range ratio and correlation with the original's. ``drift`` is how far the online estimate's
 brows wandered from their final place, at most, in inter-ocular distances.
+
+With ``--lineup`` (default clips: every shared clip with a face) each pair of swaps is judged
+for privacy instead, as ``benchmarks/lineup.py --id-frames N`` judges one: rank-1 without the
+donor and re-identified frames, dlib / SFace, on ``--id-frames`` frames spread over the clip.
 """
 
 from __future__ import annotations
@@ -94,7 +98,12 @@ def main() -> None:
     ap.add_argument("--donor", default="astronaut")
     ap.add_argument("--clips", default=CLIPS)
     ap.add_argument("--media", default=str(ROOT.parent / "shared" / "media" / "video"))
+    ap.add_argument("--lineup", action="store_true", help="privacy of both swaps instead")
+    ap.add_argument("--id-frames", type=int, default=16)
     args = ap.parse_args()
+    if args.lineup:
+        lineup(args)
+        return
     donor = builtin_donor(args.donor) if args.donor in BUILTIN_DONORS else load_donor(args.donor)
     iod = inter_ocular_mesh(donor.landmarks)
     print(
@@ -134,6 +143,33 @@ def main() -> None:
                     f"{a['browInnerUp_range']:.2f} | {a['jawOpen_range']:.2f} | "
                     f"{sum(r['status'] == 'ok' for r in held)}/{len(held)} | {blinks(v2)} | "
                     f"{compare(brow, brow2)} | {compare(corner, corner_brow_signal(out))} | {d}",
+                    flush=True,
+                )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def lineup(args: argparse.Namespace) -> None:
+    """Rank-1 without the donor and re-identified frames of both swaps, clip by clip."""
+    from conftest import FACE_CLIPS
+    from lineup import identity
+
+    clips = FACE_CLIPS if args.clips == CLIPS else args.clips.split(",")
+    print("clip | resting shape | rank-1 dlib | rank-1 SFace | re-id dlib | re-id SFace")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in clips:
+            src = Path(args.media) / name
+            online = Path(tmp) / f"online_{Path(name).stem}.mp4"
+            given, _ = swap(src, online, args.donor, None)
+            whole = Path(tmp) / f"whole_{Path(name).stem}.mp4"
+            swap(src, whole, args.donor, np.median(np.stack(given), axis=0))
+            for label, out in (("as streamed", online), ("whole clip", whole)):
+                rank1, reid, _ = identity(src, out, [args.donor], 1, args.id_frames, None)
+                print(
+                    f"{name} | {label} | {_percent(rank1.get('dlib'))} | "
+                    f"{_percent(rank1.get('sface'))} | {reid.get('dlib')} | {reid.get('sface')}",
                     flush=True,
                 )
 
