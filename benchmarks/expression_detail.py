@@ -11,8 +11,9 @@ the same run); then for each ``--detail`` value the clip is swapped with the def
   not use; within 5 % or 0.05, as ``agreement`` judges), and browInnerUp / jawOpen ranges;
 - the clinical face measures within their tolerances (``measure_set`` on face mesh and dlib 68),
   with blink counts on both;
-- the brow signal read by dlib 68 (brow height above the eyes, in inter-ocular distances): its
-  range ratio and its frame-by-frame correlation with the original's.
+- the brow signal read by dlib 68 (brow height above the upper lids, and above the eye corners,
+  which blinks do not move; in inter-ocular distances): its range ratio and its frame-by-frame
+  correlation with the original's.
 """
 
 from __future__ import annotations
@@ -38,21 +39,36 @@ from medswap.pipeline import deidentify  # noqa: E402
 from medswap.swap.engine import SwapSettings  # noqa: E402
 
 CLIPS = "expression_a.mp4,expression_b.mp4,expression_c.mp4"
-#: dlib 68: brows, and the eyes' upper lids.
-BROWS, LIDS = list(range(17, 27)), [37, 38, 43, 44]
+#: dlib 68: brows, the eyes' upper lids, and the eye corners.
+BROWS, LIDS, CORNERS = list(range(17, 27)), [37, 38, 43, 44], [36, 39, 42, 45]
 
 
-def brow_signal(series) -> np.ndarray:
-    """Brow height above the upper lids per frame, in inter-ocular distances (dlib 68)."""
+def brow_signals(series) -> dict[str, np.ndarray]:
+    """Brow height per frame, in inter-ocular distances (dlib 68), above the upper lids
+    (``lids``) and above the eye corners (``corners``: a blink does not move it)."""
     p = series.groups["face_dlib68"][:, :, :2]
     iod = np.linalg.norm(p[:, 36] - p[:, 45], axis=1)
-    return (p[:, LIDS, 1].mean(1) - p[:, BROWS, 1].mean(1)) / iod
+    brows = p[:, BROWS, 1].mean(1)
+    return {
+        "lids": (p[:, LIDS, 1].mean(1) - brows) / iod,
+        "corners": (p[:, CORNERS, 1].mean(1) - brows) / iod,
+    }
 
 
-def read(path: Path) -> tuple[dict, dict, np.ndarray]:
+def compare_signals(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Range ratio (5th to 95th percentile) and correlation of ``y`` against ``x``."""
+    n = min(len(x), len(y))
+    good = np.isfinite(x[:n]) & np.isfinite(y[:n])
+    x, y = x[:n][good], y[:n][good]
+    spread = np.ptp(np.percentile(y, [5, 95])) / max(np.ptp(np.percentile(x, [5, 95])), 1e-9)
+    corr = float(np.corrcoef(x, y)[0, 1]) if len(x) > 2 else float("nan")
+    return float(spread), corr
+
+
+def read(path: Path) -> tuple[dict, dict, dict[str, np.ndarray]]:
     series = quick_series(path, dlib68=True)
     shapes = {"face": {"blendshapes": blendshape_ranges(blendshape_series(path)).values}}
-    return measure_set(series).values, shapes, brow_signal(series)
+    return measure_set(series).values, shapes, brow_signals(series)
 
 
 def blinks(values: dict) -> str:
@@ -70,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     print(
         "clip | detail | blendshape ranges agree | browInnerUp | jawOpen | measures ok | "
-        "blinks mesh/dlib | brow range x | brow corr | swap s"
+        "blinks mesh/dlib | brow range x | brow corr | over eye corners: range x, corr | swap s"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.clips.split(","):
@@ -89,7 +105,8 @@ def main() -> None:
             b = shapes["face"]["blendshapes"]
             print(
                 f"{name} | original | - | {b['browInnerUp_range']:.2f} | "
-                f"{b['jawOpen_range']:.2f} | - | {blinks(values)} | - | - | read {anchor:.0f} s",
+                f"{b['jawOpen_range']:.2f} | - | {blinks(values)} | - | - | - | "
+                f"read {anchor:.0f} s",
                 flush=True,
             )
             for d in args.detail:
@@ -103,18 +120,13 @@ def main() -> None:
                 ok = sum(r["status"] == "ok" for r in rows)
                 held = [r for r in agreement(values, v2) if r["status"] in ("ok", "differs")]
                 m_ok = sum(r["status"] == "ok" for r in held)
-                n = min(len(brow), len(brow2))
-                good = np.isfinite(brow[:n]) & np.isfinite(brow2[:n])
-                x, y = brow[:n][good], brow2[:n][good]
-                rng = np.ptp(np.percentile(y, [5, 95])) / max(
-                    np.ptp(np.percentile(x, [5, 95])), 1e-9
-                )
-                corr = float(np.corrcoef(x, y)[0, 1]) if len(x) > 2 else float("nan")
+                rng, corr = compare_signals(brow["lids"], brow2["lids"])
+                c_rng, c_corr = compare_signals(brow["corners"], brow2["corners"])
                 a = s2["face"]["blendshapes"]
                 print(
                     f"{name} | {d:g} | {ok}/{len(rows)} | {a['browInnerUp_range']:.2f} | "
                     f"{a['jawOpen_range']:.2f} | {m_ok}/{len(held)} | {blinks(v2)} | "
-                    f"{rng:.2f} | {corr:.2f} | {took:.0f}",
+                    f"{rng:.2f} | {corr:.2f} | {c_rng:.2f}, {c_corr:.2f} | {took:.0f}",
                     flush=True,
                 )
 

@@ -40,8 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from expression_detail import BROWS, blinks, read  # noqa: E402
-from quick_keypoints import quick_series  # noqa: E402
+from expression_detail import blinks, compare_signals, read  # noqa: E402
 
 import medswap.swap.neutral as neutral_module  # noqa: E402
 from medswap.faces.mesh import inter_ocular_mesh  # noqa: E402
@@ -50,23 +49,11 @@ from medswap.pipeline import deidentify  # noqa: E402
 from medswap.swap.donors import BROW_POINTS, BUILTIN_DONORS, builtin_donor, load_donor  # noqa: E402
 
 CLIPS = "expression_a.mp4,expression_b.mp4,expression_c.mp4"
-CORNERS = [36, 39, 42, 45]
-
-
-def corner_brow_signal(path: Path) -> np.ndarray:
-    """Brow height above the eye corners per frame, in inter-ocular distances (dlib 68)."""
-    p = quick_series(path, dlib68=True).groups["face_dlib68"][:, :, :2]
-    iod = np.linalg.norm(p[:, 36] - p[:, 45], axis=1)
-    return (p[:, CORNERS, 1].mean(1) - p[:, BROWS, 1].mean(1)) / iod
 
 
 def compare(x: np.ndarray, y: np.ndarray) -> str:
-    """Range ratio (5th-95th percentile) and correlation of ``y`` against ``x``."""
-    n = min(len(x), len(y))
-    good = np.isfinite(x[:n]) & np.isfinite(y[:n])
-    x, y = x[:n][good], y[:n][good]
-    spread = np.ptp(np.percentile(y, [5, 95])) / max(np.ptp(np.percentile(x, [5, 95])), 1e-9)
-    return f"{spread:.2f}, {np.corrcoef(x, y)[0, 1]:.2f}"
+    """Range ratio and correlation of ``y`` against ``x``, as printed."""
+    return "{:.2f}, {:.2f}".format(*compare_signals(x, y))
 
 
 def swap(src: Path, out: Path, donor: str, fixed: np.ndarray | None) -> list[np.ndarray]:
@@ -115,7 +102,6 @@ def main() -> None:
         for name in args.clips.split(","):
             src = Path(args.media) / name
             values, shapes, brow = read(src)
-            corner = corner_brow_signal(src)
             b = shapes["face"]["blendshapes"]
             print(
                 f"{name} | original | - | {b['browInnerUp_range']:.2f} | "
@@ -142,7 +128,8 @@ def main() -> None:
                     f"{name} | {label} | {sum(r['status'] == 'ok' for r in rows)}/{len(rows)} | "
                     f"{a['browInnerUp_range']:.2f} | {a['jawOpen_range']:.2f} | "
                     f"{sum(r['status'] == 'ok' for r in held)}/{len(held)} | {blinks(v2)} | "
-                    f"{compare(brow, brow2)} | {compare(corner, corner_brow_signal(out))} | {d}",
+                    f"{compare(brow['lids'], brow2['lids'])} | "
+                    f"{compare(brow['corners'], brow2['corners'])} | {d}",
                     flush=True,
                 )
 
