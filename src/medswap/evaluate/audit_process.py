@@ -66,14 +66,18 @@ class AuditProcess:
 
     def __init__(self) -> None:
         self.pool: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._workers: list[multiprocessing.process.BaseProcess] = []
 
     def __enter__(self) -> AuditProcess:
         if multiprocessing.current_process().daemon:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medswap-dlib")
+            self.pool.submit(_warm_up)
         else:
             ctx = multiprocessing.get_context("spawn")
+            before = set(multiprocessing.active_children())
             self.pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        self.pool.submit(_warm_up)
+            self.pool.submit(_warm_up)  # the executor starts its worker here
+            self._workers = [p for p in multiprocessing.active_children() if p not in before]
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -81,11 +85,13 @@ class AuditProcess:
             return
         if exc_type is not None:
             # A run that failed (a bad donor image, say) answers at once instead of after
-            # dlib's warm-up: the process is stopped, not waited for.
-            for proc in list(getattr(self.pool, "_processes", {}).values()):
+            # dlib's warm-up: the worker is stopped, not waited for. (The executor does not
+            # name its workers; they are the children that appeared as it started.)
+            for proc in self._workers:
                 proc.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = None
+        self._workers = []
 
 
 def gallery_and_donors(
