@@ -54,6 +54,7 @@ from medswap.evaluate.privacy import (  # noqa: E402
     default_gallery,
     enrol,
     identify,
+    load_donors,
     mean_descriptor,
     overlap,
     verify,
@@ -214,8 +215,11 @@ def ablate_clip(
     finally:
         mesher.close()
     rows = []
+    # The donors' descriptors too, so that the lineup also leaves out every gallery identity a
+    # recogniser takes for a donor (a morph of gallery faces, a variant under another name).
+    records = load_donors(donors, analyser)
     for (k, region), s in scans.items():
-        ident = identify(s, template, gallery, donors)
+        ident = identify(s, template, gallery, donors, records)
         ver, _ = verify(s)
         rank1 = {r: v.get("rank1_rate_without_donors") for r, v in ident["recognisers"].items()}
         reid = {r: ver[r]["frames_reidentified"] for r in RECOGNISERS}

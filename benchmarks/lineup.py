@@ -67,7 +67,7 @@ from medswap import video  # noqa: E402
 from medswap.faces.independent import DlibFaces  # noqa: E402
 from medswap.faces.track import iou  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.donors import DEFAULT_DONOR  # noqa: E402
+from medswap.swap.donors import BUILTIN_DONORS, DEFAULT_DONOR  # noqa: E402
 from medswap.swap.engine import SwapSettings  # noqa: E402
 
 
@@ -243,8 +243,12 @@ def main() -> None:
             used = sorted({f.donor for o in r.frames for f in o.faces if f.donor})
             tried = [x["audit"] for x in r.donor_retries]
             margins = (r.gate or {}).get("donor_margin", {})
+            # The donors as given (a path stays a path, so its descriptors can be read), and
+            # any built-in portrait the gate moved to.
+            given = list(args.donor or [])
+            judged = given + [u for u in used if u in BUILTIN_DONORS and u not in given]
             rank1, reid, leaks = identity(
-                src, out, used or args.donor or [], args.stride, args.id_frames, args.max_frames
+                src, out, judged, args.stride, args.id_frames, args.max_frames
             )
             used = [f"{u} ({margins[u]:.2f})" if u in margins else u for u in used]
             m = (

@@ -227,7 +227,7 @@ def test_the_lineup_leaves_out_a_gallery_face_the_donor_resembles_whatever_its_f
     entry; that entry must go too, or it stays as a decoy that takes rank-1 from the patient.
     Descriptors are the shipped gallery's (real dlib and SFace readings); the output face is a
     mix of the donor's and the patient's, as a swap that keeps some of the patient would give."""
-    from medswap.evaluate.privacy import Gallery, default_gallery
+    from medswap.evaluate.privacy import Gallery, default_gallery, identify
     from medswap.evaluate.privacy.judge import Judge
     from medswap.evaluate.privacy.recognisers import FaceRecord
     from medswap.evaluate.privacy.scanning import FrameScan
@@ -242,16 +242,20 @@ def test_the_lineup_leaves_out_a_gallery_face_the_donor_resembles_whatever_its_f
     mix["sface"] /= np.linalg.norm(mix["sface"])
     template = {"dlib": patient.dlib, "sface": patient.sface}
 
+    box = np.array([100.0, 100.0, 300.0, 300.0])  # the same place in both frames
+    original = FaceRecord(box, ("yunet",), patient.dlib, patient.sface)
+    output = FaceRecord(box.copy(), ("yunet",), mix["dlib"], mix["sface"])
+    scan = FrameScan(0, 0.0, True, original, [output])
+
+    def rates(ident: dict) -> dict:
+        rank1 = {r: v["rank1_rate_without_donors"] for r, v in ident["recognisers"].items()}
+        return {"chance": ident["chance_rank1_without_donors"], "rank1": rank1}
+
     def lineup(donor_name: str, described: bool = True) -> dict:
         donors = {donor_name: record} if described else {}
         judge = Judge(template, gallery, donors, [donor_name])
-        box = np.array([100.0, 100.0, 300.0, 300.0])  # the same place in both frames
-        original = FaceRecord(box, ("yunet",), patient.dlib, patient.sface)
-        output = FaceRecord(box.copy(), ("yunet",), mix["dlib"], mix["sface"])
-        judge.add(FrameScan(0, 0.0, True, original, [output]))
-        ident = judge.identification()
-        rates = {r: v["rank1_rate_without_donors"] for r, v in ident["recognisers"].items()}
-        return {"chance": ident["chance_rank1_without_donors"], "rank1": rates}
+        judge.add(scan)
+        return rates(judge.identification())
 
     by_name, by_file = lineup("astronaut"), lineup("astronaut_grace_lips_0.04")
     assert by_name["chance"] == round(1 / len(gallery.identities), 4)  # the donor out, patient in
@@ -261,3 +265,7 @@ def test_the_lineup_leaves_out_a_gallery_face_the_donor_resembles_whatever_its_f
     decoy = lineup("astronaut_grace_lips_0.04", described=False)
     assert decoy["chance"] == round(1 / (len(gallery.identities) + 1), 4)
     assert decoy["rank1"]["sface"] == 0.0
+    # identify() (the benchmarks' lineup) leaves the decoy out too once given the descriptors.
+    name = "astronaut_grace_lips_0.04"
+    assert rates(identify([scan], template, gallery, [name], {name: record})) == by_file
+    assert rates(identify([scan], template, gallery, [name])) == decoy

@@ -303,6 +303,7 @@ def identify(
     template: dict[str, np.ndarray],
     gallery: Gallery,
     donor_names: Sequence[str] = (),
+    donors: Mapping[str, FaceRecord] | None = None,
 ) -> dict:
     """Rank-1 and rank-5 rates of the patient among gallery identities, for the output faces.
 
@@ -316,9 +317,11 @@ def identify(
     patient's rank-1 rate look safe by construction. An attacker's short list of candidate
     patients does not contain the donor, so ``rank1_rate_without_donors`` ranks the patient
     among the gallery identities not named in ``donor_names``, against its own chance rate:
-    the audit's headline lineup figure.
+    the audit's headline lineup figure. With the ``donors``' descriptors, every gallery identity
+    that either recogniser takes for a donor is left out too (a morph or variant of a gallery
+    face would otherwise stay in as a decoy that the output resembles).
     """
-    judge = Judge(template, gallery, donor_names=donor_names)
+    judge = Judge(template, gallery, donors, donor_names=donor_names)
     for s in scans:
         judge.add(s, leaks=[])
     return judge.identification()
