@@ -22,7 +22,7 @@ import numpy as np
 
 from medswap.faces.independent import DlibFaces
 from medswap.faces.mesh import FaceMesher, inter_ocular_mesh
-from medswap.swap.donors import BROW_POINTS, BUILTIN_DONORS, builtin_donor, load_donor
+from medswap.swap.donors import BROW_POINTS, BUILTIN_DONORS, load_donor
 from medswap.swap.geometry import apply_maps, triangulate, warp_maps
 
 RAISES = (0.05, 0.10, 0.15)
@@ -71,7 +71,7 @@ def main() -> None:
     readers = Readers()
     print("donor | raise (iod) | mesh sees | dlib sees")
     for spec in args.donor:
-        donor = builtin_donor(spec) if spec in BUILTIN_DONORS else load_donor(spec)
+        donor = load_donor(spec)  # a built-in name or an image file
         image, lm = donor.image, donor.landmarks
         h, w = image.shape[:2]
         iod = inter_ocular_mesh(lm)

@@ -46,7 +46,7 @@ import medswap.swap.neutral as neutral_module  # noqa: E402
 from medswap.faces.mesh import inter_ocular_mesh  # noqa: E402
 from medswap.measures import agreement  # noqa: E402
 from medswap.pipeline import deidentify  # noqa: E402
-from medswap.swap.donors import BROW_POINTS, BUILTIN_DONORS, builtin_donor, load_donor  # noqa: E402
+from medswap.swap.donors import BROW_POINTS, load_donor  # noqa: E402
 
 CLIPS = "expression_a.mp4,expression_b.mp4,expression_c.mp4"
 
@@ -56,7 +56,9 @@ def compare(x: np.ndarray, y: np.ndarray) -> str:
     return "{:.2f}, {:.2f}".format(*compare_signals(x, y))
 
 
-def swap(src: Path, out: Path, donor: str, fixed: np.ndarray | None) -> list[np.ndarray]:
+def swap(
+    src: Path, out: Path, donor: str, fixed: np.ndarray | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Swap ``src``; the shapes the resting estimate was given, and its estimates, in order.
 
     With ``fixed``, every track's resting shape is ``fixed`` from the first frame (one track per
@@ -91,7 +93,7 @@ def main() -> None:
     if args.lineup:
         lineup(args)
         return
-    donor = builtin_donor(args.donor) if args.donor in BUILTIN_DONORS else load_donor(args.donor)
+    donor = load_donor(args.donor)  # a built-in name or an image file
     iod = inter_ocular_mesh(donor.landmarks)
     print(
         "clip | neutral | blendshape ranges agree | browInnerUp | jawOpen | measures ok | "
