@@ -2,7 +2,7 @@
 
 Run from the repository root:
     PYTHONPATH=src .venv/bin/python benchmarks/neutral_oracle.py [--donor astronaut] \
-        [--clips expression_a.mp4,...] [--lineup [--id-frames 16]]
+        [--clips expression_a.mp4,...] [--relaxed jaw|jaw+brows] [--lineup [--id-frames 16]]
 
 The swap draws the donor's resting shape plus the patient's deformation from *their* resting
 shape, which is estimated while the video streams (``medswap.swap.neutral``: the median of the
@@ -14,6 +14,11 @@ measures by how much, against an oracle: each clip is swapped twice with the sam
 - ``online``: the product as it is, recording every shape the estimate is given;
 - ``whole-clip``: the resting shape fixed from the first frame to the median of all those
   shapes (what the online estimate converges to at the end; not streamable as it stands),
+- with ``--relaxed jaw`` or ``--relaxed jaw+brows`` instead: streamable like ``online``, but
+  the median of only the samples in which the face is relaxed, the jaw no more open (and the
+  brows no higher above the eye corners) than their medians over the samples: a resting face
+  has its jaw closed and its brows down, and an expression held for most of a clip (raised
+  brows, an open mouth) would otherwise be taken for rest,
 
 and the original and both swaps are read by models the swap does not use, as in
 ``benchmarks/expression_detail.py``: blendshape ranges that agree, browInnerUp and jawOpen
@@ -56,20 +61,45 @@ def compare(x: np.ndarray, y: np.ndarray) -> str:
     return "{:.2f}, {:.2f}".format(*compare_signals(x, y))
 
 
+#: Mesh points: the eye corners (rigid: a blink does not move them) and the chin.
+EYE_CORNERS = [33, 133, 362, 263]
+CHIN = 152
+
+
+def relaxed(samples: list[np.ndarray], brows: bool) -> np.ndarray:
+    """The median of the pose-normalised ``samples`` in which the jaw is no more open (the
+    chin no lower) than its median, and with ``brows`` the brows no higher above the eye
+    corners than theirs; all samples when fewer than 3 are left."""
+    s = np.stack(samples)
+    keep = s[:, CHIN, 1] <= np.median(s[:, CHIN, 1])  # image y grows downwards
+    if brows:
+        height = s[:, EYE_CORNERS, 1].mean(1) - s[:, BROW_POINTS, 1].mean(1)
+        keep &= height <= np.median(height)
+    return np.median(s[keep] if keep.sum() >= 3 else s, axis=0)
+
+
 def swap(
-    src: Path, out: Path, donor: str, fixed: np.ndarray | None
+    src: Path,
+    out: Path,
+    donor: str,
+    fixed: np.ndarray | None,
+    relax: str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Swap ``src``; the shapes the resting estimate was given, and its estimates, in order.
 
     With ``fixed``, every track's resting shape is ``fixed`` from the first frame (one track per
-    clip here)."""
+    clip here). With ``relax`` ("jaw" or "jaw+brows"), each estimate is :func:`relaxed` of the
+    estimate's own samples instead of their median."""
     original = neutral_module.NeutralShape.update
     given, estimates = [], []
 
     def update(self, shape):
+        before = self.estimate
         estimate = original(self, shape)
         if fixed is not None:
             self._estimate = estimate = fixed
+        elif relax is not None and estimate is not before:  # a sample was taken
+            self._estimate = estimate = relaxed(self._samples, brows=relax == "jaw+brows")
         given.append(np.array(shape))
         estimates.append(np.array(estimate))
         return estimate
@@ -82,6 +112,11 @@ def swap(
     return given, estimates
 
 
+def brow_drift(estimates: list[np.ndarray], final: np.ndarray) -> float:
+    """How far the estimates' brows were from ``final``'s, at most (pixels of the donor)."""
+    return max(abs(float((e[BROW_POINTS, 1] - final[BROW_POINTS, 1]).mean())) for e in estimates)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--donor", default="astronaut")
@@ -89,6 +124,11 @@ def main() -> None:
     ap.add_argument("--media", default=str(ROOT.parent / "shared" / "media" / "video"))
     ap.add_argument("--lineup", action="store_true", help="privacy of both swaps instead")
     ap.add_argument("--id-frames", type=int, default=16)
+    ap.add_argument(
+        "--relaxed",
+        choices=("jaw", "jaw+brows"),
+        help="against the relaxed online estimate instead of the whole-clip oracle",
+    )
     args = ap.parse_args()
     if args.lineup:
         lineup(args)
@@ -113,14 +153,16 @@ def main() -> None:
             online = Path(tmp) / f"online_{name}"
             given, estimates = swap(src, online, args.donor, None)
             final = np.median(np.stack(given), axis=0)
-            drift = max(
-                abs(float((e[BROW_POINTS, 1] - final[BROW_POINTS, 1]).mean())) for e in estimates
-            )
-            whole = Path(tmp) / f"whole_{name}"
-            swap(src, whole, args.donor, final)
+            other = Path(tmp) / f"other_{name}"
+            if args.relaxed:
+                _, relaxed_estimates = swap(src, other, args.donor, None, args.relaxed)
+                other_drift = f"{brow_drift(relaxed_estimates, relaxed_estimates[-1]) / iod:.3f}"
+            else:
+                swap(src, other, args.donor, final)
+                other_drift = "0"
             for label, out, d in (
-                ("online", online, f"{drift / iod:.3f}"),
-                ("whole-clip", whole, "0"),
+                ("online", online, f"{brow_drift(estimates, final) / iod:.3f}"),
+                (f"relaxed: {args.relaxed}" if args.relaxed else "whole-clip", other, other_drift),
             ):
                 v2, s2, brow2 = read(out)
                 rows = agreement(shapes, s2)
@@ -152,9 +194,13 @@ def lineup(args: argparse.Namespace) -> None:
             src = Path(args.media) / name
             online = Path(tmp) / f"online_{Path(name).stem}.mp4"
             given, _ = swap(src, online, args.donor, None)
-            whole = Path(tmp) / f"whole_{Path(name).stem}.mp4"
-            swap(src, whole, args.donor, np.median(np.stack(given), axis=0))
-            for label, out in (("as streamed", online), ("whole clip", whole)):
+            other = Path(tmp) / f"other_{Path(name).stem}.mp4"
+            if args.relaxed:
+                swap(src, other, args.donor, None, args.relaxed)
+            else:
+                swap(src, other, args.donor, np.median(np.stack(given), axis=0))
+            second = f"relaxed: {args.relaxed}" if args.relaxed else "whole clip"
+            for label, out in (("as streamed", online), (second, other)):
                 rank1, reid, _ = identity(src, out, [args.donor], 1, args.id_frames, None)
                 print(
                     f"{name} | {label} | {_percent(rank1.get('dlib'))} | "
