@@ -1,16 +1,25 @@
 """Face motion kept by de-identification, on every shared face clip: the "before" column.
 
     PYTHONPATH=src .venv/bin/python benchmarks/motion_utility.py [--clips a.mp4,b.mp4]
-        [--methods reencode,swap,blur] [--tag before] [--prepare-only]
+        [--methods readers,reencode,swap,default,blur] [--tag before] [--prepare-only]
 
 For each clip the original is compared with its re-encode (the floor: the same pixels through
-the encoder once), the default swap (``medswap deidentify --no-audit``) and blur
-(``--method blur``), by :func:`medswap.evaluate.motion.compare_motion`: the NME of landmark
-displacements from each face's own neutral shape, the per-point trajectory correlation
-(all moving points, and the expressive ones: eyes, brows, mouth), the amplitude ratio, and
-blink onsets and mouth openings matched within 100 ms, all on dlib's 68 points (which the
-swap does not use); the mesh's displacement NME and blink onsets beside them. The
-de-identified videos and every keypoint file are cached under ``.bench/motion/<tag>/`` so a
+the encoder once), the default swap without the audit (``medswap deidentify --no-audit``: behind
+grace_hopper), blur (``--method blur``), and with ``default`` the command line's default run
+(audited: behind astronaut, or the next donor where she is too near the patient), by
+:func:`medswap.evaluate.motion.compare_motion`: the NME of landmark displacements from each
+face's own neutral shape, the per-point trajectory correlation (all moving points, and the
+expressive ones: eyes, brows, mouth), the amplitude ratio, and blink onsets and mouth openings
+matched within 100 ms, all on dlib's 68 points (which the swap does not use); the mesh's
+displacement NME and blink onsets beside them.
+
+``readers`` (first, with ``--methods readers,...``) is not a method: it compares dlib's 68 points
+on the original with the face mesh's 68 matching points (:data:`MESH_AS_DLIB68`) on the same
+original, with the same figures. Two readers of the same pixels agree only as far as what they
+read is motion rather than each reader's own jitter, and a swap is read on new pixels, with
+new jitter: so this row estimates what any texture-changing method could reach on the clip
+against dlib on the original, where the re-encode (the same pixels, the same jitter) cannot.
+The de-identified videos and every keypoint file are cached under ``.bench/motion/<tag>/`` so a
 re-run only recomputes the figures; delete the folder (or use another ``--tag``) after
 changing the swap.
 """
@@ -22,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +46,23 @@ from medswap.video import reencode  # noqa: E402
 
 METHODS = ("reencode", "swap", "blur")
 
+#: For each of dlib's 68 points, the face mesh point at the same place on the face (median
+#: distance 0.02-0.03 of the inter-ocular distance on the shared clips; up to 0.19 on the jaw
+#: line and the brows' ends, which the two models draw differently).
+MESH_AS_DLIB68 = (
+    *(162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389),
+    *(71, 63, 105, 66, 107, 336, 296, 334, 293, 301),
+    *(168, 197, 5, 4, 75, 97, 2, 326, 305),
+    *(33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380),
+    *(61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87),
+)
+
+
+def mesh_read_as_dlib68(series: KeypointSeries) -> KeypointSeries:
+    """``series`` with dlib's 68 points replaced by the face mesh's matching points."""
+    groups = dict(series.groups, face_dlib68=series.groups["face_mesh"][:, list(MESH_AS_DLIB68)])
+    return replace(series, groups=groups)
+
 
 def make_output(clip: Path, method: str, out: Path) -> None:
     """The de-identified (or re-encoded) clip, made once by the product's own CLI."""
@@ -45,7 +72,10 @@ def make_output(clip: Path, method: str, out: Path) -> None:
         reencode(clip, out)
         return
     cmd = [sys.executable, "-m", "medswap.cli", "deidentify", "-q", str(clip), "-o", str(out)]
-    cmd += ["--no-audit", "--overwrite"] + (["--method", method] if method != "swap" else [])
+    if method == "default":  # the command line's default run: audited, its donor chosen
+        cmd += ["--overwrite"]
+    else:
+        cmd += ["--no-audit", "--overwrite"] + (["--method", method] if method != "swap" else [])
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     subprocess.run(cmd, check=True, env=env)
 
@@ -97,9 +127,12 @@ def main() -> None:
         t0 = time.perf_counter()
         orig = keypoints(clip, cache / f"{stem}.original.parquet")
         for method in methods:
-            out = cache / f"{stem}.{method}.mp4"
-            make_output(clip, method, out)
-            deid = keypoints(out, cache / f"{stem}.{method}.parquet")
+            if method == "readers":
+                deid = mesh_read_as_dlib68(orig)
+            else:
+                out = cache / f"{stem}.{method}.mp4"
+                make_output(clip, method, out)
+                deid = keypoints(out, cache / f"{stem}.{method}.parquet")
             if args.prepare_only:
                 continue
             m = compare_motion(orig, deid)
