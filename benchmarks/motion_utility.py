@@ -14,11 +14,13 @@ matched within 100 ms, all on dlib's 68 points (which the swap does not use); th
 displacement NME and blink onsets beside them.
 
 ``readers`` (first, with ``--methods readers,...``) is not a method: it compares dlib's 68 points
-on the original with the face mesh's 68 matching points (:data:`MESH_AS_DLIB68`) on the same
-original, with the same figures. Two readers of the same pixels agree only as far as what they
-read is motion rather than each reader's own jitter, and a swap is read on new pixels, with
-new jitter: so this row estimates what any texture-changing method could reach on the clip
-against dlib on the original, where the re-encode (the same pixels, the same jitter) cannot.
+on the original with the face mesh's 68 matching points (``DLIB68_ON_MESH``) on the same
+original, with the same figures (the displacement figures are those of
+:func:`medswap.evaluate.motion.readers`, which every evaluation now reports). Two readers of the
+same pixels agree only as far as what they read is motion rather than each reader's own jitter,
+and a swap is read on new pixels, with new jitter: so this row estimates what any
+texture-changing method could reach on the clip against dlib on the original, where the
+re-encode (the same pixels, the same jitter) cannot.
 The de-identified videos and every keypoint file are cached under ``.bench/motion/<tag>/`` so a
 re-run only recomputes the figures; delete the folder (or use another ``--tag``) after
 changing the swap.
@@ -40,27 +42,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import FACE_CLIPS, VIDEOS  # noqa: E402
 
 from medswap.errors import MedswapError  # noqa: E402
+from medswap.faces.mesh import DLIB68_ON_MESH  # noqa: E402
 from medswap.keypoints import extract_keypoints, load_keypoints, save_keypoints  # noqa: E402
 from medswap.types import KeypointSeries  # noqa: E402
 from medswap.video import reencode  # noqa: E402
 
 METHODS = ("reencode", "swap", "blur")
 
-#: For each of dlib's 68 points, the face mesh point at the same place on the face (median
-#: distance 0.02-0.03 of the inter-ocular distance on the shared clips; up to 0.19 on the jaw
-#: line and the brows' ends, which the two models draw differently).
-MESH_AS_DLIB68 = (
-    *(162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389),
-    *(71, 63, 105, 66, 107, 336, 296, 334, 293, 301),
-    *(168, 197, 5, 4, 75, 97, 2, 326, 305),
-    *(33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380),
-    *(61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87),
-)
-
 
 def mesh_read_as_dlib68(series: KeypointSeries) -> KeypointSeries:
     """``series`` with dlib's 68 points replaced by the face mesh's matching points."""
-    groups = dict(series.groups, face_dlib68=series.groups["face_mesh"][:, list(MESH_AS_DLIB68)])
+    groups = dict(series.groups, face_dlib68=series.groups["face_mesh"][:, list(DLIB68_ON_MESH)])
     return replace(series, groups=groups)
 
 

@@ -8,6 +8,7 @@ shape, damped, or with a blink taken out. One test runs on a real shared clip.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,9 +20,12 @@ from medswap.evaluate.motion import (
     compare_displacements,
     compare_motion,
     head_frame,
+    readers,
 )
 from medswap.evaluate.motion_events import match_events
+from medswap.faces.mesh import DLIB68_ON_MESH
 from medswap.keypoints.schema import EvalGroup
+from medswap.report.motion import motion_verdict
 from medswap.report.sections import evaluation_sections, evaluation_verdict
 from medswap.studies.invariance import write_tables
 from medswap.types import KeypointSeries
@@ -230,6 +234,47 @@ def test_tables_and_report_show_motion_and_say_why_a_group_is_missing(original, 
     assert "blink onsets" in html and "n/a" in html
     verdict = " ".join(evaluation_verdict(result))
     assert "blink onsets 2 of 3 matched within 100 ms (2 in the copy)" in verdict
+
+
+def with_mesh_reading(s: KeypointSeries, reading: KeypointSeries, seed: int) -> KeypointSeries:
+    """``s`` with a face mesh whose points at ``DLIB68_ON_MESH`` are ``reading``'s dlib 68
+    points, with a jitter of their own (0.002 of the face, as the series' own)."""
+    mesh = np.full((N, 478, 3), np.nan)
+    xy = reading.groups["face_dlib68"][..., :2]
+    jitter = np.random.default_rng(seed).normal(0, 0.2, xy.shape)  # pixels: 100 a face unit
+    mesh[:, list(DLIB68_ON_MESH), :2] = xy + jitter
+    mesh[:, list(DLIB68_ON_MESH), 2] = 1.0
+    return replace(s, groups={**s.groups, "face_mesh": mesh})
+
+
+def test_two_readers_of_the_same_motion_agree_and_of_none_do_not(original):
+    """The readers' figure compares dlib with the mesh on the original: high where both read
+    the face's motion, low where the mesh reads a still face (its jitter only)."""
+    same = with_mesh_reading(original, original, seed=5)
+    still = with_mesh_reading(original, series(template(), 0 * motion(T), seed=6), seed=7)
+    agree = readers(same, fs=FPS)
+    assert agree.reason == ""
+    assert agree.correlation_expressive_median > 0.95
+    assert agree.amplitude_ratio_expressive_median == pytest.approx(1.0, abs=0.05)
+    assert readers(still, fs=FPS).correlation_expressive_median < 0.3
+    copy = series(donor_face(), motion(T), seed=2)
+    result = compare_motion(same, copy)
+    assert result.readers is not None
+    assert result.readers.correlation_median == pytest.approx(agree.correlation_median)
+    doc = result.to_json()["readers"]
+    assert doc["reason"] == "" and doc["correlation_median"] > 0.95
+    verdict = motion_verdict(evaluate_series(same, {"swap": copy}).methods[0])
+    expected = (
+        f"(dlib and the face mesh, both on the original, correlate {agree.correlation_median:.2f})"
+    )
+    assert expected in verdict
+
+
+def test_no_face_mesh_in_the_original_gives_the_readers_reason_not_a_figure(original):
+    result = compare_motion(original, series(template(), motion(T), seed=2))
+    assert result.readers is not None and "face mesh" in result.readers.reason
+    assert math.isnan(result.readers.correlation_median)
+    assert "readers" in result.to_json()
 
 
 @pytest.mark.shared

@@ -57,6 +57,7 @@ from medswap.evaluate.motion_events import (
     mouth_opening,
     mouth_peaks,
 )
+from medswap.faces.mesh import DLIB68_ON_MESH
 from medswap.measures.face import MOTION_SMOOTH_HZ
 from medswap.measures.signals import sampling_rate, segments
 from medswap.types import KeypointSeries
@@ -254,6 +255,10 @@ class MotionResult:
     #: Blinks on the face mesh, the swap's own landmarks: beside dlib's, it tells a blink the
     #: output lacks from one that only an independent model does not read.
     blinks_mesh: EventMatch
+    #: dlib 68 against the face mesh's matching points, both on the original (:func:`readers`):
+    #: how far two readers of the same pixels agree on the motion, the reference for a copy
+    #: whose face has new pixels. None where it was not computed.
+    readers: DisplacementComparison | None = None
 
     @property
     def events(self) -> tuple[EventMatch, ...]:
@@ -270,6 +275,11 @@ class MotionResult:
             "groups": {
                 name: {**g.figures(), "reason": g.reason} for name, g in self.groups.items()
             },
+            **(
+                {"readers": {**self.readers.figures(), "reason": self.readers.reason}}
+                if self.readers is not None
+                else {}
+            ),
             "events": {
                 e.kind: {
                     **e.figures(),
@@ -309,6 +319,10 @@ DEFINITIONS = {
     "mouth_peaks": "openings of the dlib 68 inner-lip gap (62-66) in the head frame: peaks "
     f"with a prominence of at least {MIN_MOUTH_PROMINENCE} inter-ocular distances, "
     f"{MIN_MOUTH_PEAK_GAP_S} s apart, timed at the middle of their width at half prominence",
+    "readers": "dlib 68 against the face mesh's matching points, both read on the original "
+    "and compared as a copy is: how far two readers of the same pixels agree; a copy's face has "
+    "new pixels, and can follow the original's reading only as far as that reading is motion "
+    "rather than the reader's own jitter (an estimate: the readers' jitter may be partly shared)",
     "matched": f"events of the two videos paired one to one within {EVENT_TOLERANCE_S * 1000:.0f}"
     " ms, closest first",
 }
@@ -349,7 +363,34 @@ def compare_motion(original: KeypointSeries, deidentified: KeypointSeries) -> Mo
         events_of_both("blink_onsets", blink_onsets, original, deidentified),
         events_of_both("mouth_peaks", mouth, head_o, head_d),
         events_of_both("blink_onsets_mesh", _mesh_blinks, original, deidentified),
+        readers(original, head_o, fs),
     )
+
+
+def readers(
+    original: KeypointSeries, dlib_head: HeadFrame | None = None, fs: float | None = None
+) -> DisplacementComparison:
+    """dlib's 68 points against the face mesh's matching points (``DLIB68_ON_MESH``), both read
+    on the original, compared as a copy is: the figures two readers of the same pixels reach.
+
+    A re-encode keeps the original's pixels, so a reader's jitter on them comes back with them
+    and its correlations sit near 1 whatever the face does. A swap puts new pixels where the
+    face is; what a reader finds there can follow the original's reading only as far as that
+    reading is motion rather than the reader's own jitter, and two different readers of one
+    video tell how far that is. An estimate, not a bound: the two readers' jitter may be
+    partly shared, and the mesh's is smaller than dlib's.
+    """
+    n = len(original)
+    dlib = original.groups.get(DLIB68_MOTION.layout)
+    mesh = original.groups.get("face_mesh")
+    if dlib is None or mesh is None:
+        return _nothing(DLIB68_MOTION, n, "the original has no dlib 68 or no face mesh keypoints")
+    if dlib_head is None:
+        dlib_head = head_frame(dlib, DLIB68_MOTION)
+    mesh_head = head_frame(mesh[:, list(DLIB68_ON_MESH)], DLIB68_MOTION)
+    if mesh_head.reason:
+        return _nothing(DLIB68_MOTION, n, f"face mesh: {mesh_head.reason}")
+    return compare_displacements(dlib_head, mesh_head, DLIB68_MOTION, fs)
 
 
 def _mesh_blinks(series: KeypointSeries) -> np.ndarray:

@@ -114,6 +114,16 @@ LEFT_EYE = [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373
 RIGID_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356]
 #: Outer eye corners (the inter-ocular normaliser) and the nose tip.
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER, NOSE_TIP = 33, 263, 1
+#: For each of dlib's 68 points, in dlib's order, the mesh point at the same place on the face,
+#: so the two models' readings of one video can be compared point by point. The two models draw
+#: the jaw line and the brows' ends differently, so there the points are near, not the same.
+DLIB68_ON_MESH = (
+    *(162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389),
+    *(71, 63, 105, 66, 107, 336, 296, 334, 293, 301),
+    *(168, 197, 5, 4, 75, 97, 2, 326, 305),
+    *(33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380),
+    *(61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87),
+)
 N_MESH = 478
 
 

@@ -127,6 +127,12 @@ def motion_verdict(m: MethodResult) -> str | None:
             f"(eyes, brows, mouth {g.correlation_expressive_median:.2f}), amplitude "
             f"{g.amplitude_ratio_expressive_median:.2f}x"
         )
+        r = m.motion.readers
+        if r is not None and not r.reason:
+            text += (
+                f" (dlib and the face mesh, both on the original, correlate "
+                f"{r.correlation_median:.2f})"
+            )
     events = "; ".join(_events_text(e) for e in m.motion.events)
     return f"{m.label}: {text}; {events}"
 
