@@ -172,6 +172,16 @@ def test_swap_keeps_the_face_motion(paper):
     assert c["holds"] is True
 
 
+def test_the_face_motion_claim_says_what_two_readers_of_the_originals_agree_on(paper):
+    """Reported beside the bar, not judged: dlib against the face mesh on the originals."""
+    c = paper.claims["swap_face_kept"]
+    readers = c["motion_correlation_readers"]
+    assert 0.3 < readers <= 1.0
+    assert c["motion_correlation"] < readers  # the swap's dlib reading follows less closely
+    line = next(v for v in paper.verdict if v.startswith("Face swap: facial motion"))
+    assert f"both on the originals, agree at {readers:.3f}" in line
+
+
 def test_blur_and_pixelate_lose_the_face(paper):
     swap_nme = paper.claims["swap_face_kept"]["nme_median"]
     for base in ("blur", "pixelate"):
