@@ -3,6 +3,11 @@ whose patient closes one eye, read back by MediaPipe's face mesh on the swapped 
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -201,6 +206,32 @@ def test_a_donor_whose_eyes_cannot_be_read_keeps_the_fixed_curve(monkeypatch):
     d = builtin_donor("astronaut")
     with pytest.raises(ValueError, match="open eyes cannot be read"):
         measure_shut_fade(d.image, d.landmarks, d.shut_eyes, lambda image: 0.0)
+
+
+def _cpu_has(flag: str) -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return any(line.startswith("flags") and flag in line.split() for line in fh)
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or not _cpu_has("avx2"),
+    reason="OpenBLAS's Haswell and Prescott kernels run on x86-64 with AVX2 only",
+)
+def test_the_morph_is_the_same_image_whichever_blas_kernels_compute_it():
+    """The morph's shipped fade is keyed on its exact pixels, so they must not depend on the
+    CPU: with AVX-512 kernels its pixels once differed from those of AVX2 ones (a last-bit
+    difference in a BLAS sum moved pixels at half a level), and the fade was not found."""
+    code = "from medswap.swap.donors import builtin_donor; print(builtin_donor().image_sha256)"
+    here = builtin_donor("average").image_sha256
+    for coretype in ("Haswell", "Prescott"):
+        env = dict(os.environ, OPENBLAS_CORETYPE=coretype)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.split()[-1] == here, coretype
 
 
 def test_the_shipped_fades_of_the_built_in_donors_are_what_the_face_mesh_reads_now():

@@ -349,10 +349,15 @@ def average_donor(
     s = 0.5 * size / w0
     c = ref[:, :2].mean(0)
     canvas_m = np.array([[s, 0, size / 2 - s * c[0]], [0, s, size / 2 - s * c[1]]])
-    ref_c = transform_points(canvas_m, ref)
+    # The same morph on every machine: BLAS picks its kernels by CPU, and they round the last
+    # bit of a sum differently, which moves a pixel that sits at half a level. So the fits and
+    # the points are rounded to a grid far coarser than that bit, and the weighted means are
+    # taken element by element, not by a BLAS product. The morph's shipped fade is keyed on
+    # its exact pixels.
+    ref_c = _on_grid(transform_points(canvas_m, ref))
     aligned_imgs, aligned_lms = [], []
     for d in donors:
-        m = similarity_transform(d.landmarks[:N_TRI_POINTS], ref_c[:N_TRI_POINTS])
+        m = _on_grid(similarity_transform(d.landmarks[:N_TRI_POINTS], ref_c[:N_TRI_POINTS]), 9)
         aligned_imgs.append(
             cv2.warpAffine(
                 d.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
@@ -360,13 +365,13 @@ def average_donor(
         )
         lm = transform_points(m, d.landmarks)
         lm[:, 2] = d.landmarks[:, 2] * np.sqrt(abs(np.linalg.det(m[:, :2])))
-        aligned_lms.append(lm)
+        aligned_lms.append(_on_grid(lm))
     w = np.full(len(donors), 1.0 / len(donors)) if weights is None else np.asarray(weights)
     w = w / w.sum()
-    mean_lm = np.tensordot(w, np.stack(aligned_lms), axes=1)
+    mean_lm = _on_grid(_weighted_sum(w, aligned_lms))
     tri = triangulate(mean_lm[:N_TRI_POINTS])
     face = np.zeros((size, size, 3), np.float32)
-    background = np.tensordot(w, np.stack(aligned_imgs).astype(np.float32), axes=1)
+    background = _weighted_sum(w.astype(np.float32), [i.astype(np.float32) for i in aligned_imgs])
     cover = None
     for wi, img, lm in zip(w, aligned_imgs, aligned_lms):
         maps = warp_maps(mean_lm[:N_TRI_POINTS], lm[:N_TRI_POINTS], tri, (0, 0, size, size))
@@ -374,6 +379,19 @@ def average_donor(
         cover = maps.covered
     out = np.where(cover[..., None], face, background)
     return Donor(name, np.clip(out + 0.5, 0, 255).astype(np.uint8), mean_lm)
+
+
+def _on_grid(x: np.ndarray, decimals: int = 6) -> np.ndarray:
+    """``x`` rounded to ``decimals``: a last-bit difference between machines no longer shows."""
+    return np.round(x, decimals)
+
+
+def _weighted_sum(w: np.ndarray, arrays: list[np.ndarray]) -> np.ndarray:
+    """``sum(w[i] * arrays[i])`` element by element, in the order given (no BLAS)."""
+    out = w[0] * arrays[0]
+    for wi, a in zip(w[1:], arrays[1:], strict=True):
+        out = out + wi * a
+    return out
 
 
 def assign_donor(donors: list[Donor], track_id: int, seed: int = 0) -> Donor:
