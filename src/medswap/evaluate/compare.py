@@ -192,10 +192,7 @@ def aggregate(evaluations: dict[str, Evaluation], methods: Sequence[str]):
     for key, figure in (
         ("motion_nme_median", lambda r: r.headline.nme_median),
         ("motion_correlation", lambda r: r.headline.correlation_median),
-        (
-            "motion_correlation_readers",
-            lambda r: math.nan if r.readers is None else r.readers.correlation_median,
-        ),
+        ("motion_correlation_readers", lambda r: r.readers.correlation_median),
     ):
         summary[key] = {
             "face-dlib68": {

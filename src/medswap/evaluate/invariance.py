@@ -340,15 +340,18 @@ def evaluate_series(
 ) -> Evaluation:
     """Compare keypoint series that are already extracted (pure; writes nothing)."""
     methods = []
+    readers = None  # the original's, the same for every copy: computed with the first
     for label, series in deidentified.items():
         check_series_aligned(original, series, f"the keypoints of {label}")
+        motion = compare_motion(original, series, readers)
+        readers = motion.readers
         methods.append(
             MethodResult(
                 label,
                 (videos or {}).get(label, label),
                 compare_series(original, series),
                 (flagged or {}).get(label, []),
-                compare_motion(original, series),
+                motion,
             )
         )
     orig_det = {g.name: detection_rate(g.select(original.groups[g.layout])) for g in EVAL_GROUPS}

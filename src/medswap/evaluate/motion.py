@@ -257,8 +257,8 @@ class MotionResult:
     blinks_mesh: EventMatch
     #: dlib 68 against the face mesh's matching points, both on the original (:func:`readers`):
     #: how far two readers of the same pixels agree on the motion, the reference for a copy
-    #: whose face has new pixels. None where it was not computed.
-    readers: DisplacementComparison | None = None
+    #: whose face has new pixels.
+    readers: DisplacementComparison
 
     @property
     def events(self) -> tuple[EventMatch, ...]:
@@ -275,11 +275,7 @@ class MotionResult:
             "groups": {
                 name: {**g.figures(), "reason": g.reason} for name, g in self.groups.items()
             },
-            **(
-                {"readers": {**self.readers.figures(), "reason": self.readers.reason}}
-                if self.readers is not None
-                else {}
-            ),
+            "readers": {**self.readers.figures(), "reason": self.readers.reason},
             "events": {
                 e.kind: {
                     **e.figures(),
@@ -328,11 +324,16 @@ DEFINITIONS = {
 }
 
 
-def compare_motion(original: KeypointSeries, deidentified: KeypointSeries) -> MotionResult:
+def compare_motion(
+    original: KeypointSeries,
+    deidentified: KeypointSeries,
+    reference: DisplacementComparison | None = None,
+) -> MotionResult:
     """Every motion figure of one de-identified series against the original (aligned).
 
     Each face is put in its own head frame once; the displacements, the mouth opening and
-    the blinks are read from that.
+    the blinks are read from that. ``reference``: the original's :func:`readers`, when another
+    copy of the same original has already computed it (it depends on the original alone).
     """
     n = len(original)
     try:
@@ -363,7 +364,7 @@ def compare_motion(original: KeypointSeries, deidentified: KeypointSeries) -> Mo
         events_of_both("blink_onsets", blink_onsets, original, deidentified),
         events_of_both("mouth_peaks", mouth, head_o, head_d),
         events_of_both("blink_onsets_mesh", _mesh_blinks, original, deidentified),
-        readers(original, head_o, fs),
+        readers(original, head_o, fs) if reference is None else reference,
     )
 
 

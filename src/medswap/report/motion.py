@@ -128,7 +128,7 @@ def motion_verdict(m: MethodResult) -> str | None:
             f"{g.amplitude_ratio_expressive_median:.2f}x"
         )
         r = m.motion.readers
-        if r is not None and not r.reason:
+        if not r.reason:
             text += (
                 f" (dlib and the face mesh, both on the original, correlate "
                 f"{r.correlation_median:.2f})"
